@@ -1,0 +1,90 @@
+"""``POST /v1/events/{eventId}/links``: mint a viewer's HLS, THEOlive or player link."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Request
+from starlette.responses import Response
+
+from app.api.problems import problem_responses
+from app.api.schemas import LinkOut, LinkRequestIn
+from app.errors import GatewayError
+from app.identity.auth import AuthError
+from app.identity.viewer_ip import is_trusted, parse_ip, viewer_ip
+from app.links.service import Viewer
+from app.state import GatewayState, get_state
+
+router = APIRouter(prefix="/v1", tags=["links"])
+StateDep = Annotated[GatewayState, Depends(get_state)]
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def resolve_viewer(state: GatewayState, request: Request) -> Viewer:
+    """The viewer's IP and country: from the socket peer, or, only when the peer is a
+    trusted proxy, from X-Forwarded-For and the configured country header."""
+    trusted = state.settings.trusted_proxies
+    peer = request.client.host if request.client else None
+    peer_ip = parse_ip(peer) if peer else None
+    from_proxy = peer_ip is not None and is_trusted(peer_ip, trusted)
+    ip = viewer_ip(peer, request.headers.getlist("x-forwarded-for"), trusted)
+    if ip is None:
+        raise GatewayError(
+            400, "viewer_ip_unknown", "Viewer IP unknown", "No usable client address."
+        )
+    location = state.countries.resolve(ip, request.headers, from_trusted_proxy=from_proxy)
+    return Viewer(ip, location)
+
+
+@router.post(
+    "/events/{eventId}/links",
+    response_model=LinkOut,
+    summary="Mint a stream link for the calling viewer",
+    responses=problem_responses(
+        "invalid_request",
+        "unauthorized",
+        "event_not_found",
+        "stream_not_found",
+        "event_pending",
+        "event_closed",
+        "geo_blocked",
+        "invalid_redirect_url",
+        "rate_limited",
+        "upstream_error",
+        "upstream_unavailable",
+    ),
+)
+async def mint_link(
+    request: Request,
+    state: StateDep,
+    event_id: Annotated[str, Path(alias="eventId", min_length=1, max_length=128)],
+    body: Annotated[LinkRequestIn, Body()],
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_user_id: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    try:
+        principal = await state.authenticator.authenticate(
+            authorization=authorization, api_key=x_api_key, user_id=x_user_id
+        )
+    except AuthError as exc:
+        state.metrics.refusals.labels("auth").inc()
+        raise GatewayError(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            f"Authentication failed: {exc}.",
+            extra={"reason": str(exc.reason)},
+            headers={"WWW-Authenticate": 'Bearer realm="oneplatform-gateway"'},
+        ) from None
+    viewer = resolve_viewer(state, request)
+    minted = await state.links.mint(
+        principal=principal,
+        viewer=viewer,
+        event_id=event_id,
+        stream_name=body.stream_name,
+        kind=body.kind,
+        redirect_url=body.redirect_url,
+    )
+    return Response(minted.body, media_type="application/json", headers=NO_STORE)

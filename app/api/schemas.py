@@ -1,0 +1,139 @@
+"""Response shapes for the OpenAPI document. Handlers send pre-serialised bytes;
+these models describe those bytes (a test checks real answers against them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, extra="forbid")
+
+
+class SportOut(Schema):
+    code: str
+    name: str
+
+
+class SportsOut(Schema):
+    sports: list[SportOut]
+    fetched_at: dt.datetime
+
+
+class EventOut(Schema):
+    event_id: str
+    title: str
+    sport_code: str
+    location_code: str
+    location_name: str
+    event_number: str
+    event_status_code: str
+    start_time: dt.datetime | None
+    estimated_end_time: dt.datetime | None
+    geo_allow: list[str]
+    geo_block: list[str]
+
+
+class EventsOut(Schema):
+    events: list[EventOut]
+    fetched_at: dt.datetime
+    date: dt.date | None = None
+
+
+class EventDetailOut(EventOut):
+    fetched_at: dt.datetime
+
+
+class StreamOut(Schema):
+    name: str
+    type: str
+    description: str
+    geo_country_allow: list[str]
+    geo_country_block: list[str]
+    player_width: int | None
+    player_height: int | None
+    fixed_size: bool | None
+    controls: bool | None
+    fullscreen: bool | None
+    video_bit_rate_kbps: int | None
+    audio_bit_rate_kbps: int | None
+    stream_stretching: str | None
+    stream_width: int | None
+    stream_height: int | None
+
+
+class StreamsOut(Schema):
+    event_id: str
+    streams: list[StreamOut]
+    fetched_at: dt.datetime
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with a stable ``code``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    operationCode: int | None = None  # noqa: N815 (wire name)
+    retryAfter: int | None = None  # noqa: N815 (wire name)
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded", "unavailable"]
+    checks: dict[str, str] = {}
+
+
+class LinkRequestIn(Schema):
+    """What a front end asks for: a stream of an event, raw or in the iGame player."""
+
+    stream_name: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="uniqueStreamName from the event's streams, e.g. HLS or ULL",
+        examples=["HLS"],
+    )
+    kind: Literal["raw", "player"] = Field(
+        default="raw",
+        description="raw: HLS URL or THEOlive channel for your own player; player: iframe URL",
+    )
+    redirect_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Where the player sends the viewer when the event ends (http/https)",
+    )
+
+
+class _LinkCommon(Schema):
+    event_id: str
+    stream_name: str
+
+
+class HlsLinkOut(_LinkCommon):
+    kind: Literal["hls"]
+    url: str = Field(description="The HLS playlist URL for the viewer's player")
+    cdn: str
+    transaction_id: str
+
+
+class TheoLiveLinkOut(_LinkCommon):
+    kind: Literal["theolive"]
+    channel_id: str = Field(description="THEOlive channel id for player.loadChannel()")
+    token: str = Field(description="Send in the THEOlive player's token header")
+    cdn: str
+    transaction_id: str
+
+
+class PlayerLinkOut(_LinkCommon):
+    kind: Literal["player"]
+    url: str = Field(description="The iGame player URL, for an iframe src")
+    provider: str
+
+
+LinkOut = Annotated[HlsLinkOut | TheoLiveLinkOut | PlayerLinkOut, Field(discriminator="kind")]

@@ -1,0 +1,331 @@
+"""The catalogue as the API sees it: sports, events by date, open events, one event,
+an event's streams, and the event index the link rules read.
+
+Reads come from this replica's memory as pre-serialised bytes. A background loop
+(``_sync_loop``) keeps memory in step with the shared store and tells the fleet's
+refresher which dates clients ask for; the refresher (``Refresher``) runs beside it.
+A read never waits on the upstream when any copy exists; a cold read waits a bounded
+time for the first copy, then answers 503 with a Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
+
+import orjson
+import structlog
+from pydantic import ValidationError
+
+from app.catalogue.index import EventIndex, IndexedEvent
+from app.catalogue.lists import OPEN, LocalList, LocalLists, date_list_name, list_date
+from app.catalogue.on_demand import OnDemandLists
+from app.catalogue.refresher import Refresher, RefreshPolicy, date_range, today_utc
+from app.catalogue.schedule import target_period_s
+from app.catalogue.shared import SharedLists
+from app.catalogue.snapshot import ReadState, Snapshot, encode_items, make_snapshot
+from app.errors import GatewayError
+from app.observability.metrics import Metrics
+from app.ratelimit.gate import UpstreamGate
+from app.store import StoreUnavailable
+from app.upstream.client import EVENT_ALL, EVENT_OPEN, OnePlatformClient
+from app.upstream.models import Stream
+
+log = structlog.get_logger(__name__)
+
+EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+SPORTS = "sports"
+UNKNOWN_EVENT_MEMORY_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    snapshot: Snapshot
+    state: ReadState
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueTimings:
+    cold_wait_s: float
+    sync_interval_s: float
+    streams_ttl_s: float
+    sports_ttl_s: float
+
+
+def valid_event_id(event_id: str) -> bool:
+    return EVENT_ID.fullmatch(event_id) is not None
+
+
+def event_not_found(event_id: str) -> GatewayError:
+    return GatewayError(
+        404,
+        "event_not_found",
+        "Event not found",
+        "The catalogue has no event with this id.",
+        operation_code=401,
+        extra={"eventId": event_id} if valid_event_id(event_id) else None,
+    )
+
+
+class Catalogue:
+    def __init__(
+        self,
+        *,
+        client: OnePlatformClient,
+        shared: SharedLists,
+        lists: LocalLists,
+        on_demand: OnDemandLists,
+        refresher: Refresher,
+        gate: UpstreamGate,
+        index: EventIndex,
+        policy: RefreshPolicy,
+        timings: CatalogueTimings,
+        metrics: Metrics,
+        wall: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._client = client
+        self._shared = shared
+        self._lists = lists
+        self._on_demand = on_demand
+        self.refresher = refresher
+        self._gate = gate
+        self.index = index
+        self._policy = policy
+        self._timings = timings
+        self._metrics = metrics
+        self._wall = wall
+        self._sleep = sleep
+        self._demand: dict[date, float] = {}
+        self._unflushed: dict[date, float] = {}
+        self._unknown: dict[str, float] = {}
+        self._streams_parsed: dict[str, tuple[str, tuple[Stream, ...]]] = {}
+        self._single_events: dict[str, tuple[float, Snapshot]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.degraded = False
+        self.synced_once = False
+
+    # --- lifecycle ----------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._sync_loop(), name="catalogue-sync"),
+            asyncio.create_task(self.refresher.run(), name="catalogue-refresher"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.refresher.stop()
+
+    @property
+    def warmed(self) -> bool:
+        return self._lists.get(OPEN) is not None
+
+    # --- reads --------------------------------------------------------------
+
+    def today(self) -> date:
+        return today_utc(self._wall)
+
+    def check_date(self, day: date) -> None:
+        today = self.today()
+        if not self._policy.in_range(day, today):
+            days = date_range(today, self._policy)
+            raise GatewayError(
+                422,
+                "date_out_of_range",
+                "Date out of range",
+                f"Events are served for {days[0].isoformat()} to {days[-1].isoformat()}.",
+            )
+
+    async def events_on(self, day: date, sport: str | None, status: str | None) -> Served:
+        self.check_date(day)
+        self._note_demand(day)
+        name = date_list_name(day)
+        local = self._lists.get(name)
+        if local is None:
+            local = await self._wait_cold(name, EVENT_ALL, "events")
+        state = self._freshness(local, abs((day - self.today()).days))
+        self._metrics.catalogue_reads.labels("events", state).inc()
+        return Served(local.filtered(sport, status), state)
+
+    async def open_events(self) -> Served:
+        local = self._lists.get(OPEN)
+        if local is None:
+            local = await self._wait_cold(OPEN, EVENT_OPEN, "open")
+        state = self._freshness(local, 0)
+        self._metrics.catalogue_reads.labels("open", state).inc()
+        return Served(local.snapshot, state)
+
+    async def event(self, event_id: str) -> Served:
+        found = await self.find_event(event_id)
+        if found is None:
+            raise event_not_found(event_id)
+        cached = self._single_events.get(event_id)
+        if cached is None or cached[0] != found.seen_at:
+            payload = found.event.model_dump(mode="json")
+            cached = (found.seen_at, make_snapshot(f"event:{event_id}", payload, found.seen_at))
+            self._single_events[event_id] = cached
+        self._metrics.catalogue_reads.labels("event", "hit").inc()
+        return Served(cached[1], "hit")
+
+    async def streams(self, event_id: str) -> Served:
+        if await self.find_event(event_id) is None:
+            raise event_not_found(event_id)
+        name = f"streams:{event_id}"
+
+        async def fetch() -> Snapshot:
+            result = await self._client.streams(event_id)
+            payload = {"eventId": event_id, "streams": encode_items(result.items)}
+            return make_snapshot(name, payload, self._wall())
+
+        snapshot, state = await self._on_demand.get(
+            name, "streams", self._timings.streams_ttl_s, fetch
+        )
+        return Served(snapshot, state)
+
+    async def event_streams(self, event_id: str) -> tuple[Stream, ...]:
+        """The event's streams as models, for the link rules."""
+        snapshot = (await self.streams(event_id)).snapshot
+        cached = self._streams_parsed.get(event_id)
+        if cached is not None and cached[0] == snapshot.etag:
+            return cached[1]
+        streams = []
+        for item in orjson.loads(snapshot.body).get("streams", []):
+            try:
+                streams.append(Stream.model_validate(item))
+            except ValidationError:
+                continue
+        self._streams_parsed[event_id] = (snapshot.etag, tuple(streams))
+        return tuple(streams)
+
+    async def sports(self) -> Served:
+        async def fetch() -> Snapshot:
+            result = await self._client.sports()
+            return make_snapshot(SPORTS, {"sports": encode_items(result.items)}, self._wall())
+
+        snapshot, state = await self._on_demand.get(
+            SPORTS, "sports", self._timings.sports_ttl_s, fetch
+        )
+        return Served(snapshot, state)
+
+    # --- the event index ------------------------------------------------------
+
+    async def find_event(self, event_id: str) -> IndexedEvent | None:
+        """The latest record of an event; for an id never seen, one open-list refresh
+        is tried (within the fleet budget) before giving up."""
+        if not valid_event_id(event_id):
+            return None
+        found = self.index.get(event_id)
+        if found is not None:
+            return found
+        now = self._wall()
+        if now - self._unknown.get(event_id, float("-inf")) < UNKNOWN_EVENT_MEMORY_S:
+            return None
+        if len(self._unknown) > 10_000:
+            self._unknown.clear()
+        self._unknown[event_id] = now
+        try:
+            await self.refresher.refresh_open(force=True)
+        except StoreUnavailable:
+            self._metrics.redis_errors.labels("refresh").inc()
+        return self.index.get(event_id)
+
+    # --- internals ------------------------------------------------------------
+
+    def _freshness(self, local: LocalList, distance_days: int) -> ReadState:
+        period = target_period_s(distance_days, False, self._policy.interval_s)
+        return "stale" if local.snapshot.age(self._wall()) > 3 * period else "hit"
+
+    def _note_demand(self, day: date) -> None:
+        now = self._wall()
+        if now - self._demand.get(day, float("-inf")) >= 1.0:
+            self._demand[day] = now
+            self._unflushed[day] = now
+
+    async def _wait_cold(self, name: str, method: str, kind: str) -> LocalList:
+        self._metrics.catalogue_reads.labels(kind, "miss").inc()
+        if kind == "events":
+            await self._flush_demand()
+        local = await self._lists.wait_for(name, self._timings.cold_wait_s)
+        if local is not None:
+            return local
+        try:
+            retry_after = await self._gate.next_slot_in(method) + self._timings.sync_interval_s
+        except StoreUnavailable:
+            retry_after = self._policy.interval_s
+        raise GatewayError(
+            503,
+            "catalogue_warming",
+            "Not fetched yet",
+            "This list has not been fetched from ONEPlatform yet; it is queued.",
+            retry_after_s=retry_after,
+        )
+
+    async def _flush_demand(self) -> None:
+        pending, self._unflushed = self._unflushed, {}
+        try:
+            await self._shared.record_demand(pending)
+        except StoreUnavailable:
+            self._unflushed.update(pending)
+            raise
+
+    def _wanted(self) -> set[str]:
+        return {OPEN} | {date_list_name(d) for d in date_range(self.today(), self._policy)}
+
+    async def sync_once(self) -> None:
+        """Push demand, pull what the fleet refreshed, update the age gauges."""
+        await self._flush_demand()
+        await self._lists.sync_once(self._wanted())
+        self.synced_once = True
+        self._report_ages()
+
+    async def _sync_loop(self) -> None:
+        while True:
+            try:
+                await self.sync_once()
+                if self.degraded:
+                    log.info("store_recovered")
+                self.degraded = False
+            except StoreUnavailable as exc:
+                self._metrics.redis_errors.labels("sync").inc()
+                if not self.degraded:
+                    log.warning("store_unavailable", error=str(exc))
+                self.degraded = True
+            self._metrics.degraded.set(1 if self.degraded else 0)
+            self._prune()
+            await self._sleep(self._timings.sync_interval_s)
+
+    def _report_ages(self) -> None:
+        now = self._wall()
+        today = self.today()
+        other = 0.0
+        for name in self._lists.names():
+            local = self._lists.get(name)
+            if local is None:
+                continue
+            age = local.snapshot.age(now)
+            if name == OPEN:
+                self._metrics.catalogue_age.labels("open").set(age)
+            elif list_date(name) == today:
+                self._metrics.catalogue_age.labels("events_today").set(age)
+            else:
+                other = max(other, age)
+        self._metrics.catalogue_age.labels("events_other").set(other)
+        sports = self._on_demand.peek(SPORTS)
+        if sports is not None:
+            self._metrics.catalogue_age.labels("sports").set(sports.age(now))
+
+    def _prune(self) -> None:
+        horizon = self._wall() - (self._policy.days_back + 2) * 86400.0
+        self.index.prune(horizon)
+        cutoff = self._wall() - UNKNOWN_EVENT_MEMORY_S
+        self._unknown = {key: at for key, at in self._unknown.items() if at >= cutoff}
+        self._demand = {day: at for day, at in self._demand.items() if at >= cutoff - 600}
+        live = {key for key in self._single_events if self.index.get(key) is not None}
+        self._single_events = {k: v for k, v in self._single_events.items() if k in live}

@@ -1,0 +1,404 @@
+"""Minting a viewer's link: rules first, then one store round trip, then the upstream.
+
+For one request, in order:
+
+1. the event from the catalogue's index (memory), status rule (only ``O`` proceeds);
+2. the redirect URL rule, the stream's existence (memory once the streams are cached),
+   the geo rule against the event's and the stream's lists;
+3. ``LinkAdmission``: ONE store round trip for dedupe, the per-user limit and the fleet
+   link budget (reserving a token up to ``LINK_MAX_WAIT_MS`` ahead);
+4. stream/link (``<name>-RAW`` for raw), and for raw links liveStream, which resolves
+   the reference to an HLS URL (StreamType 2) or a THEOlive channel + token (4).
+
+Refusals before step 4 never spend upstream budget. When the store is unreachable, a
+local bucket of ``LINK_RATE_PER_S / REPLICA_COUNT`` stands in (or, configured
+``closed``, the request is refused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any, Literal
+
+import orjson
+import structlog
+
+from app.catalogue.service import Catalogue, event_not_found
+from app.errors import OPERATOR_ACTION_CODES, GatewayError, problem_from_upstream
+from app.identity.auth import Principal
+from app.observability.metrics import Metrics
+from app.policy.geo import ViewerLocation, geo_verdict
+from app.policy.redirect import redirect_verdict
+from app.policy.status import StatusVerdict, status_verdict
+from app.ratelimit.admission import LinkAdmission
+from app.ratelimit.local_bucket import LocalTokenBucket
+from app.store import StoreUnavailable
+from app.upstream.client import LIVE_STREAM, STREAM_LINK, OnePlatformClient
+from app.upstream.errors import OperationError, UpstreamBadResponse, UpstreamError
+from app.upstream.models import HLS_STREAM_TYPE, THEOLIVE_STREAM_TYPE, Stream
+
+log = structlog.get_logger(__name__)
+
+LinkKind = Literal["raw", "player"]
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    ip: IPv4Address | IPv6Address
+    location: ViewerLocation
+
+
+@dataclass(frozen=True, slots=True)
+class LinkLimits:
+    rate_per_s: float
+    burst: int
+    max_wait_ms: int
+    user_rate_per_s: float
+    user_burst: int
+    dedupe_window_s: float
+    fallback: Literal["local", "closed"]
+    replica_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRules:
+    default_redirect_url: str | None
+    redirect_allowed_hosts: tuple[str, ...]
+    unknown_country_allowed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Minted:
+    body: bytes
+    kind: str
+    source: Literal["upstream", "dedupe"]
+
+
+_STATUS_PROBLEMS: dict[StatusVerdict, tuple[int, str, str, int]] = {
+    StatusVerdict.PENDING: (409, "event_pending", "Event has not started", 402),
+    StatusVerdict.CLOSED: (410, "event_closed", "Event is over", 403),
+    StatusVerdict.VOID: (410, "event_cancelled", "Event was cancelled", 404),
+}
+
+
+class LinkService:
+    def __init__(
+        self,
+        *,
+        catalogue: Catalogue,
+        client: OnePlatformClient,
+        admission: LinkAdmission,
+        limits: LinkLimits,
+        rules: LinkRules,
+        metrics: Metrics,
+        wall: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._catalogue = catalogue
+        self._client = client
+        self._admission = admission
+        self._limits = limits
+        self._rules = rules
+        self._metrics = metrics
+        self._wall = wall
+        self._sleep = sleep
+        local_rate = limits.rate_per_s / limits.replica_count
+        self._local_buckets = {
+            method: LocalTokenBucket(local_rate, limits.burst)
+            for method in (STREAM_LINK, LIVE_STREAM)
+        }
+
+    async def mint(
+        self,
+        *,
+        principal: Principal,
+        viewer: Viewer,
+        event_id: str,
+        stream_name: str,
+        kind: LinkKind,
+        redirect_url: str | None,
+    ) -> Minted:
+        stream, redirect = await self._check_rules(event_id, stream_name, viewer, redirect_url)
+        methods = (STREAM_LINK, LIVE_STREAM) if kind == "raw" else (STREAM_LINK,)
+        request_key = "\x1f".join(
+            (
+                principal.via,
+                principal.user_id,
+                event_id,
+                stream.name,
+                kind,
+                str(viewer.ip),
+                redirect,
+            )
+        )
+        cached = await self._admit(request_key, principal, methods)
+        if cached is not None:
+            self._metrics.links_minted.labels(cached.kind, "dedupe").inc()
+            return cached
+        minted = await self._call_upstream(principal, viewer, event_id, stream.name, kind, redirect)
+        self._metrics.links_minted.labels(minted.kind, "upstream").inc()
+        if self._limits.dedupe_window_s > 0:
+            try:
+                await self._admission.remember(
+                    request_key, minted.body, self._limits.dedupe_window_s
+                )
+            except StoreUnavailable:
+                self._metrics.redis_errors.labels("dedupe_set").inc()
+        return minted
+
+    # --- rules (no upstream budget spent) ---------------------------------------
+
+    async def _check_rules(
+        self, event_id: str, stream_name: str, viewer: Viewer, redirect_url: str | None
+    ) -> tuple[Stream, str]:
+        found = await self._catalogue.find_event(event_id)
+        if found is None:
+            raise self._refuse("status", event_not_found(event_id))
+        event = found.event
+        verdict = status_verdict(
+            event.event_status_code or None,
+            event.start_time,
+            datetime.fromtimestamp(self._wall(), UTC),
+        )
+        if verdict is StatusVerdict.UNKNOWN:
+            raise self._refuse("status", event_not_found(event_id))
+        if verdict is not StatusVerdict.PROCEED:
+            status, code, title, operation_code = _STATUS_PROBLEMS[verdict]
+            raise self._refuse(
+                "status",
+                GatewayError(
+                    status,
+                    code,
+                    title,
+                    "Links are minted only for events in progress "
+                    f"(status {event.event_status_code}).",
+                    operation_code=operation_code,
+                ),
+            )
+        redirect = redirect_verdict(
+            redirect_url,
+            default=self._rules.default_redirect_url,
+            allowed_hosts=self._rules.redirect_allowed_hosts,
+        )
+        if redirect.url is None:
+            raise self._refuse(
+                "redirect",
+                GatewayError(
+                    422,
+                    "invalid_redirect_url",
+                    "Invalid redirect URL",
+                    f"redirectUrl refused ({redirect.reason}): it must be an absolute http(s) "
+                    "URL on an allowed host.",
+                    operation_code=305,
+                ),
+            )
+        stream = _find_stream(await self._catalogue.event_streams(event_id), stream_name)
+        if stream is None:
+            raise self._refuse(
+                "stream",
+                GatewayError(
+                    404,
+                    "stream_not_found",
+                    "Stream not found",
+                    "The event has no stream with this name; see its /streams.",
+                    operation_code=304,
+                ),
+            )
+        geo = geo_verdict(
+            viewer.location,
+            event_allow=event.geo_allow,
+            event_block=event.geo_block,
+            stream_allow=stream.geo_country_allow,
+            stream_block=stream.geo_country_block,
+            unknown_allowed=self._rules.unknown_country_allowed,
+        )
+        if not geo.allowed:
+            where = viewer.location.subdivision or viewer.location.country or "unknown"
+            raise self._refuse(
+                "geo",
+                GatewayError(
+                    403,
+                    "geo_blocked",
+                    "Not available in your region",
+                    f"This stream is not available in the viewer's region ({where}).",
+                    operation_code=306,
+                    extra={"reason": geo.reason, "country": viewer.location.country},
+                ),
+            )
+        return stream, redirect.url
+
+    def _refuse(self, reason: str, error: GatewayError) -> GatewayError:
+        self._metrics.refusals.labels(reason).inc()
+        return error
+
+    # --- budget ---------------------------------------------------------------
+
+    async def _admit(
+        self, request_key: str, principal: Principal, methods: tuple[str, ...]
+    ) -> Minted | None:
+        limits = self._limits
+        try:
+            admission = await self._admission.admit(
+                dedupe_key=request_key,
+                user_key=f"{principal.via}\x1f{principal.user_id}",
+                methods=methods,
+                rate_per_s=limits.rate_per_s,
+                burst=limits.burst,
+                user_rate_per_s=limits.user_rate_per_s,
+                user_burst=limits.user_burst,
+                max_wait_ms=limits.max_wait_ms,
+            )
+        except StoreUnavailable:
+            self._metrics.redis_errors.labels("link_admission").inc()
+            await self._admit_locally(methods)
+            return None
+        if admission.outcome == "cached" and admission.cached is not None:
+            data = orjson.loads(admission.cached)
+            return Minted(admission.cached, str(data.get("kind", "")), "dedupe")
+        if admission.outcome == "user_limited":
+            raise self._refuse(
+                "user_rate",
+                GatewayError(
+                    429,
+                    "user_rate_limited",
+                    "Too many link requests for this user",
+                    "This user asked for links faster than allowed; slow down.",
+                    retry_after_s=admission.retry_after_s,
+                ),
+            )
+        if admission.outcome == "rate_limited":
+            for method in methods:
+                self._metrics.budget_decisions.labels(method, "refused").inc()
+            raise self._refuse("rate", _budget_spent(admission.retry_after_s))
+        for method in methods:
+            decision = "waited" if admission.wait_s > 0 else "allowed"
+            self._metrics.budget_decisions.labels(method, decision).inc()
+            if admission.tokens_left is not None:
+                self._metrics.budget_tokens_left.labels(method).set(admission.tokens_left)
+        if admission.wait_s > 0:
+            await self._sleep(admission.wait_s)
+        return None
+
+    async def _admit_locally(self, methods: tuple[str, ...]) -> None:
+        """No shared store: this replica's share of the budget, or refuse (``closed``)."""
+        if self._limits.fallback == "closed":
+            raise self._refuse(
+                "rate",
+                GatewayError(
+                    503,
+                    "link_budget_unavailable",
+                    "Link budget unavailable",
+                    "The gateway cannot coordinate its link budget right now.",
+                    retry_after_s=5,
+                ),
+            )
+        max_wait_s = self._limits.max_wait_ms / 1000
+        reservations = [self._local_buckets[m].try_reserve(1, max_wait_s) for m in methods]
+        refused = [r for r in reservations if not r.allowed]
+        if refused:
+            raise self._refuse("rate", _budget_spent(max(r.retry_after_s for r in refused)))
+        wait_s = max(r.wait_s for r in reservations)
+        for method in methods:
+            self._metrics.budget_decisions.labels(method, "waited" if wait_s else "allowed").inc()
+        if wait_s > 0:
+            await self._sleep(wait_s)
+
+    # --- upstream ---------------------------------------------------------------
+
+    async def _call_upstream(
+        self,
+        principal: Principal,
+        viewer: Viewer,
+        event_id: str,
+        stream_name: str,
+        kind: LinkKind,
+        redirect: str,
+    ) -> Minted:
+        try:
+            link = await self._client.stream_link(
+                user_id=principal.user_id,
+                user_ip=str(viewer.ip),
+                event_id=event_id,
+                stream_name=stream_name,
+                redirect_url=redirect,
+                raw=kind == "raw",
+            )
+            if kind == "player":
+                return _minted(
+                    {
+                        "kind": "player",
+                        "url": link.stream_link,
+                        "eventId": event_id,
+                        "streamName": stream_name,
+                        "provider": link.provider,
+                    }
+                )
+            live = await self._client.live_stream(link.stream_link)
+        except UpstreamError as exc:
+            raise self._upstream_failed(exc) from None
+        common = {
+            "eventId": live.event_id or event_id,
+            "streamName": stream_name,
+            "transactionId": live.transaction_id,
+            "cdn": live.content_delivery_network,
+        }
+        if live.stream_type == HLS_STREAM_TYPE:
+            return _minted({"kind": "hls", "url": live.stream_link, **common})
+        if live.stream_type == THEOLIVE_STREAM_TYPE:
+            return _minted(
+                {
+                    "kind": "theolive",
+                    "channelId": live.stream_link,
+                    "token": live.stream_token,
+                    **common,
+                }
+            )
+        raise self._upstream_failed(
+            UpstreamBadResponse(LIVE_STREAM, f"unknown StreamType {live.stream_type}")
+        )
+
+    def _upstream_failed(self, exc: UpstreamError) -> GatewayError:
+        if isinstance(exc, OperationError) and exc.operation_code in OPERATOR_ACTION_CODES:
+            log.error(
+                "upstream_rejected_gateway",
+                method=exc.method,
+                operation_code=exc.operation_code,
+                hint="check IGM_CUSTOMER_UID and that IGM_SERVER_IP is whitelisted",
+            )
+        else:
+            log.warning("link_upstream_failed", method=exc.method, error=str(exc))
+        return problem_from_upstream(exc)
+
+
+def _find_stream(streams: tuple[Stream, ...], name: str) -> Stream | None:
+    for stream in streams:
+        if stream.name == name:
+            return stream
+    folded = name.casefold()
+    for stream in streams:
+        if stream.name.casefold() == folded:
+            return stream
+    return None
+
+
+def _minted(payload: dict[str, Any]) -> Minted:
+    return Minted(orjson.dumps(payload), str(payload["kind"]), "upstream")
+
+
+def _budget_spent(retry_after_s: float) -> GatewayError:
+    return GatewayError(
+        429,
+        "rate_limited",
+        "Too many link requests",
+        "The fleet's link budget is spent for now; retry after the indicated time.",
+        retry_after_s=retry_after_s,
+    )
+
+
+def request_digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()

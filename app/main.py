@@ -1,0 +1,82 @@
+"""The application factory: ``uvicorn --factory app.main:create_app``.
+
+Settings are read here (not at import); a bad configuration prints one line naming
+the settings at fault and exits. Every client is built in the lifespan (``app.state``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from fastapi import FastAPI
+
+from app.api import catalogue, health, links
+from app.api.problems import install_problem_handlers
+from app.api.schemas import Problem
+from app.observability.logging import Redactor, configure_logging
+from app.observability.metrics import Metrics
+from app.observability.requests import RequestObserver
+from app.settings import Settings, SettingsError, load_settings
+from app.state import lifespan_for
+
+API_DESCRIPTION = """\
+A gateway between an operator's websites and apps and the iGameMedia ONEPlatform
+streaming API: cached sports and events, stream lists, and viewer links minted within
+the upstream's rate limits and licensing rules. Errors are RFC 9457 problem+json with a
+stable `code` (and the upstream `operationCode` where one applies).
+"""
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    values = [settings.customer_uid.get_secret_value()]
+    values += [key.get_secret_value() for key in settings.api_keys]
+    for secret in (settings.auth_jwt_secret,):
+        if secret is not None:
+            values.append(secret.get_secret_value())
+    return values
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    if settings is None:
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            print(f"oneplatform-gateway: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+    redactor = Redactor(secrets_of(settings))
+    configure_logging(
+        json_lines=settings.log_format == "json", level=settings.log_level, redactor=redactor
+    )
+    metrics = Metrics()
+    app = FastAPI(
+        title="ONEPlatform Gateway",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan_for(settings, metrics, redactor),
+    )
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(catalogue.router)
+    app.include_router(links.router)
+    app.add_middleware(
+        RequestObserver,
+        metrics=metrics,
+        trust_request_id=lambda scope: False,
+    )
+    _register_problem_schema(app)
+    return app
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    """Make ``#/components/schemas/Problem`` exist for the problem examples."""
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

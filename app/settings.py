@@ -1,0 +1,191 @@
+"""Configuration, read once from the environment (and an optional ``.env`` file).
+
+Every name here is documented in ``.env.example``. Secrets are ``SecretStr``: their
+values never appear in ``repr``, logs or error messages. ``load_settings`` turns a
+validation failure into ``SettingsError`` with one line per bad setting, naming it
+without echoing its value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TEST_API_URL = "https://stream-services-test.igamemedia.com/api"
+TEST_PLAYER_API_URL = "https://player-test.igamemedia.com/api"
+SIMULATOR_CUSTOMER_UID = "demo-customer-uid"
+SIMULATOR_API_KEY = "demo-api-key"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class SettingsError(Exception):
+    """The configuration is missing or malformed; the message names the settings."""
+
+
+def _split(value: object) -> object:
+    """Comma-separated environment values become lists; blanks are dropped."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        hide_input_in_errors=True,
+    )
+
+    # --- ONEPlatform access -------------------------------------------------
+    igm_mode: Literal["production", "simulator"] = "production"
+    igm_customer_uid: SecretStr | None = None
+    igm_api_url: AnyHttpUrl = AnyHttpUrl(TEST_API_URL)
+    igm_player_api_url: AnyHttpUrl = AnyHttpUrl(TEST_PLAYER_API_URL)
+    igm_server_ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
+    igm_connect_timeout_s: float = Field(default=2.0, gt=0)
+    igm_read_timeout_s: float = Field(default=5.0, gt=0)
+    igm_max_connections: int = Field(default=200, ge=1)
+
+    # --- Shared store and fleet --------------------------------------------
+    redis_url: str | None = None
+    replica_id: str | None = None
+    replica_count: int = Field(default=1, ge=1)
+
+    # --- Event catalogue ---------------------------------------------------
+    events_min_interval_s: float = Field(default=10.0, ge=0.1)
+    events_gate_margin_s: float = Field(default=0.5, ge=0)
+    catalogue_days_back: int = Field(default=1, ge=0, le=30)
+    catalogue_days_ahead: int = Field(default=7, ge=0, le=60)
+    catalogue_cold_wait_s: float = Field(default=2.0, ge=0, le=30)
+    catalogue_sync_interval_s: float = Field(default=0.5, gt=0)
+    streams_ttl_s: float = Field(default=30.0, gt=0)
+    sports_ttl_s: float = Field(default=3600.0, gt=0)
+    lease_ttl_s: float = Field(default=15.0, ge=1)
+
+    # --- Links ---------------------------------------------------------------
+    link_rate_per_s: float = Field(default=150.0, gt=0)
+    link_burst: int = Field(default=10, ge=1)
+    link_max_wait_ms: int = Field(default=300, ge=0, le=5000)
+    link_user_rate_per_min: float = Field(default=30.0, gt=0)
+    link_user_burst: int = Field(default=10, ge=1)
+    link_dedupe_window_s: float = Field(default=5.0, ge=0)
+    link_fallback: Literal["local", "closed"] = "local"
+    default_redirect_url: AnyHttpUrl | None = None
+    redirect_allowed_hosts: Annotated[list[str], NoDecode] = []
+
+    # --- Viewer identity, IP and country ------------------------------------
+    trusted_proxies: Annotated[list[Network], NoDecode] = []
+    geo_country_header: str | None = None
+    geo_subdivision_header: str | None = None
+    geoip_db: Path | None = None
+    geo_unknown_allowed: bool = False
+    auth_jwt_secret: SecretStr | None = None
+    auth_jwt_public_key: SecretStr | None = None
+    auth_jwks_url: AnyHttpUrl | None = None
+    auth_jwt_issuer: str | None = None
+    auth_jwt_audience: str | None = None
+    auth_jwt_leeway_s: float = Field(default=30.0, ge=0)
+    api_keys: Annotated[list[SecretStr], NoDecode] = []
+
+    # --- HTTP surface and operations ----------------------------------------
+    cors_allow_origins: Annotated[list[str], NoDecode] = []
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    _split_lists = field_validator(
+        "redirect_allowed_hosts",
+        "trusted_proxies",
+        "api_keys",
+        "cors_allow_origins",
+        mode="before",
+    )(_split)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> object:
+        value = _split(value)
+        if isinstance(value, list):
+            return [ipaddress.ip_network(str(item), strict=False) for item in value]
+        return value
+
+    @field_validator("redirect_allowed_hosts", mode="after")
+    @classmethod
+    def _lower_hosts(cls, value: list[str]) -> list[str]:
+        return [host.lower() for host in value]
+
+    @field_validator("redis_url", "geo_country_header", "geo_subdivision_header", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _production_needs_credentials(self) -> Self:
+        if self.igm_mode == "simulator":
+            if self.igm_customer_uid is None:
+                self.igm_customer_uid = SecretStr(SIMULATOR_CUSTOMER_UID)
+            if self.igm_server_ip is None:
+                self.igm_server_ip = ipaddress.IPv4Address("127.0.0.1")
+            configured = (
+                self.api_keys,
+                self.auth_jwt_secret,
+                self.auth_jwt_public_key,
+                self.auth_jwks_url,
+            )
+            if not any(configured):
+                self.api_keys = [SecretStr(SIMULATOR_API_KEY)]
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("IGM_CUSTOMER_UID", self.igm_customer_uid),
+                ("IGM_SERVER_IP", self.igm_server_ip),
+            )
+            if value is None or (isinstance(value, SecretStr) and not value.get_secret_value())
+        ]
+        if missing:
+            raise ValueError(
+                f"{' and '.join(missing)} must be set in production mode "
+                "(or set IGM_MODE=simulator for the built-in demo upstream)"
+            )
+        return self
+
+    @property
+    def customer_uid(self) -> SecretStr:
+        assert self.igm_customer_uid is not None  # guaranteed by the validator
+        return self.igm_customer_uid
+
+    @property
+    def server_ip(self) -> str:
+        assert self.igm_server_ip is not None  # guaranteed by the validator
+        return str(self.igm_server_ip)
+
+    @property
+    def embedded_simulator(self) -> bool:
+        """Demo mode with no upstream URL of its own: serve the simulator in-process."""
+        return self.igm_mode == "simulator" and "igm_api_url" not in self.model_fields_set
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, or raise ``SettingsError`` naming every bad one (never a value)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_input=False, include_url=False):
+            location = "_".join(str(part) for part in error["loc"]).upper()
+            lines.append(f"{location or 'settings'}: {error['msg']}")
+        raise SettingsError("invalid configuration: " + "; ".join(lines)) from None

@@ -1,0 +1,254 @@
+"""The lifespan: build every client and service, yield them as typed state, close
+them in reverse order. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+import redis.asyncio as redis_asyncio
+import structlog
+from fastapi import FastAPI, Request
+
+from app.catalogue.index import EventIndex
+from app.catalogue.lists import LocalLists
+from app.catalogue.on_demand import OnDemandLists
+from app.catalogue.refresher import Refresher, RefreshPolicy
+from app.catalogue.service import Catalogue, CatalogueTimings
+from app.catalogue.shared import SharedLists
+from app.identity.auth import Authenticator
+from app.identity.country import CountryResolver
+from app.links.service import LinkLimits, LinkRules, LinkService
+from app.observability.logging import Redactor
+from app.observability.metrics import Metrics
+from app.observability.requests import count_upstream_call
+from app.ratelimit.admission import LinkAdmission
+from app.ratelimit.gate import UpstreamGate
+from app.ratelimit.lease import Lease
+from app.settings import Settings
+from app.store import build_store
+from app.upstream.client import OnePlatformClient, UpstreamCall, build_http_client
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayState:
+    settings: Settings
+    metrics: Metrics
+    redactor: Redactor
+    replica_id: str
+    redis: redis_asyncio.Redis
+    http: httpx.AsyncClient
+    client: OnePlatformClient
+    catalogue: Catalogue
+    authenticator: Authenticator
+    countries: CountryResolver
+    links: LinkService
+
+
+def get_state(request: Request) -> GatewayState:
+    state: GatewayState = request.state.gateway
+    return state
+
+
+def replica_name(settings: Settings) -> str:
+    return settings.replica_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def upstream_transport(settings: Settings) -> httpx.AsyncBaseTransport | None:
+    """The in-process simulator in demo mode without an upstream URL, else the network."""
+    if not settings.embedded_simulator:
+        return None
+    from app.simulator.app import create_simulator  # demo mode only
+    from app.simulator.config import SimulatorConfig
+
+    config = SimulatorConfig(
+        customer_uid=settings.customer_uid.get_secret_value(),
+        server_ips=(settings.server_ip,),
+        events_min_interval_s=settings.events_min_interval_s,
+        link_rate_per_s=int(settings.link_rate_per_s),
+    )
+    return httpx.ASGITransport(app=create_simulator(config))
+
+
+def build_catalogue(
+    settings: Settings,
+    *,
+    client: OnePlatformClient,
+    redis: redis_asyncio.Redis,
+    metrics: Metrics,
+    owner: str,
+) -> Catalogue:
+    wall = time.time
+    shared = SharedLists(redis)
+    index = EventIndex()
+    lists = LocalLists(shared, index)
+    gate = UpstreamGate(redis)
+    policy = RefreshPolicy(
+        interval_s=settings.events_min_interval_s,
+        margin_s=settings.events_gate_margin_s,
+        days_back=settings.catalogue_days_back,
+        days_ahead=settings.catalogue_days_ahead,
+        lease_ttl_s=settings.lease_ttl_s,
+    )
+    refresher = Refresher(
+        client=client,
+        shared=shared,
+        lists=lists,
+        gate=gate,
+        lease=Lease(redis, "catalogue-refresher", owner, settings.lease_ttl_s),
+        policy=policy,
+        metrics=metrics,
+        wall=wall,
+    )
+    on_demand = OnDemandLists(
+        redis=redis,
+        shared=shared,
+        metrics=metrics,
+        wall=wall,
+        cold_wait_s=settings.catalogue_cold_wait_s,
+    )
+    return Catalogue(
+        client=client,
+        shared=shared,
+        lists=lists,
+        on_demand=on_demand,
+        refresher=refresher,
+        gate=gate,
+        index=index,
+        policy=policy,
+        timings=CatalogueTimings(
+            cold_wait_s=settings.catalogue_cold_wait_s,
+            sync_interval_s=settings.catalogue_sync_interval_s,
+            streams_ttl_s=settings.streams_ttl_s,
+            sports_ttl_s=settings.sports_ttl_s,
+        ),
+        metrics=metrics,
+        wall=wall,
+    )
+
+
+def build_links(
+    settings: Settings,
+    *,
+    catalogue: Catalogue,
+    client: OnePlatformClient,
+    redis: redis_asyncio.Redis,
+    metrics: Metrics,
+) -> LinkService:
+    return LinkService(
+        catalogue=catalogue,
+        client=client,
+        admission=LinkAdmission(redis),
+        limits=LinkLimits(
+            rate_per_s=settings.link_rate_per_s,
+            burst=settings.link_burst,
+            max_wait_ms=settings.link_max_wait_ms,
+            user_rate_per_s=settings.link_user_rate_per_min / 60,
+            user_burst=settings.link_user_burst,
+            dedupe_window_s=settings.link_dedupe_window_s,
+            fallback=settings.link_fallback,
+            replica_count=settings.replica_count,
+        ),
+        rules=LinkRules(
+            default_redirect_url=(
+                str(settings.default_redirect_url) if settings.default_redirect_url else None
+            ),
+            redirect_allowed_hosts=tuple(settings.redirect_allowed_hosts),
+            unknown_country_allowed=settings.geo_unknown_allowed,
+        ),
+        metrics=metrics,
+        wall=time.time,
+    )
+
+
+def build_authenticator(settings: Settings, jwks_http: httpx.AsyncClient | None) -> Authenticator:
+    return Authenticator(
+        jwt_secret=settings.auth_jwt_secret,
+        jwt_public_key=settings.auth_jwt_public_key,
+        jwks_url=str(settings.auth_jwks_url) if settings.auth_jwks_url else None,
+        issuer=settings.auth_jwt_issuer,
+        audience=settings.auth_jwt_audience,
+        leeway_s=settings.auth_jwt_leeway_s,
+        api_keys=settings.api_keys,
+        http=jwks_http,
+    )
+
+
+def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, GatewayState]]:
+        owner = replica_name(settings)
+        redis = build_store(settings.redis_url)
+        http = build_http_client(
+            connect_timeout_s=settings.igm_connect_timeout_s,
+            read_timeout_s=settings.igm_read_timeout_s,
+            max_connections=settings.igm_max_connections,
+            transport=upstream_transport(settings),
+        )
+
+        def observe(call: UpstreamCall) -> None:
+            metrics.observe_upstream(call)
+            count_upstream_call(call)
+
+        client = OnePlatformClient(
+            http,
+            api_url=str(settings.igm_api_url),
+            player_api_url=str(settings.igm_player_api_url),
+            customer_uid=settings.customer_uid,
+            server_ip=settings.server_ip,
+            observer=observe,
+        )
+        catalogue = build_catalogue(
+            settings, client=client, redis=redis, metrics=metrics, owner=owner
+        )
+        jwks_http = (
+            httpx.AsyncClient(timeout=httpx.Timeout(3.0)) if settings.auth_jwks_url else None
+        )
+        countries = CountryResolver(
+            settings.geo_country_header, settings.geo_subdivision_header, settings.geoip_db
+        )
+        countries.open()
+        state = GatewayState(
+            settings=settings,
+            metrics=metrics,
+            redactor=redactor,
+            replica_id=owner,
+            redis=redis,
+            http=http,
+            client=client,
+            catalogue=catalogue,
+            authenticator=build_authenticator(settings, jwks_http),
+            countries=countries,
+            links=build_links(
+                settings, catalogue=catalogue, client=client, redis=redis, metrics=metrics
+            ),
+        )
+        await catalogue.start()
+        log.info(
+            "gateway_started",
+            replica=owner,
+            mode=settings.igm_mode,
+            store="redis" if settings.redis_url else "embedded",
+            upstream="embedded-simulator" if settings.embedded_simulator else "network",
+        )
+        try:
+            yield {"gateway": state}
+        finally:
+            log.info("gateway_stopping", replica=owner)
+            await catalogue.stop()
+            countries.close()
+            if jwks_http is not None:
+                await jwks_http.aclose()
+            await http.aclose()
+            await redis.aclose()
+
+    return lifespan

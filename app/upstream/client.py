@@ -1,0 +1,277 @@
+"""The ONEPlatform client: the six calls of the guide over one pooled httpx client.
+
+Every call carries ``X-Forwarded-For: <server IP>`` (the guide: server-side calls name
+the whitelisted server IP there). The customerUid travels in URLs, so nothing here
+logs or raises with a URL: errors name the method (``event_all``, ``stream_link`` …)
+and what went wrong, and transport exceptions are not chained (their text holds the
+URL). Rate limits are not this module's business: callers pass the fleet-wide gates
+before calling.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Final, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+import orjson
+import structlog
+from pydantic import SecretStr, ValidationError
+
+from app.upstream.errors import (
+    OperationError,
+    UpstreamBadResponse,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamServerError,
+    UpstreamTimeout,
+    operation_error,
+)
+from app.upstream.models import Event, LiveStream, Sport, Stream, StreamLink, UpstreamModel
+
+log = structlog.get_logger(__name__)
+
+EVENT_ALL: Final = "event_all"
+EVENT_OPEN: Final = "event_open"
+STREAMS: Final = "streams"
+SPORTS: Final = "sports"
+STREAM_LINK: Final = "stream_link"
+LIVE_STREAM: Final = "live_stream"
+METHODS: Final = (EVENT_ALL, EVENT_OPEN, STREAMS, SPORTS, STREAM_LINK, LIVE_STREAM)
+
+RAW_SUFFIX: Final = "-RAW"
+SUCCESS_CODE: Final = 200
+
+M = TypeVar("M", bound=UpstreamModel)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCall:
+    """One finished call, for metrics and the access log."""
+
+    method: str
+    outcome: str  # ok | operation_error | timeout | connection_error | rate_limited | ...
+    operation_code: int | None
+    seconds: float
+
+
+CallObserver = Callable[[UpstreamCall], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ListResult(Generic[T]):
+    """Items that parsed, and how many the upstream sent that could not be used."""
+
+    items: tuple[T, ...]
+    skipped: int
+
+
+def build_http_client(
+    *,
+    connect_timeout_s: float,
+    read_timeout_s: float,
+    max_connections: int,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """The pooled client the lifespan owns (``transport`` for the in-process simulator)."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s, pool=connect_timeout_s),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        headers={"Accept": "application/json", "User-Agent": "oneplatform-gateway"},
+        follow_redirects=False,
+        transport=transport,
+    )
+
+
+def _lookup(body: object, key: str) -> Any:
+    """``body[key]`` with the key matched case-insensitively; None when absent."""
+    if isinstance(body, dict):
+        folded = key.casefold()
+        for name, value in body.items():
+            if isinstance(name, str) and name.casefold() == folded:
+                return value
+    return None
+
+
+def _operation_code(body: object) -> int | None:
+    value = _lookup(body, "operationCode")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class OnePlatformClient:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        api_url: str,
+        player_api_url: str,
+        customer_uid: SecretStr,
+        server_ip: str,
+        observer: CallObserver | None = None,
+    ) -> None:
+        self._http = http
+        self._api = api_url.rstrip("/")
+        self._player_api = player_api_url.rstrip("/")
+        self._uid = customer_uid
+        self._headers = {"X-Forwarded-For": server_ip, "Content-Type": "application/json"}
+        self._observer = observer
+
+    # --- events and catalogue data ------------------------------------------
+
+    async def events_by_date(self, day: date) -> ListResult[Event]:
+        """event/all for one date (``DD-MM-YYYY`` on the wire)."""
+        url = f"{self._api}/event/all/{self._uid_path}/{day.strftime('%d-%m-%Y')}"
+        body = await self._call(EVENT_ALL, "GET", url)
+        return self._items(EVENT_ALL, body, "events", Event)
+
+    async def open_events(self) -> ListResult[Event]:
+        body = await self._call(EVENT_OPEN, "GET", f"{self._api}/event/open/{self._uid_path}")
+        return self._items(EVENT_OPEN, body, "events", Event)
+
+    async def streams(self, event_id: str) -> ListResult[Stream]:
+        url = f"{self._api}/stream/{self._uid_path}/{quote(event_id, safe='')}"
+        body = await self._call(STREAMS, "GET", url)
+        return self._items(STREAMS, body, "eventStreams", Stream)
+
+    async def sports(self) -> ListResult[Sport]:
+        body = await self._call(SPORTS, "GET", f"{self._api}/sport/all/{self._uid_path}")
+        return self._items(SPORTS, body, "sports", Sport)
+
+    # --- links ----------------------------------------------------------------
+
+    async def stream_link(
+        self,
+        *,
+        user_id: str,
+        user_ip: str,
+        event_id: str,
+        stream_name: str,
+        redirect_url: str,
+        raw: bool,
+    ) -> StreamLink:
+        """stream/link: raw (``<name>-RAW``: an encoded transaction ref) or a player URL."""
+        params = {
+            "customerUid": self._uid.get_secret_value(),
+            "userId": user_id,
+            "userIp": user_ip,
+            "eventId": event_id,
+            "streamName": f"{stream_name}{RAW_SUFFIX}" if raw else stream_name,
+            "redirectUrl": redirect_url,
+        }
+        body = await self._call(STREAM_LINK, "POST", f"{self._api}/stream/link", params)
+        return self._one(STREAM_LINK, body, StreamLink)
+
+    async def live_stream(self, encoded_transaction_ref: str) -> LiveStream:
+        """liveStream: resolve a raw link's reference to an HLS URL or THEOlive channel."""
+        params = {"encodedTransactionRef": encoded_transaction_ref}
+        body = await self._call(LIVE_STREAM, "POST", f"{self._player_api}/liveStream", params)
+        return self._one(LIVE_STREAM, body, LiveStream)
+
+    # --- plumbing -------------------------------------------------------------
+
+    @property
+    def _uid_path(self) -> str:
+        return quote(self._uid.get_secret_value(), safe="")
+
+    async def _call(
+        self, method: str, verb: str, url: str, params: dict[str, str] | None = None
+    ) -> object:
+        started = time.perf_counter()
+        outcome, code = "ok", None
+        try:
+            body = await self._exchange(method, verb, url, params)
+            code = _operation_code(body)
+            if code is not None and code != SUCCESS_CODE:
+                message = _lookup(body, "message")
+                raise operation_error(method, code, message if isinstance(message, str) else "")
+            return body
+        except OperationError as exc:
+            outcome, code = "operation_error", exc.operation_code
+            raise
+        except UpstreamError as exc:
+            outcome = _OUTCOMES.get(type(exc), "bad_response")
+            raise
+        finally:
+            if self._observer is not None:
+                self._observer(UpstreamCall(method, outcome, code, time.perf_counter() - started))
+
+    async def _exchange(
+        self, method: str, verb: str, url: str, params: dict[str, str] | None
+    ) -> object:
+        # Transport errors are re-raised without their cause: httpx puts the URL,
+        # and so the customerUid, into its messages.
+        try:
+            response = await self._http.request(verb, url, params=params, headers=self._headers)
+        except httpx.TimeoutException:
+            raise UpstreamTimeout(method, "timed out") from None
+        except httpx.TransportError as exc:
+            raise UpstreamConnectionError(method, type(exc).__name__) from None
+        if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
+            raise UpstreamRateLimited(method, "HTTP 429", _retry_after(response))
+        if response.status_code >= httpx.codes.INTERNAL_SERVER_ERROR:
+            raise UpstreamServerError(method, f"HTTP {response.status_code}", response.status_code)
+        try:
+            body: object = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise UpstreamBadResponse(
+                method, f"HTTP {response.status_code} with a body that is not JSON"
+            ) from None
+        if response.status_code != httpx.codes.OK and _operation_code(body) is None:
+            raise UpstreamBadResponse(method, f"unexpected HTTP {response.status_code}")
+        return body
+
+    def _items(self, method: str, body: object, key: str, model: type[M]) -> ListResult[M]:
+        raw = body if isinstance(body, list) else _lookup(body, key)
+        if raw is None:
+            raw = []  # an empty answer may omit the list
+        if not isinstance(raw, list):
+            raise UpstreamBadResponse(method, f"'{key}' is not a list")
+        items, skipped = [], 0
+        for item in raw:
+            try:
+                items.append(model.model_validate(item))
+            except ValidationError:
+                skipped += 1
+        if skipped:
+            log.warning("upstream_items_skipped", method=method, skipped=skipped, kept=len(items))
+        return ListResult(tuple(items), skipped)
+
+    def _one(self, method: str, body: object, model: type[M]) -> M:
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            fields = sorted({str(err["loc"][0]) for err in exc.errors() if err["loc"]})
+            raise UpstreamBadResponse(
+                method, f"unusable answer (fields: {', '.join(fields) or 'body'})"
+            ) from None
+
+
+_OUTCOMES: dict[type[UpstreamError], str] = {
+    UpstreamTimeout: "timeout",
+    UpstreamConnectionError: "connection_error",
+    UpstreamRateLimited: "rate_limited",
+    UpstreamServerError: "server_error",
+    UpstreamBadResponse: "bad_response",
+}
