@@ -18,8 +18,10 @@ def normalise_code(raw: str) -> str | None:
 
     Only ASCII letters count: look-alike letters from other scripts never match.
     """
+    if not raw.isascii():  # before upper(): "uſ".upper() == "US"
+        return None
     code = raw.strip().upper()
-    if not code.isascii() or not _CODE.match(code):
+    if not _CODE.match(code):
         return None
     country, _, subdivision = code.partition("-")
     country = _ALIASES.get(country, country)

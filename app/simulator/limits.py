@@ -55,7 +55,7 @@ class RateLimiter:
             window = self._admitted[method]
             while window and window[0] <= now - WINDOW_S:
                 window.popleft()
-            if len(window) > self.limits.link_rate_per_s:
+            if len(window) >= self.limits.link_rate_per_s:
                 return False
             window.append(now)
         return True

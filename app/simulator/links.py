@@ -97,7 +97,7 @@ def judge_link(
         return LinkVerdict(305, event, stream, raw)
     if not (
         region_allows(viewer_country, event.geo_allow, event.geo_block)
-        and True
+        and region_allows(viewer_country, stream.geo_allow, stream.geo_block)
     ):
         return LinkVerdict(306, event, stream, raw)
     return LinkVerdict(200, event, stream, raw)
