@@ -6,7 +6,8 @@ Kinds::
     delay       wait ``delay_s`` seconds, then answer normally
     garbage     HTTP 200 whose body is not JSON
     truncated   the normal answer cut in half
-    empty       HTTP 200 with an empty body
+    empty       HTTP 200 with the normal answer's lists emptied (``{"events": []}``);
+                ``{}`` for the link methods
     operation   the method's error answer for ``operation_code`` (for the two link
                 methods applied once a request has passed validation, like the
                 provider failure 307 it stands for)

@@ -129,9 +129,14 @@ async def serve(
                 "operationCode": fault.status,
             }
             return json_response(fault.status, body)
-        elif fault.kind in ("garbage", "empty"):
+        elif fault.kind == "garbage":
             record(200, None)
-            return Response(GARBAGE if fault.kind == "garbage" else b"", 200, media_type=JSON)
+            return Response(GARBAGE, 200, media_type=JSON)
+        elif fault.kind == "empty":
+            record(200, None)
+            answer = handle().body
+            emptied: JsonObject = {k: [] for k, v in answer.items() if isinstance(v, list)}
+            return Response(orjson.dumps(emptied), 200, media_type=JSON)
         elif fault.kind == "operation":
             outcome = error_outcome(method, fault.operation_code)
             record(outcome.status, outcome.operation_code)

@@ -50,7 +50,7 @@ async def test_delay_fault_sleeps_then_answers(client: httpx.AsyncClient, clock:
     assert clock.sleeps == [3.5]
 
 
-@pytest.mark.parametrize("kind", ["garbage", "empty", "truncated"])
+@pytest.mark.parametrize("kind", ["garbage", "truncated"])
 async def test_unreadable_bodies(client: httpx.AsyncClient, kind: str) -> None:
     whole = (await client.get(SPORTS)).content
     await _fault(client, method="sports", kind=kind, count=1)
@@ -59,12 +59,19 @@ async def test_unreadable_bodies(client: httpx.AsyncClient, kind: str) -> None:
     assert response.headers["content-type"] == "application/json"
     with pytest.raises(orjson.JSONDecodeError):
         orjson.loads(response.content)
-    if kind == "empty":
-        assert response.content == b""
     if kind == "truncated":
         assert response.content == whole[: len(whole) // 2]
     if kind == "garbage":
         assert response.content.startswith(b"<html>")
+
+
+async def test_empty_fault_empties_the_list(client: httpx.AsyncClient) -> None:
+    assert (await client.get(SPORTS)).json()["Sports"]
+    await _fault(client, method="sports", kind="empty", count=1)
+    response = await client.get(SPORTS)
+    assert response.status_code == 200
+    assert response.json() == {"Sports": []}
+    assert (await client.get(SPORTS)).json()["Sports"]  # count=1: gone again
 
 
 async def test_operation_fault_on_a_get_method(client: httpx.AsyncClient) -> None:
