@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import sys
 
+import structlog
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Receive, Scope, Send
 
 from app.api import catalogue, health, links
+from app.api.fast_reads import CachedReads
 from app.api.problems import install_problem_handlers
 from app.api.schemas import Problem
 from app.observability.logging import Redactor, configure_logging
 from app.observability.metrics import Metrics
-from app.observability.requests import RequestObserver
+from app.observability.requests import AccessRecorder, RequestObserver
 from app.settings import Settings, SettingsError, load_settings
 from app.state import lifespan_for
 
@@ -36,6 +40,17 @@ def secrets_of(settings: Settings) -> list[str]:
     return values
 
 
+class GatewayApp(FastAPI):
+    """FastAPI, with warm catalogue reads answered from memory before the stack."""
+
+    cached_reads: CachedReads
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and await self.cached_reads.respond(scope, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     if settings is None:
         try:
@@ -48,21 +63,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         json_lines=settings.log_format == "json", level=settings.log_level, redactor=redactor
     )
     metrics = Metrics()
-    app = FastAPI(
+    recorder = AccessRecorder(
+        metrics=metrics,
+        log=structlog.get_logger("gateway.access").bind(),
+        trust_request_id=lambda scope: False,
+    )
+    app = GatewayApp(
         title="ONEPlatform Gateway",
         version="0.1.0",
         description=API_DESCRIPTION,
         lifespan=lifespan_for(settings, metrics, redactor),
+        # Prometheus is this service's telemetry; FastAPI's native OpenTelemetry hooks
+        # would cost a provider lookup on every request for nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(catalogue.router)
     app.include_router(links.router)
-    app.add_middleware(
-        RequestObserver,
-        metrics=metrics,
-        trust_request_id=lambda scope: False,
-    )
+    app.cached_reads = CachedReads(recorder, frozenset(settings.cors_allow_origins))
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-User-Id"],
+            expose_headers=["ETag", "Age", "Retry-After", "X-Request-ID", "X-Cache"],
+            max_age=600,
+        )
+    app.add_middleware(RequestObserver, recorder=recorder)
     _register_problem_schema(app)
     return app
 

@@ -26,9 +26,9 @@ from app.catalogue.shared import SharedLists
 from app.identity.auth import Authenticator
 from app.identity.country import CountryResolver
 from app.links.service import LinkLimits, LinkRules, LinkService
+from app.observability.context import count_upstream_call
 from app.observability.logging import Redactor
 from app.observability.metrics import Metrics
-from app.observability.requests import count_upstream_call
 from app.ratelimit.admission import LinkAdmission
 from app.ratelimit.gate import UpstreamGate
 from app.ratelimit.lease import Lease

@@ -11,6 +11,8 @@ Errors::
 
 from __future__ import annotations
 
+import asyncio
+
 import redis.asyncio as redis_asyncio
 from redis.exceptions import RedisError
 
@@ -35,3 +37,15 @@ def build_store(redis_url: str | None) -> redis_asyncio.Redis:
         socket_timeout=1.0,
         health_check_interval=15,
     )
+
+
+def honour_cancellation() -> None:
+    """Re-raise a cancellation a store client swallowed.
+
+    redis-py (8.1) and fakeredis (2.40) can absorb a task's ``CancelledError`` that
+    arrives during a command and carry on; background loops call this after each
+    round so that cancelling them (at shutdown) always ends them.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

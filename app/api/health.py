@@ -49,5 +49,6 @@ async def readyz(state: StateDep) -> Response:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(state: StateDep) -> Response:
+    state.catalogue.report_ages()  # ages as of this scrape, not of the last sync
     payload, content_type = state.metrics.exposition()
     return Response(payload, media_type=content_type)

@@ -7,7 +7,7 @@ import time
 from starlette.responses import Response
 
 from app.catalogue.service import Served
-from app.observability.requests import current_facts
+from app.observability.context import current_facts
 
 JSON = "application/json"
 CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30, stale-if-error=600"

@@ -65,12 +65,12 @@ class OnDemandLists:
         if local is not None:
             self._local.move_to_end(name)
             if local.age(self._wall()) < ttl_s:
-                self._metrics.catalogue_reads.labels(kind, "hit").inc()
+                self._metrics.catalogue_read(kind, "hit")
                 return local, "hit"
             self._start(name, kind, ttl_s, fetch)
-            self._metrics.catalogue_reads.labels(kind, "stale").inc()
+            self._metrics.catalogue_read(kind, "stale")
             return local, "stale"
-        self._metrics.catalogue_reads.labels(kind, "miss").inc()
+        self._metrics.catalogue_read(kind, "miss")
         task = self._start(name, kind, ttl_s, fetch)
         return await asyncio.shield(task), "miss"
 

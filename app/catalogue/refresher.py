@@ -26,7 +26,7 @@ from app.catalogue.snapshot import Snapshot, encode_items, make_snapshot
 from app.observability.metrics import Metrics
 from app.ratelimit.gate import UpstreamGate
 from app.ratelimit.lease import Lease
-from app.store import StoreUnavailable
+from app.store import StoreUnavailable, honour_cancellation
 from app.upstream.client import EVENT_ALL, EVENT_OPEN, ListResult, OnePlatformClient
 from app.upstream.errors import UpstreamError
 from app.upstream.models import Event
@@ -100,6 +100,7 @@ class Refresher:
             except StoreUnavailable:
                 self._metrics.redis_errors.labels("refresh").inc()
                 self._set_leader(False)
+            honour_cancellation()
             await self._sleep(self.tick_s)
 
     async def tick(self) -> None:

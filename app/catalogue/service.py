@@ -30,7 +30,7 @@ from app.catalogue.snapshot import ReadState, Snapshot, encode_items, make_snaps
 from app.errors import GatewayError
 from app.observability.metrics import Metrics
 from app.ratelimit.gate import UpstreamGate
-from app.store import StoreUnavailable
+from app.store import StoreUnavailable, honour_cancellation
 from app.upstream.client import EVENT_ALL, EVENT_OPEN, OnePlatformClient
 from app.upstream.models import Stream
 
@@ -143,36 +143,79 @@ class Catalogue:
                 f"Events are served for {days[0].isoformat()} to {days[-1].isoformat()}.",
             )
 
-    async def events_on(self, day: date, sport: str | None, status: str | None) -> Served:
-        self.check_date(day)
+    # Synchronous reads from memory: ``None`` means "not servable from memory now"
+    # (cold, stale on-demand list, unknown id); the async reads below then wait,
+    # refresh or refuse. The fast read path uses these directly.
+
+    def events_now(self, day: date, sport: str | None, status: str | None) -> Served | None:
+        if not self._policy.in_range(day, self.today()):
+            return None
         self._note_demand(day)
-        name = date_list_name(day)
-        local = self._lists.get(name)
+        local = self._lists.get(date_list_name(day))
         if local is None:
-            local = await self._wait_cold(name, EVENT_ALL, "events")
+            return None
         state = self._freshness(local, abs((day - self.today()).days))
-        self._metrics.catalogue_reads.labels("events", state).inc()
+        self._metrics.catalogue_read("events", state)
         return Served(local.filtered(sport, status), state)
 
-    async def open_events(self) -> Served:
+    def open_now(self) -> Served | None:
         local = self._lists.get(OPEN)
         if local is None:
-            local = await self._wait_cold(OPEN, EVENT_OPEN, "open")
+            return None
         state = self._freshness(local, 0)
-        self._metrics.catalogue_reads.labels("open", state).inc()
+        self._metrics.catalogue_read("open", state)
         return Served(local.snapshot, state)
 
-    async def event(self, event_id: str) -> Served:
-        found = await self.find_event(event_id)
+    def event_now(self, event_id: str) -> Served | None:
+        found = self.index.get(event_id)
         if found is None:
-            raise event_not_found(event_id)
+            return None
         cached = self._single_events.get(event_id)
         if cached is None or cached[0] != found.seen_at:
             payload = found.event.model_dump(mode="json")
             cached = (found.seen_at, make_snapshot(f"event:{event_id}", payload, found.seen_at))
             self._single_events[event_id] = cached
-        self._metrics.catalogue_reads.labels("event", "hit").inc()
+        self._metrics.catalogue_read("event", "hit")
         return Served(cached[1], "hit")
+
+    def streams_now(self, event_id: str) -> Served | None:
+        return self._fresh_on_demand(f"streams:{event_id}", "streams", self._timings.streams_ttl_s)
+
+    def sports_now(self) -> Served | None:
+        return self._fresh_on_demand(SPORTS, "sports", self._timings.sports_ttl_s)
+
+    def _fresh_on_demand(self, name: str, kind: str, ttl_s: float) -> Served | None:
+        snapshot = self._on_demand.peek(name)
+        if snapshot is None or snapshot.age(self._wall()) >= ttl_s:
+            return None
+        self._metrics.catalogue_read(kind, "hit")
+        return Served(snapshot, "hit")
+
+    async def events_on(self, day: date, sport: str | None, status: str | None) -> Served:
+        self.check_date(day)
+        served = self.events_now(day, sport, status)
+        if served is not None:
+            return served
+        await self._wait_cold(date_list_name(day), EVENT_ALL, "events")
+        served = self.events_now(day, sport, status)
+        assert served is not None  # _wait_cold returns only once the list is here
+        return served
+
+    async def open_events(self) -> Served:
+        served = self.open_now()
+        if served is not None:
+            return served
+        await self._wait_cold(OPEN, EVENT_OPEN, "open")
+        served = self.open_now()
+        assert served is not None
+        return served
+
+    async def event(self, event_id: str) -> Served:
+        if await self.find_event(event_id) is None:
+            raise event_not_found(event_id)
+        served = self.event_now(event_id)
+        assert served is not None
+        return served
 
     async def streams(self, event_id: str) -> Served:
         if await self.find_event(event_id) is None:
@@ -249,7 +292,7 @@ class Catalogue:
             self._unflushed[day] = now
 
     async def _wait_cold(self, name: str, method: str, kind: str) -> LocalList:
-        self._metrics.catalogue_reads.labels(kind, "miss").inc()
+        self._metrics.catalogue_read(kind, "miss")
         if kind == "events":
             await self._flush_demand()
         local = await self._lists.wait_for(name, self._timings.cold_wait_s)
@@ -283,7 +326,7 @@ class Catalogue:
         await self._flush_demand()
         await self._lists.sync_once(self._wanted())
         self.synced_once = True
-        self._report_ages()
+        self.report_ages()
 
     async def _sync_loop(self) -> None:
         while True:
@@ -299,9 +342,10 @@ class Catalogue:
                 self.degraded = True
             self._metrics.degraded.set(1 if self.degraded else 0)
             self._prune()
+            honour_cancellation()
             await self._sleep(self._timings.sync_interval_s)
 
-    def _report_ages(self) -> None:
+    def report_ages(self) -> None:
         now = self._wall()
         today = self.today()
         other = 0.0

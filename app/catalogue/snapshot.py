@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -35,6 +35,16 @@ class Snapshot:
     body: bytes
     etag: str
     fetched_at: float  # epoch seconds
+    # ETag, Content-Type and Content-Length as ASGI headers, encoded once
+    wire_headers: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        headers = (
+            (b"etag", self.etag.encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(self.body)).encode()),
+        )
+        object.__setattr__(self, "wire_headers", headers)
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.fetched_at)

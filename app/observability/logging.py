@@ -14,36 +14,50 @@ from typing import Any
 import orjson
 import structlog
 
+from app.observability.context import add_request_id
+
 REDACTED = "[redacted]"
-_BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_BEARER = r"(?i:bearer)\s+[A-Za-z0-9._~+/=-]+"
+_JWT = r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
 _SENSITIVE_KEYS = frozenset(
     {"authorization", "x-api-key", "api_key", "token", "stream_token", "streamtoken", "password"}
 )
+_MIN_SECRET = 4  # shorter strings cannot hold a secret, a bearer token or a JWT
+
+
+def _replacement(match: re.Match[str]) -> str:
+    return "Bearer " + REDACTED if match.group(0)[:6].lower() == "bearer" else REDACTED
 
 
 class Redactor:
-    """Replaces known secret values and token-shaped strings anywhere in an event."""
+    """Replaces known secret values and token-shaped strings anywhere in an event.
+
+    One combined pattern (the secrets, bearer tokens, JWT-shaped strings) is run once
+    over each string value; this processor runs on every log line.
+    """
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        values = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-        self._secrets = re.compile("|".join(re.escape(v) for v in values)) if values else None
+        self._secrets = sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True)
+        self._compile()
+
+    def _compile(self) -> None:
+        parts = [re.escape(secret) for secret in self._secrets] + [_BEARER, _JWT]
+        self._pattern = re.compile("|".join(parts))
 
     def add(self, secret: str) -> None:
-        """Remember one more value (e.g. a minted stream token) to scrub."""
-        if len(secret) < 4:
-            return
-        pattern = re.escape(secret)
-        if self._secrets is not None:
-            pattern = f"{self._secrets.pattern}|{pattern}"
-        self._secrets = re.compile(pattern)
+        """Remember one more value to scrub."""
+        if len(secret) >= _MIN_SECRET and secret not in self._secrets:
+            self._secrets.append(secret)
+            self._secrets.sort(key=len, reverse=True)
+            self._compile()
 
     def scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            text = value
-            if self._secrets is not None:
-                text = self._secrets.sub(REDACTED, text)
-            return _JWT.sub(REDACTED, _BEARER.sub("Bearer " + REDACTED, text))
+            if len(value) < _MIN_SECRET:
+                return value
+            return self._pattern.sub(_replacement, value)
+        if isinstance(value, int | float | bool) or value is None:
+            return value
         if isinstance(value, dict):
             return {
                 key: REDACTED if str(key).lower() in _SENSITIVE_KEYS else self.scrub(item)
@@ -53,33 +67,44 @@ class Redactor:
             return [self.scrub(item) for item in value]
         if isinstance(value, BaseException):
             return self.scrub(f"{type(value).__name__}: {value}")
-        return value
+        return self.scrub(str(value))
 
     def __call__(
         self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        for key in list(event_dict):
+        for key, value in event_dict.items():
             if key.lower() in _SENSITIVE_KEYS:
                 event_dict[key] = REDACTED
             else:
-                event_dict[key] = self.scrub(event_dict[key])
+                event_dict[key] = self.scrub(value)
         return event_dict
 
 
-def _orjson_dumps(value: Any, **_: Any) -> str:
+def _orjson_dumps(value: Any, **_: Any) -> bytes:
+    return orjson.dumps(value, default=str)
+
+
+def _orjson_text(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
 def configure_logging(*, json_lines: bool, level: str, redactor: Redactor) -> None:
     """Configure structlog (process-wide, called from the app factory)."""
-    renderer: Any = (
-        structlog.processors.JSONRenderer(serializer=_orjson_dumps)
-        if json_lines
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer: Any
+    logger_factory: Any
+    binary_stdout = getattr(sys.stdout, "buffer", None)
+    if json_lines and binary_stdout is not None:  # bytes straight out: no str per line
+        renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+        logger_factory = structlog.BytesLoggerFactory(file=binary_stdout)
+    elif json_lines:  # stdout replaced by a text stream (tests, embedding)
+        renderer = structlog.processors.JSONRenderer(serializer=_orjson_text)
+        logger_factory = structlog.PrintLoggerFactory(file=sys.stdout)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=False)
+        logger_factory = structlog.PrintLoggerFactory(file=sys.stdout)
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
+            add_request_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -89,6 +114,6 @@ def configure_logging(*, json_lines: bool, level: str, redactor: Redactor) -> No
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        logger_factory=logger_factory,
         cache_logger_on_first_use=False,
     )

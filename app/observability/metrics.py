@@ -12,6 +12,7 @@ outcomes, reasons): never event ids, users or IPs.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -124,6 +125,28 @@ class Metrics:
             multiprocess_mode="livemax",
             registry=r,
         )
+
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._read_children: dict[tuple[str, str], Any] = {}
+
+    def request_done(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count and time one request (label children cached: this runs per request)."""
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.http_requests.labels(route, method, str(status)),
+                self.http_latency.labels(route, method),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def catalogue_read(self, kind: str, result: str) -> None:
+        child = self._read_children.get((kind, result))
+        if child is None:
+            child = self._read_children[(kind, result)] = self.catalogue_reads.labels(kind, result)
+        child.inc()
 
     def observe_upstream(self, call: UpstreamCall) -> None:
         code = str(call.operation_code) if call.operation_code is not None else ""

@@ -1,108 +1,116 @@
-"""Per-request facts (request id, cache state, upstream calls), the access line and
-the HTTP metrics, as one pure ASGI middleware.
+"""Request id in and out, one access line per request and the HTTP metrics.
 
-Handlers and the upstream client add to the current request's ``RequestFacts``
-through ``current_facts()``; the middleware writes one access line per request with
-the route template (never the raw path), status, latency and those facts.
+``AccessRecorder`` does the bookkeeping; ``RequestObserver`` applies it to every
+request that goes through the routed stack, and the fast read path applies it to the
+requests it answers itself. The access line names the route template (never the raw
+path), status, latency, how the cache served the request and how many upstream
+calls it made.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextvars import Token
 from typing import Any
 
-import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.observability.context import RequestFacts, reset_facts, set_facts
 from app.observability.metrics import Metrics
-from app.upstream.client import UpstreamCall
-
-log = structlog.get_logger("gateway.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
-
-@dataclass(slots=True)
-class RequestFacts:
-    request_id: str
-    cache: str | None = None
-    upstream_calls: int = 0
-
-
-_FACTS: ContextVar[RequestFacts | None] = ContextVar("request_facts", default=None)
+# Sent with every answer: this API serves JSON only, never a page to frame or sniff.
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+)
 
 
-def current_facts() -> RequestFacts | None:
-    return _FACTS.get()
-
-
-def count_upstream_call(call: UpstreamCall) -> None:
-    facts = _FACTS.get()
-    if facts is not None:
-        facts.upstream_calls += 1
-
-
-def route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
+def route_template(scope: Scope, facts: RequestFacts) -> str:
+    if facts.route is not None:
+        return facts.route
+    path = getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) else "unmatched"
 
 
-class RequestObserver:
-    """Request id in and out, one access line, request metrics."""
-
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, trust_request_id: Any) -> None:
-        self._app = app
+class AccessRecorder:
+    def __init__(
+        self, *, metrics: Metrics, log: Any, trust_request_id: Callable[[Scope], bool]
+    ) -> None:
         self._metrics = metrics
-        self._trust_request_id = trust_request_id  # (scope) -> bool: peer is a trusted proxy
+        self._log = log  # a bound structlog logger, built once by the app factory
+        self._trust_request_id = trust_request_id  # is the peer a trusted proxy?
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        started = time.perf_counter()
+    def begin(self, scope: Scope) -> tuple[RequestFacts, Token[RequestFacts | None], float]:
         facts = RequestFacts(self._request_id(scope))
-        token = _FACTS.set(facts)
-        structlog.contextvars.bind_contextvars(request_id=facts.request_id)
-        status = 500
-        header = (b"x-request-id", facts.request_id.encode())
+        return facts, set_facts(facts), time.perf_counter()
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", []), header]
-            await send(message)
-
-        try:
-            await self._app(scope, receive, send_with_id)
-        finally:
-            elapsed = time.perf_counter() - started
-            route = route_template(scope)
-            method = scope["method"]
-            self._metrics.http_requests.labels(route, method, str(status)).inc()
-            self._metrics.http_latency.labels(route, method).observe(elapsed)
-            log.info(
-                "request",
-                method=method,
-                route=route,
-                status=status,
-                ms=round(elapsed * 1000, 3),
-                cache=facts.cache,
-                upstream_calls=facts.upstream_calls,
-            )
-            structlog.contextvars.unbind_contextvars("request_id")
-            _FACTS.reset(token)
+    def end(
+        self,
+        scope: Scope,
+        facts: RequestFacts,
+        token: Token[RequestFacts | None],
+        started: float,
+        status: int,
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        route = route_template(scope, facts)
+        method = scope["method"]
+        self._metrics.request_done(route, method, status, elapsed)
+        self._log.info(
+            "request",
+            method=method,
+            route=route,
+            status=status,
+            ms=round(elapsed * 1000, 3),
+            cache=facts.cache,
+            upstream_calls=facts.upstream_calls,
+        )
+        reset_facts(token)
 
     def _request_id(self, scope: Scope) -> str:
-        for name, value in scope.get("headers", []):
+        for name, value in scope["headers"]:
             if name == b"x-request-id":
                 text: str = value.decode("latin-1")
                 if _REQUEST_ID.match(text) and self._trust_request_id(scope):
                     return text
                 break
-        return uuid.uuid4().hex
+        return os.urandom(16).hex()
+
+
+class RequestObserver:
+    """ASGI middleware: ``AccessRecorder`` around the routed stack."""
+
+    def __init__(self, app: ASGIApp, *, recorder: AccessRecorder) -> None:
+        self._app = app
+        self._recorder = recorder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        facts, token, started = self._recorder.begin(scope)
+        status = 500
+        request_id_header = (b"x-request-id", facts.request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    request_id_header,
+                    *SECURITY_HEADERS,
+                ]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_with_id)
+        finally:
+            self._recorder.end(scope, facts, token, started, status)

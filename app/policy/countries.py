@@ -18,7 +18,7 @@ def normalise_code(raw: str) -> str | None:
 
     Only ASCII letters count: look-alike letters from other scripts never match.
     """
-    if not raw.isascii():  # before upper(): "uſ".upper() == "US"
+    if not raw.isascii():  # before upper(): the long s upper-cases to "S"
         return None
     code = raw.strip().upper()
     if not _CODE.match(code):

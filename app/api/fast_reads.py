@@ -1,0 +1,135 @@
+"""Warm catalogue reads answered straight from memory, before any routing.
+
+Offered every request before the middleware stack and the router: a GET or HEAD for ``/v1/sports``,
+``/v1/events?date=…``, ``/v1/events/open``, ``/v1/events/{id}`` or
+``/v1/events/{id}/streams`` whose answer this replica holds is sent here as the
+snapshot's bytes. Everything else (cold lists, anything to validate or refuse, every
+other route) goes on to the FastAPI routes, which document and handle the same paths,
+so both give the same answers; this layer only skips the routing and dependency
+machinery on the hot path.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import date
+from urllib.parse import parse_qsl
+
+from starlette.types import Scope, Send
+
+from app.api.responses import CACHE_CONTROL, etag_matches
+from app.catalogue.service import Catalogue, Served, valid_event_id
+from app.observability.requests import SECURITY_HEADERS, AccessRecorder
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SPORT = re.compile(r"^[A-Za-z]{2,3}$")
+_STATUSES = frozenset({"P", "O", "C", "V"})
+_EVENTS_PREFIX = "/v1/events/"
+_CACHE_CONTROL = (b"cache-control", CACHE_CONTROL.encode())
+_X_CACHE = {state: (b"x-cache", state.encode()) for state in ("hit", "stale", "miss")}
+
+
+def _events_query(query_string: bytes) -> tuple[date, str | None, str | None] | None:
+    """``date``/``sport``/``status`` when the query is plainly valid, else None."""
+    fields: dict[str, str] = {}
+    for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if key in fields or key not in ("date", "sport", "status"):
+            return None
+        fields[key] = value
+    raw_date, sport, status = fields.get("date"), fields.get("sport"), fields.get("status")
+    if raw_date is None or not _DATE.match(raw_date):
+        return None
+    if sport is not None and not _SPORT.match(sport):
+        return None
+    if status is not None and status not in _STATUSES:
+        return None
+    try:
+        day = date.fromisoformat(raw_date)
+    except ValueError:
+        return None
+    return day, sport.upper() if sport else None, status
+
+
+def lookup(catalogue: Catalogue, path: str, query_string: bytes) -> tuple[str, Served] | None:
+    """The route template and the in-memory answer for a read, or None."""
+    if path == "/v1/events/open":
+        served = catalogue.open_now()
+        return ("/v1/events/open", served) if served else None
+    if path == "/v1/events":
+        query = _events_query(query_string)
+        served = catalogue.events_now(*query) if query else None
+        return ("/v1/events", served) if served else None
+    if path == "/v1/sports":
+        served = catalogue.sports_now()
+        return ("/v1/sports", served) if served else None
+    if path.startswith(_EVENTS_PREFIX):
+        rest = path[len(_EVENTS_PREFIX) :]
+        if rest.endswith("/streams"):
+            event_id = rest[: -len("/streams")]
+            if valid_event_id(event_id):
+                served = catalogue.streams_now(event_id)
+                return ("/v1/events/{eventId}/streams", served) if served else None
+        elif valid_event_id(rest):
+            served = catalogue.event_now(rest)
+            return ("/v1/events/{eventId}", served) if served else None
+    return None
+
+
+class CachedReads:
+    """Answers warm reads; ``respond`` returns False when the request is not one."""
+
+    def __init__(self, recorder: AccessRecorder, cors_origins: frozenset[str]) -> None:
+        self._recorder = recorder
+        self._cors_origins = cors_origins
+
+    async def respond(self, scope: Scope, send: Send) -> bool:
+        if scope["method"] not in ("GET", "HEAD"):
+            return False
+        state = scope.get("state")
+        gateway = state.get("gateway") if state else None
+        if gateway is None:
+            return False
+        found = lookup(gateway.catalogue, scope["path"], scope["query_string"])
+        if found is None:
+            return False
+        route, served = found
+        facts, token, started = self._recorder.begin(scope)
+        facts.route = route
+        facts.cache = served.state
+        status = 500
+        try:
+            status = await self._send(scope, send, served, facts.request_id)
+        finally:
+            self._recorder.end(scope, facts, token, started, status)
+        return True
+
+    async def _send(self, scope: Scope, send: Send, served: Served, request_id: str) -> int:
+        snapshot = served.snapshot
+        age = str(int(snapshot.age(time.time()))).encode()
+        headers = [
+            *snapshot.wire_headers,
+            (b"age", age),
+            _CACHE_CONTROL,
+            _X_CACHE[served.state],
+            (b"x-request-id", request_id.encode()),
+            *SECURITY_HEADERS,
+        ]
+        if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+            elif name == b"origin":
+                origin = value.decode("latin-1")
+                if origin in self._cors_origins:  # as CORSMiddleware answers a simple GET
+                    headers.append((b"access-control-allow-origin", value))
+                    headers.append((b"vary", b"Origin"))
+        if etag_matches(if_none_match, snapshot.etag):
+            headers = [h for h in headers if h[0] not in (b"content-type", b"content-length")]
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return 304
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        body = b"" if scope["method"] == "HEAD" else snapshot.body
+        await send({"type": "http.response.body", "body": body})
+        return 200

@@ -1,0 +1,118 @@
+"""Warm-read benchmark: ``GET /v1/events/open`` on one gateway worker against a raw
+ASGI app returning the same bytes, in the same run, under the same load generator.
+
+    .venv/bin/python tests/perf/bench_reads.py [--seconds 10] [--connections 32] [--rounds 3]
+
+Needs ``wrk`` (apt-get install -y wrk). Both servers run as one uvicorn worker with
+the same flags; rounds alternate gateway/raw so drift in the machine hits both. Prints
+requests/s and p50/p99 for each and the gateway/raw ratio (median of rounds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from tests.support.redis_server import free_port  # noqa: E402
+
+PATH = "/v1/events/open"
+UVICORN_FLAGS = ["--no-proxy-headers", "--no-access-log", "--log-level", "warning"]
+
+
+@contextmanager
+def serve(app: list[str], env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", *app, "--host", "127.0.0.1", "--port", str(port)]
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [*command, *UVICORN_FLAGS], cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=log
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(url + PATH, timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+            else:
+                log.seek(0)
+                raise RuntimeError(f"server did not answer 200 on {PATH}: {log.read()[-2000:]!r}")
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def wrk(url: str, seconds: int, connections: int) -> tuple[float, float, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url + PATH],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def pct(label: str) -> float:
+        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+        assert match is not None, out
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    return rps, pct("50"), pct("99")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install -y wrk")
+
+    gateway_env = {"IGM_MODE": "simulator", "LOG_FORMAT": "json", "LOG_LEVEL": "info"}
+    with serve(["--factory", "app.main:create_app"], gateway_env) as gateway:
+        body = httpx.get(gateway + PATH).content
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+            handle.write(body)
+        raw_env = {"RAW_BODY_FILE": handle.name, "PYTHONPATH": str(REPO)}
+        with serve(["tests.perf.raw_app:app"], raw_env) as raw:
+            for url in (gateway, raw):
+                wrk(url, 2, args.connections)  # warm-up
+            results: dict[str, list[tuple[float, float, float]]] = {"gateway": [], "raw": []}
+            for _ in range(args.rounds):
+                results["gateway"].append(wrk(gateway, args.seconds, args.connections))
+                results["raw"].append(wrk(raw, args.seconds, args.connections))
+        os.unlink(handle.name)
+
+    print(f"GET {PATH}, body {len(body)} bytes, 1 worker each, wrk -t1 -c{args.connections}")
+    for name, rows in results.items():
+        rps = statistics.median(r[0] for r in rows)
+        p50 = statistics.median(r[1] for r in rows)
+        p99 = statistics.median(r[2] for r in rows)
+        print(f"{name:8s} {rps:9.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms")
+    ratios = [g[0] / r[0] for g, r in zip(results["gateway"], results["raw"], strict=True)]
+    rounds = ", ".join(f"{x:.2f}" for x in ratios)
+    print(f"ratio gateway/raw: {statistics.median(ratios):.2f} (rounds: {rounds})")
+
+
+if __name__ == "__main__":
+    main()
