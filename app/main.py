@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import structlog
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
@@ -17,6 +16,7 @@ from app.api import catalogue, health, links
 from app.api.fast_reads import CachedReads
 from app.api.problems import install_problem_handlers
 from app.api.schemas import Problem
+from app.observability.access_log import AccessLog
 from app.observability.logging import Redactor, configure_logging
 from app.observability.metrics import Metrics
 from app.observability.requests import AccessRecorder, RequestObserver
@@ -65,7 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     recorder = AccessRecorder(
         metrics=metrics,
-        log=structlog.get_logger("gateway.access").bind(),
+        access_log=AccessLog(
+            json_lines=settings.log_format == "json",
+            enabled=settings.log_level in ("debug", "info"),
+        ),
         trust_request_id=lambda scope: False,
     )
     app = GatewayApp(

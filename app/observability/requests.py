@@ -14,10 +14,10 @@ import re
 import time
 from collections.abc import Callable
 from contextvars import Token
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.observability.access_log import AccessLog
 from app.observability.context import RequestFacts, reset_facts, set_facts
 from app.observability.metrics import Metrics
 
@@ -41,10 +41,14 @@ def route_template(scope: Scope, facts: RequestFacts) -> str:
 
 class AccessRecorder:
     def __init__(
-        self, *, metrics: Metrics, log: Any, trust_request_id: Callable[[Scope], bool]
+        self,
+        *,
+        metrics: Metrics,
+        access_log: AccessLog,
+        trust_request_id: Callable[[Scope], bool],
     ) -> None:
         self._metrics = metrics
-        self._log = log  # a bound structlog logger, built once by the app factory
+        self._access_log = access_log
         self._trust_request_id = trust_request_id  # is the peer a trusted proxy?
 
     def begin(self, scope: Scope) -> tuple[RequestFacts, Token[RequestFacts | None], float]:
@@ -63,8 +67,8 @@ class AccessRecorder:
         route = route_template(scope, facts)
         method = scope["method"]
         self._metrics.request_done(route, method, status, elapsed)
-        self._log.info(
-            "request",
+        self._access_log.request(
+            facts.request_id,
             method=method,
             route=route,
             status=status,

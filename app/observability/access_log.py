@@ -1,0 +1,57 @@
+"""The access line: one JSON object per request, written directly.
+
+It runs on every request, so it skips structlog's processor chain: its fields are
+all from fixed sets or validated (method, route template, status, latency, cache
+state, call count, a request id that is generated or matched ``[A-Za-z0-9._-]``),
+so there is nothing for the redactor to find, and the line is encoded by one
+``orjson.dumps`` call. The shape matches the other JSON log lines (``event``,
+``level``, ``timestamp``, ``request_id``). In console mode it goes through structlog.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO, Any
+
+import orjson
+import structlog
+
+
+class AccessLog:
+    def __init__(self, *, json_lines: bool, enabled: bool, stream: IO[bytes] | None = None) -> None:
+        self._enabled = enabled
+        self._stream = stream if stream is not None else getattr(sys.stdout, "buffer", None)
+        self._fallback = (
+            None
+            if json_lines and self._stream is not None
+            else structlog.get_logger("gateway.access")
+        )
+        self._second = -1
+        self._prefix = ""
+
+    def _timestamp(self, now: float) -> str:
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
+
+    def request(self, request_id: str, **fields: Any) -> None:
+        if not self._enabled:
+            return
+        if self._fallback is not None or self._stream is None:
+            if self._fallback is not None:
+                self._fallback.info("request", request_id=request_id, **fields)
+            return
+        line = orjson.dumps(
+            {
+                "event": "request",
+                "level": "info",
+                "timestamp": self._timestamp(time.time()),
+                "request_id": request_id,
+                **fields,
+            }
+        )
+        self._stream.write(line + b"\n")
+        self._stream.flush()
