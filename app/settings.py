@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     # --- Shared store and fleet --------------------------------------------
     redis_url: str | None = None
     replica_id: str | None = None
-    replica_count: int = Field(default=1, ge=1)
+    replica_count: int | None = Field(default=None, ge=1)
 
     # --- Event catalogue ---------------------------------------------------
     events_min_interval_s: float = Field(default=10.0, ge=0.1)

@@ -108,6 +108,7 @@ def build_catalogue(
         policy=policy,
         metrics=metrics,
         wall=wall,
+        solo=settings.redis_url is None or settings.replica_count == 1,
     )
     on_demand = OnDemandLists(
         redis=redis,
@@ -155,8 +156,9 @@ def build_links(
             user_rate_per_s=settings.link_user_rate_per_min / 60,
             user_burst=settings.link_user_burst,
             dedupe_window_s=settings.link_dedupe_window_s,
-            fallback=settings.link_fallback,
-            replica_count=settings.replica_count,
+            # Without a known replica count no replica can know its share: fail closed.
+            fallback=settings.link_fallback if settings.replica_count else "closed",
+            replica_count=settings.replica_count or 1,
         ),
         rules=LinkRules(
             default_redirect_url=(

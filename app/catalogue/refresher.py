@@ -26,6 +26,7 @@ from app.catalogue.snapshot import Snapshot, encode_items, make_snapshot
 from app.observability.metrics import Metrics
 from app.ratelimit.gate import UpstreamGate
 from app.ratelimit.lease import Lease
+from app.ratelimit.local_gate import LocalGate
 from app.store import StoreUnavailable, honour_cancellation
 from app.upstream.client import EVENT_ALL, EVENT_OPEN, ListResult, OnePlatformClient
 from app.upstream.errors import UpstreamError
@@ -73,6 +74,8 @@ class Refresher:
         policy: RefreshPolicy,
         metrics: Metrics,
         wall: Callable[[], float],
+        solo: bool = False,
+        local_gate: LocalGate | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._client = client
@@ -84,6 +87,8 @@ class Refresher:
         self._metrics = metrics
         self._wall = wall
         self._sleep = sleep
+        self._solo = solo  # configured as the only replica: may refresh without the store
+        self._local_gate = local_gate or LocalGate()
         self._open_lock = asyncio.Lock()
         self._held_back: set[str] = set()
         self.is_leader = False
@@ -104,8 +109,18 @@ class Refresher:
             await self._sleep(self.tick_s)
 
     async def tick(self) -> None:
-        """One round: hold or take the lease, then spend any slot that is due."""
-        self._set_leader(await self._lease.acquire_or_renew())
+        """One round: hold or take the lease, then spend any slot that is due.
+
+        Without the store, replicas cannot coordinate, so they stop calling the event
+        methods and serve what they have, unless this one is configured to be alone.
+        """
+        try:
+            leader = await self._lease.acquire_or_renew()
+        except StoreUnavailable:
+            if not self._solo:
+                raise
+            leader = True
+        self._set_leader(leader)
         if not self.is_leader:
             return
         await self.refresh_open(force=False)
@@ -179,11 +194,13 @@ class Refresher:
         """Spend the next event/all slot on the date that needs it most."""
         now = self._wall()
         today = today_utc(self._wall)
-        demand = {
-            day: at
-            for day, at in (await self._shared.demand(since=now - DEMAND_WINDOW_S)).items()
-            if self._policy.in_range(day, today)
-        }
+        try:
+            asked = await self._shared.demand(since=now - DEMAND_WINDOW_S)
+        except StoreUnavailable:
+            if not self._solo:
+                raise
+            asked = {}
+        demand = {day: at for day, at in asked.items() if self._policy.in_range(day, today)}
         fetched = {}
         for name in self._lists.names():
             day = list_date(name)
@@ -221,11 +238,19 @@ class Refresher:
     # --- plumbing ---------------------------------------------------------------
 
     async def _pass_gate(self, method: str) -> bool:
-        decision = await self._gate.try_pass(method, self._policy.gate_interval_s)
-        self._metrics.budget_decisions.labels(
-            method, "allowed" if decision.allowed else "refused"
-        ).inc()
-        return decision.allowed
+        interval = self._policy.gate_interval_s
+        allowed = self._local_gate.peek(method).allowed
+        if allowed:
+            try:
+                allowed = (await self._gate.try_pass(method, interval)).allowed
+            except StoreUnavailable:
+                if not self._solo:
+                    raise
+                self._metrics.redis_errors.labels("gate").inc()
+        if allowed:
+            self._local_gate.mark(method, interval)
+        self._metrics.budget_decisions.labels(method, "allowed" if allowed else "refused").inc()
+        return allowed
 
     async def _fetch(
         self, method: str, kind: str, call: Awaitable[ListResult[Event]]
@@ -254,7 +279,12 @@ class Refresher:
 
     async def _publish(self, snapshot: Snapshot) -> None:
         self._lists.install(snapshot)
-        await self._shared.write(snapshot, self._policy.keep_s)
+        try:
+            await self._shared.write(snapshot, self._policy.keep_s)
+        except StoreUnavailable:
+            if not self._solo:
+                raise
+            self._metrics.redis_errors.labels("list_write").inc()
 
 
 def date_range(today: date, policy: RefreshPolicy) -> list[date]:

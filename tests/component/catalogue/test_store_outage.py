@@ -1,0 +1,68 @@
+"""Without the store, replicas cannot coordinate the fleet's 10 s spacing: they stop
+calling the event methods and serve what they have, unless configured to be alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import redis.asyncio as redis_asyncio
+
+from app.catalogue.service import Catalogue
+from app.observability.metrics import Metrics
+from app.settings import Settings
+from app.state import build_catalogue
+from app.store import build_store
+from app.upstream.client import OnePlatformClient, build_http_client
+from tests.component.catalogue.conftest import INTERVAL_S, Sim, catalogue_settings
+from tests.support.redis_server import free_port
+
+
+@pytest.fixture
+async def dead_store() -> AsyncIterator[redis_asyncio.Redis]:
+    client = build_store(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    yield client
+    await client.aclose()
+
+
+async def replica(sim: Sim, store: redis_asyncio.Redis, settings: Settings) -> Catalogue:
+    http = build_http_client(
+        connect_timeout_s=1,
+        read_timeout_s=2,
+        max_connections=4,
+        transport=httpx.ASGITransport(app=sim.app),
+    )
+    client = OnePlatformClient(
+        http,
+        api_url="http://sim/api",
+        player_api_url="http://sim/api",
+        customer_uid=settings.customer_uid,
+        server_ip=settings.server_ip,
+    )
+    return build_catalogue(settings, client=client, redis=store, metrics=Metrics(), owner="r1")
+
+
+@pytest.mark.parametrize(
+    ("replica_count", "calls_expected"), [(None, False), (3, False), (1, True)]
+)
+async def test_event_calls_stop_unless_alone(
+    sim: Sim, dead_store: redis_asyncio.Redis, replica_count: int | None, calls_expected: bool
+) -> None:
+    settings = catalogue_settings(redis_url="redis://unused", replica_count=replica_count)
+    catalogue = await replica(sim, dead_store, settings)
+    await catalogue.start()
+    try:
+        await asyncio.sleep(INTERVAL_S * 4)
+        calls = (await sim.stats())["calls"]
+        assert bool(calls.get("event_open")) is calls_expected
+        assert catalogue.degraded
+        if calls_expected:
+            assert (await sim.stats())["minSpacingS"]["event_open"] >= INTERVAL_S
+            assert sum((await sim.stats())["violations"].values()) == 0
+            assert catalogue.warmed
+        else:
+            assert calls.get("event_all", 0) == 0
+    finally:
+        await catalogue.stop()
