@@ -7,6 +7,7 @@ the settings at fault and exits. Every client is built in the lifespan (``app.st
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -16,6 +17,7 @@ from app.api import catalogue, health, links
 from app.api.fast_reads import CachedReads
 from app.api.problems import install_problem_handlers
 from app.api.schemas import Problem
+from app.identity.viewer_ip import Network, is_trusted, parse_ip
 from app.observability.access_log import AccessLog
 from app.observability.logging import Redactor, configure_logging
 from app.observability.metrics import Metrics
@@ -51,6 +53,17 @@ class GatewayApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+def peer_is_trusted(trusted: Sequence[Network]) -> Callable[[Scope], bool]:
+    """Whether a request's socket peer is one of the trusted proxies."""
+
+    def check(scope: Scope) -> bool:
+        client = scope.get("client")
+        address = parse_ip(client[0]) if client else None
+        return address is not None and is_trusted(address, trusted)
+
+    return check
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     if settings is None:
         try:
@@ -69,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             json_lines=settings.log_format == "json",
             enabled=settings.log_level in ("debug", "info"),
         ),
-        trust_request_id=lambda scope: False,
+        trust_request_id=peer_is_trusted(settings.trusted_proxies),
     )
     app = GatewayApp(
         title="ONEPlatform Gateway",

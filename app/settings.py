@@ -118,18 +118,39 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_networks(cls, value: object) -> object:
         value = _split(value)
-        if isinstance(value, list):
+        if not isinstance(value, list):
+            return value
+        try:
             return [ipaddress.ip_network(str(item), strict=False) for item in value]
-        return value
+        except ValueError:
+            # ipaddress quotes the input; a secret pasted here must not be printed
+            raise ValueError("expected a comma list of CIDR networks") from None
 
     @field_validator("redirect_allowed_hosts", mode="after")
     @classmethod
     def _lower_hosts(cls, value: list[str]) -> list[str]:
         return [host.lower() for host in value]
 
-    @field_validator("redis_url", "geo_country_header", "geo_subdivision_header", mode="before")
+    @field_validator(
+        "igm_customer_uid",
+        "igm_server_ip",
+        "redis_url",
+        "replica_id",
+        "replica_count",
+        "default_redirect_url",
+        "geo_country_header",
+        "geo_subdivision_header",
+        "geoip_db",
+        "auth_jwt_secret",
+        "auth_jwt_public_key",
+        "auth_jwks_url",
+        "auth_jwt_issuer",
+        "auth_jwt_audience",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
+        """``NAME=`` (as a .env template leaves it) means unset, not an empty value."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
@@ -184,8 +205,10 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
+        lines: list[str] = []
         for error in exc.errors(include_input=False, include_url=False):
-            location = "_".join(str(part) for part in error["loc"]).upper()
-            lines.append(f"{location or 'settings'}: {error['msg']}")
+            # loc[0] is the setting; deeper parts name pydantic's union branches
+            location = str(error["loc"][0]).upper() if error["loc"] else "settings"
+            if not any(line.startswith(f"{location}: ") for line in lines):
+                lines.append(f"{location}: {error['msg']}")
         raise SettingsError("invalid configuration: " + "; ".join(lines)) from None

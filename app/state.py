@@ -52,6 +52,7 @@ class GatewayState:
     authenticator: Authenticator
     countries: CountryResolver
     links: LinkService
+    started_at: float  # monotonic
 
 
 def get_state(request: Request) -> GatewayState:
@@ -230,6 +231,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             catalogue=catalogue,
             authenticator=build_authenticator(settings, jwks_http),
             countries=countries,
+            started_at=time.monotonic(),
             links=build_links(
                 settings, catalogue=catalogue, client=client, redis=redis, metrics=metrics
             ),
@@ -247,6 +249,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
         finally:
             log.info("gateway_stopping", replica=owner)
             await catalogue.stop()
+            metrics.process_stopped()
             countries.close()
             if jwks_http is not None:
                 await jwks_http.aclose()

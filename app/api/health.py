@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import orjson
@@ -13,6 +14,7 @@ from app.state import GatewayState, get_state
 from app.store import STORE_ERRORS
 
 router = APIRouter(tags=["operations"])
+READY_GRACE_S = 60.0
 StateDep = Annotated[GatewayState, Depends(get_state)]
 
 
@@ -35,14 +37,19 @@ async def readyz(state: StateDep) -> Response:
     except STORE_ERRORS:
         checks["store"] = "unreachable"
     catalogue = state.catalogue
-    checks["catalogue"] = "warm" if catalogue.warmed else "cold"
+    # Cold past the start-up grace (the upstream may be down): ready, but degraded, so
+    # a fleet started during an upstream outage still takes traffic once it recovers.
+    warm = catalogue.warmed
+    cold_but_due = not warm and time.monotonic() - state.started_at > READY_GRACE_S
+    checks["catalogue"] = "warm" if warm else "cold"
     if catalogue.degraded:
         checks["catalogue"] += ",degraded"
-    # A replica that cannot reach the store still serves what it has: degraded, not down.
-    if checks["store"] != "ok":
-        status, code = ("degraded", 200) if catalogue.warmed else ("unavailable", 503)
+    if not warm and not cold_but_due:
+        status, code = "unavailable", 503
+    elif checks["store"] != "ok" or not warm:
+        status, code = "degraded", 200  # serves what it has, with its age
     else:
-        status, code = ("ok", 200) if catalogue.warmed else ("unavailable", 503)
+        status, code = "ok", 200
     body = orjson.dumps({"status": status, "checks": checks})
     return Response(body, status_code=code, media_type="application/json")
 

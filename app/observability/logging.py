@@ -80,6 +80,37 @@ class Redactor:
         return event_dict
 
 
+# Standard-library loggers of the libraries we use that can print URLs (httpx logs every
+# request line, with the customerUid in its path) or tracebacks.
+STDLIB_LOGGERS = ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access", "asyncio")
+
+
+class RedactingFilter(logging.Filter):
+    """Runs standard-library log records through the same ``Redactor``."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        scrubbed = self._redactor.scrub(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        if record.exc_info and record.exc_info[0] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info, record.exc_text = None, self._redactor.scrub(text)
+        return True
+
+
+def redact_stdlib_logging(redactor: Redactor) -> None:
+    for name in STDLIB_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, RedactingFilter)]:
+            logger.removeFilter(old)
+        logger.addFilter(RedactingFilter(redactor))
+
+
 def _orjson_dumps(value: Any, **_: Any) -> bytes:
     return orjson.dumps(value, default=str)
 
@@ -89,7 +120,9 @@ def _orjson_text(value: Any, **_: Any) -> str:
 
 
 def configure_logging(*, json_lines: bool, level: str, redactor: Redactor) -> None:
-    """Configure structlog (process-wide, called from the app factory)."""
+    """Configure structlog (process-wide, called from the app factory), and scrub the
+    standard-library loggers that libraries write to."""
+    redact_stdlib_logging(redactor)
     renderer: Any
     logger_factory: Any
     binary_stdout = getattr(sys.stdout, "buffer", None)

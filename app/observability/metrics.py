@@ -153,6 +153,11 @@ class Metrics:
         self.upstream_calls.labels(call.method, call.outcome, code).inc()
         self.upstream_latency.labels(call.method).observe(call.seconds)
 
+    def process_stopped(self) -> None:
+        """With several workers, drop this process's live gauges (leader, degraded)."""
+        if multiprocess_dir() is not None:
+            prometheus_multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
     def exposition(self) -> tuple[bytes, str]:
         """The text format for ``GET /metrics`` (aggregated across workers if multiprocess)."""
         if multiprocess_dir() is not None:

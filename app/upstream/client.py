@@ -3,13 +3,17 @@
 Every call carries ``X-Forwarded-For: <server IP>`` (the guide: server-side calls name
 the whitelisted server IP there). The customerUid travels in URLs, so nothing here
 logs or raises with a URL: errors name the method (``event_all``, ``stream_link`` …)
-and what went wrong, and transport exceptions are not chained (their text holds the
-URL). Rate limits are not this module's business: callers pass the fleet-wide gates
-before calling.
+and what went wrong. Lower-level exceptions (httpx's, orjson's, pydantic's) are
+translated *outside* their ``except`` block, so the raised error has neither a
+``__cause__`` nor a ``__context__``: their text and attributes hold the URL or the
+body. Text the upstream sends back (``message``) is scrubbed of the customerUid.
+Rate limits are not this module's business: callers pass the fleet-wide gates before
+calling.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +50,9 @@ METHODS: Final = (EVENT_ALL, EVENT_OPEN, STREAMS, SPORTS, STREAM_LINK, LIVE_STRE
 
 RAW_SUFFIX: Final = "-RAW"
 SUCCESS_CODE: Final = 200
+RATE_LIMITED_CODE: Final = 429
+SERVER_ERROR_CODE: Final = 500
+MAX_MESSAGE_CHARS: Final = 300
 
 M = TypeVar("M", bound=UpstreamModel)
 T = TypeVar("T")
@@ -56,7 +63,9 @@ class UpstreamCall:
     """One finished call, for metrics and the access log."""
 
     method: str
-    outcome: str  # ok | operation_error | timeout | connection_error | rate_limited | ...
+    # ok | operation_error | timeout | connection_error | rate_limited | server_error
+    # | bad_response | error (anything unexpected, cancellation included)
+    outcome: str
     operation_code: int | None
     seconds: float
 
@@ -102,22 +111,36 @@ def _lookup(body: object, key: str) -> Any:
 
 
 def _operation_code(body: object) -> int | None:
+    """The body's operationCode as an int (``300``, ``"300"``, ``300.0``), else None."""
     value = _lookup(body, "operationCode")
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            return int(text)
     return None
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds (the delta form; an HTTP date or nonsense gives None)."""
     value = response.headers.get("retry-after")
+    if value is None:
+        return None
     try:
-        return max(0.0, float(value)) if value is not None else None
+        seconds = float(value)
     except ValueError:
         return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _wire_date(day: date) -> str:
+    """``DD-MM-YYYY`` (``strftime('%Y')`` does not pad years before 1000)."""
+    return f"{day.day:02d}-{day.month:02d}-{day.year:04d}"
 
 
 class OnePlatformClient:
@@ -142,22 +165,20 @@ class OnePlatformClient:
 
     async def events_by_date(self, day: date) -> ListResult[Event]:
         """event/all for one date (``DD-MM-YYYY`` on the wire)."""
-        url = f"{self._api}/event/all/{self._uid_path}/{day.strftime('%d-%m-%Y')}"
-        body = await self._call(EVENT_ALL, "GET", url)
-        return self._items(EVENT_ALL, body, "events", Event)
+        url = f"{self._api}/event/all/{self._uid_path}/{_wire_date(day)}"
+        return await self._call(EVENT_ALL, "GET", url, None, self._items("events", Event))
 
     async def open_events(self) -> ListResult[Event]:
-        body = await self._call(EVENT_OPEN, "GET", f"{self._api}/event/open/{self._uid_path}")
-        return self._items(EVENT_OPEN, body, "events", Event)
+        url = f"{self._api}/event/open/{self._uid_path}"
+        return await self._call(EVENT_OPEN, "GET", url, None, self._items("events", Event))
 
     async def streams(self, event_id: str) -> ListResult[Stream]:
         url = f"{self._api}/stream/{self._uid_path}/{quote(event_id, safe='')}"
-        body = await self._call(STREAMS, "GET", url)
-        return self._items(STREAMS, body, "eventStreams", Stream)
+        return await self._call(STREAMS, "GET", url, None, self._items("eventStreams", Stream))
 
     async def sports(self) -> ListResult[Sport]:
-        body = await self._call(SPORTS, "GET", f"{self._api}/sport/all/{self._uid_path}")
-        return self._items(SPORTS, body, "sports", Sport)
+        url = f"{self._api}/sport/all/{self._uid_path}"
+        return await self._call(SPORTS, "GET", url, None, self._items("sports", Sport))
 
     # --- links ----------------------------------------------------------------
 
@@ -172,22 +193,23 @@ class OnePlatformClient:
         raw: bool,
     ) -> StreamLink:
         """stream/link: raw (``<name>-RAW``: an encoded transaction ref) or a player URL."""
+        has_suffix = stream_name.upper().endswith(RAW_SUFFIX)
         params = {
             "customerUid": self._uid.get_secret_value(),
             "userId": user_id,
             "userIp": user_ip,
             "eventId": event_id,
-            "streamName": f"{stream_name}{RAW_SUFFIX}" if raw else stream_name,
+            "streamName": f"{stream_name}{RAW_SUFFIX}" if raw and not has_suffix else stream_name,
             "redirectUrl": redirect_url,
         }
-        body = await self._call(STREAM_LINK, "POST", f"{self._api}/stream/link", params)
-        return self._one(STREAM_LINK, body, StreamLink)
+        url = f"{self._api}/stream/link"
+        return await self._call(STREAM_LINK, "POST", url, params, self._one(StreamLink))
 
     async def live_stream(self, encoded_transaction_ref: str) -> LiveStream:
         """liveStream: resolve a raw link's reference to an HLS URL or THEOlive channel."""
         params = {"encodedTransactionRef": encoded_transaction_ref}
-        body = await self._call(LIVE_STREAM, "POST", f"{self._player_api}/liveStream", params)
-        return self._one(LIVE_STREAM, body, LiveStream)
+        url = f"{self._player_api}/liveStream"
+        return await self._call(LIVE_STREAM, "POST", url, params, self._one(LiveStream))
 
     # --- plumbing -------------------------------------------------------------
 
@@ -196,17 +218,24 @@ class OnePlatformClient:
         return quote(self._uid.get_secret_value(), safe="")
 
     async def _call(
-        self, method: str, verb: str, url: str, params: dict[str, str] | None = None
-    ) -> object:
+        self,
+        method: str,
+        verb: str,
+        url: str,
+        params: dict[str, str] | None,
+        parse: Callable[[str, object], T],
+    ) -> T:
+        """One observed call: exchange, operationCode check and parsing of the answer."""
         started = time.perf_counter()
-        outcome, code = "ok", None
+        outcome, code = "error", None
         try:
             body = await self._exchange(method, verb, url, params)
             code = _operation_code(body)
             if code is not None and code != SUCCESS_CODE:
-                message = _lookup(body, "message")
-                raise operation_error(method, code, message if isinstance(message, str) else "")
-            return body
+                raise self._refusal(method, code, body)
+            result = parse(method, body)
+            outcome = "ok"
+            return result
         except OperationError as exc:
             outcome, code = "operation_error", exc.operation_code
             raise
@@ -217,55 +246,94 @@ class OnePlatformClient:
             if self._observer is not None:
                 self._observer(UpstreamCall(method, outcome, code, time.perf_counter() - started))
 
+    def _refusal(self, method: str, code: int, body: object) -> UpstreamError:
+        """The error for an answer whose operationCode is not 200."""
+        if code == RATE_LIMITED_CODE:
+            return UpstreamRateLimited(method, f"operationCode {code}")
+        if SERVER_ERROR_CODE <= code < SERVER_ERROR_CODE + 100:
+            return UpstreamServerError(method, f"operationCode {code}", code)
+        return operation_error(method, code, self._upstream_text(_lookup(body, "message")))
+
+    def _upstream_text(self, value: object) -> str:
+        """The upstream's own message, capped and with the customerUid scrubbed out."""
+        if not isinstance(value, str):
+            return ""
+        text = " ".join(value.split())[:MAX_MESSAGE_CHARS]
+        uid = self._uid.get_secret_value()
+        return text.replace(uid, "[redacted]") if uid else text
+
     async def _exchange(
         self, method: str, verb: str, url: str, params: dict[str, str] | None
     ) -> object:
-        # Transport errors are re-raised without their cause: httpx puts the URL,
-        # and so the customerUid, into its messages.
+        # Every translated error is raised after its ``except`` block has ended: httpx
+        # puts the URL (and so the customerUid) into its exceptions, orjson the body.
+        failure: UpstreamError | None = None
         try:
             response = await self._http.request(verb, url, params=params, headers=self._headers)
         except httpx.TimeoutException:
-            raise UpstreamTimeout(method, "timed out") from None
-        except httpx.TransportError as exc:
-            raise UpstreamConnectionError(method, type(exc).__name__) from None
+            failure = UpstreamTimeout(method, "timed out")
+        except httpx.DecodingError:
+            failure = UpstreamBadResponse(method, "the body could not be decoded")
+        except httpx.RequestError as exc:
+            failure = UpstreamConnectionError(method, type(exc).__name__)
+        if failure is not None:
+            raise failure
         if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
             raise UpstreamRateLimited(method, "HTTP 429", _retry_after(response))
         if response.status_code >= httpx.codes.INTERNAL_SERVER_ERROR:
             raise UpstreamServerError(method, f"HTTP {response.status_code}", response.status_code)
+        body: object = None
         try:
-            body: object = orjson.loads(response.content)
+            body = orjson.loads(response.content)
         except orjson.JSONDecodeError:
-            raise UpstreamBadResponse(
+            failure = UpstreamBadResponse(
                 method, f"HTTP {response.status_code} with a body that is not JSON"
-            ) from None
+            )
+        if failure is not None:
+            raise failure
         if response.status_code != httpx.codes.OK and _operation_code(body) is None:
             raise UpstreamBadResponse(method, f"unexpected HTTP {response.status_code}")
         return body
 
-    def _items(self, method: str, body: object, key: str, model: type[M]) -> ListResult[M]:
-        raw = body if isinstance(body, list) else _lookup(body, key)
-        if raw is None:
-            raw = []  # an empty answer may omit the list
-        if not isinstance(raw, list):
-            raise UpstreamBadResponse(method, f"'{key}' is not a list")
-        items, skipped = [], 0
-        for item in raw:
-            try:
-                items.append(model.model_validate(item))
-            except ValidationError:
-                skipped += 1
-        if skipped:
-            log.warning("upstream_items_skipped", method=method, skipped=skipped, kept=len(items))
-        return ListResult(tuple(items), skipped)
+    @staticmethod
+    def _items(key: str, model: type[M]) -> Callable[[str, object], ListResult[M]]:
+        """A parser for a list answer under ``key`` (any casing); bad items are skipped."""
 
-    def _one(self, method: str, body: object, model: type[M]) -> M:
-        try:
-            return model.model_validate(body)
-        except ValidationError as exc:
-            fields = sorted({str(err["loc"][0]) for err in exc.errors() if err["loc"]})
+        def parse(method: str, body: object) -> ListResult[M]:
+            raw = body if isinstance(body, list) else _lookup(body, key)
+            if raw is None:
+                raw = []  # an empty answer may omit the list
+            if not isinstance(raw, list):
+                raise UpstreamBadResponse(method, f"'{key}' is not a list")
+            items, skipped = [], 0
+            for item in raw:
+                try:
+                    items.append(model.model_validate(item))
+                except ValidationError:
+                    skipped += 1
+            if skipped:
+                log.warning(
+                    "upstream_items_skipped", method=method, skipped=skipped, kept=len(items)
+                )
+            return ListResult(tuple(items), skipped)
+
+        return parse
+
+    @staticmethod
+    def _one(model: type[M]) -> Callable[[str, object], M]:
+        """A parser for a single-object answer; an unusable one is a bad response."""
+
+        def parse(method: str, body: object) -> M:
+            fields: list[str] = []
+            try:
+                return model.model_validate(body)
+            except ValidationError as exc:
+                fields = sorted({str(err["loc"][0]) for err in exc.errors() if err["loc"]})
             raise UpstreamBadResponse(
                 method, f"unusable answer (fields: {', '.join(fields) or 'body'})"
-            ) from None
+            )
+
+        return parse
 
 
 _OUTCOMES: dict[type[UpstreamError], str] = {

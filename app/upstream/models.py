@@ -45,7 +45,10 @@ def parse_upstream_time(value: object) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)  # the guide: all dates are UTC
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before datetime.min in UTC
+        return None
 
 
 def _as_text(value: object) -> str:

@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# ONEPlatform Gateway. Build: docker build -t oneplatform-gateway:0.1.0 .
+# Run (demo mode, built-in simulator):
+#   docker run --rm -p 8000:8000 -e IGM_MODE=simulator oneplatform-gateway:0.1.0
+# Production needs IGM_CUSTOMER_UID, IGM_SERVER_IP, REDIS_URL and TRUSTED_PROXIES
+# (see docs/deployment.md); nothing secret is baked into the image.
+
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+
+# --- builder: the project and its dependencies in a venv ---------------------------
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+# Every dependency ships manylinux wheels: no compiler is needed, even here.
+COPY pyproject.toml README.md ./
+COPY app ./app
+RUN pip install . \
+ && python -m compileall -q /opt/venv
+
+# --- runtime: the venv and the start script, as a non-root user --------------------
+FROM ${PYTHON_IMAGE}
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    WEB_CONCURRENCY=2 \
+    LOG_FORMAT=json
+RUN groupadd --system --gid 10001 gateway \
+ && useradd --system --uid 10001 --gid gateway --no-create-home \
+      --home-dir /nonexistent --shell /usr/sbin/nologin gateway
+WORKDIR /srv/gateway
+COPY --from=builder /opt/venv /opt/venv
+COPY --chmod=0555 scripts/serve ./scripts/serve
+USER 10001:10001
+EXPOSE 8000
+# Liveness only: /readyz (store and catalogue) is for the load balancer's decisions.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=2)"
+CMD ["/srv/gateway/scripts/serve"]

@@ -1,0 +1,304 @@
+"""Settings from the environment: what production insists on, what the simulator mode
+fills in, how lists parse, and how a bad configuration is reported (naming settings,
+never echoing secrets) - down to ``uvicorn --factory app.main:create_app`` exiting."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from app.main import create_app
+from app.settings import (
+    SIMULATOR_API_KEY,
+    SIMULATOR_CUSTOMER_UID,
+    Settings,
+    SettingsError,
+    load_settings,
+)
+from tests.support.redis_server import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+UID = "uid-93b1f0aa-SETTINGS-SECRET"
+API_KEY_ONE = "key-ONE-d2c4e6f8a0"
+API_KEY_TWO = "key-TWO-1a3b5c7d9e"
+GOOD = {
+    "IGM_CUSTOMER_UID": UID,
+    "IGM_SERVER_IP": "203.0.113.10",
+    "API_KEYS": f"{API_KEY_ONE},{API_KEY_TWO}",
+}
+SECRETS = (UID, API_KEY_ONE, API_KEY_TWO)
+SETTINGS_ENV = sorted(name.upper() for name in Settings.model_fields)
+
+Env = Callable[..., Settings]
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Env:
+    """``env(NAME=value, ...)`` loads settings from exactly those variables (no ``.env``:
+    the working directory is an empty temporary one)."""
+    monkeypatch.chdir(tmp_path)
+    for name in os.environ:
+        if name.upper() in SETTINGS_ENV:
+            monkeypatch.delenv(name)
+
+    def load(**variables: str) -> Settings:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        return load_settings()
+
+    return load
+
+
+def problem(env: Env, **variables: str) -> str:
+    with pytest.raises(SettingsError) as caught:
+        env(**variables)
+    message = str(caught.value)
+    assert message.startswith("invalid configuration: ")
+    assert "\n" not in message
+    for secret in SECRETS:
+        assert secret not in message
+    return message
+
+
+# --- production --------------------------------------------------------------------------
+
+
+def test_production_with_credentials(env: Env) -> None:
+    settings = env(**GOOD)
+    assert settings.igm_mode == "production"
+    assert settings.customer_uid.get_secret_value() == UID
+    assert settings.server_ip == "203.0.113.10"
+    assert not settings.embedded_simulator
+
+
+@pytest.mark.parametrize(
+    ("variables", "named", "not_named"),
+    [
+        ({}, ["IGM_CUSTOMER_UID", "IGM_SERVER_IP"], []),
+        ({"IGM_SERVER_IP": "203.0.113.10"}, ["IGM_CUSTOMER_UID"], ["IGM_SERVER_IP"]),
+        ({"IGM_CUSTOMER_UID": UID}, ["IGM_SERVER_IP"], ["IGM_CUSTOMER_UID"]),
+        ({"IGM_CUSTOMER_UID": "", "IGM_SERVER_IP": "203.0.113.10"}, ["IGM_CUSTOMER_UID"], []),
+        ({"IGM_MODE": "production", "API_KEYS": API_KEY_ONE}, ["IGM_CUSTOMER_UID"], []),
+    ],
+    ids=["both-missing", "uid-missing", "server-ip-missing", "uid-blank", "explicit-mode"],
+)
+def test_production_names_missing_credentials(
+    env: Env, variables: dict[str, str], named: list[str], not_named: list[str]
+) -> None:
+    message = problem(env, **variables)
+    for name in named:
+        assert name in message
+    for name in not_named:
+        assert name not in message
+    assert "IGM_MODE=simulator" in message  # the way out for a demo
+
+
+MALFORMED: list[tuple[str, str]] = [
+    ("IGM_SERVER_IP", "not-an-ip"),
+    ("IGM_SERVER_IP", "203.0.113.300"),
+    ("LINK_RATE_PER_S", "-1"),
+    ("LINK_RATE_PER_S", "fast"),
+    ("TRUSTED_PROXIES", "10.0.0.0/33"),
+    ("TRUSTED_PROXIES", "10.0.0.0/8,not-a-network"),
+    ("IGM_API_URL", "not a url"),
+    ("IGM_MODE", "staging"),
+    ("LOG_LEVEL", "verbose"),
+    ("LOG_FORMAT", "xml"),
+    ("IGM_READ_TIMEOUT_S", "0"),
+    ("LINK_MAX_WAIT_MS", "99999"),
+    ("REPLICA_COUNT", "0"),
+    ("LINK_FALLBACK", "open"),
+    ("GEO_UNKNOWN_ALLOWED", "perhaps"),
+    ("DEFAULT_REDIRECT_URL", "ftp:/x"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), MALFORMED, ids=[f"{n}={v}" for n, v in MALFORMED])
+def test_a_malformed_setting_is_named_without_secrets(env: Env, name: str, value: str) -> None:
+    message = problem(env, **(GOOD | {name: value}))
+    assert name in message
+    others = {n for n, _ in MALFORMED} - {name}
+    assert not any(f"{other}:" in message for other in others)
+
+
+def test_every_problem_is_reported_at_once(env: Env) -> None:
+    message = problem(env, **GOOD, LINK_RATE_PER_S="-1", LOG_LEVEL="verbose", LINK_BURST="0")
+    for name in ("LINK_RATE_PER_S", "LOG_LEVEL", "LINK_BURST"):
+        assert f"{name}: " in message
+
+
+PASTED_SECRET = "pasted-SECRET-7c1e55aa"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "IGM_SERVER_IP",
+        "IGM_API_URL",
+        "LINK_RATE_PER_S",
+        "IGM_MODE",
+        "LOG_FORMAT",
+        "CATALOGUE_DAYS_AHEAD",
+        "TRUSTED_PROXIES",
+    ],
+)
+def test_a_bad_value_is_never_echoed(env: Env, name: str) -> None:
+    """A secret pasted into the wrong variable must not end up in the error either."""
+    message = problem(env, **(GOOD | {name: PASTED_SECRET}))
+    assert name in message
+    assert PASTED_SECRET not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LINK_RATE_PER_S", "-1"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("IGM_API_URL", "not a url"),
+        ("IGM_SERVER_IP", "not-an-ip"),
+    ],
+)
+def test_each_problem_reads_name_colon_reason(env: Env, name: str, value: str) -> None:
+    message = problem(env, **(GOOD | {name: value}))
+    problems = message.removeprefix("invalid configuration: ").split("; ")
+    assert [p.split(": ", 1)[0] for p in problems] == [name]
+
+
+# --- simulator mode --------------------------------------------------------------------
+
+
+def test_simulator_mode_fills_the_demo_credentials(env: Env) -> None:
+    settings = env(IGM_MODE="simulator")
+    assert settings.customer_uid.get_secret_value() == SIMULATOR_CUSTOMER_UID
+    assert settings.server_ip == "127.0.0.1"
+    assert [key.get_secret_value() for key in settings.api_keys] == [SIMULATOR_API_KEY]
+    assert settings.embedded_simulator
+
+
+def test_simulator_mode_keeps_what_is_given(env: Env) -> None:
+    settings = env(
+        IGM_MODE="simulator",
+        IGM_CUSTOMER_UID=UID,
+        IGM_SERVER_IP="10.1.2.3",
+        IGM_API_URL="http://127.0.0.1:8081/api",
+        AUTH_JWT_SECRET="a-jwt-secret-of-some-length",
+    )
+    assert settings.customer_uid.get_secret_value() == UID
+    assert settings.server_ip == "10.1.2.3"
+    assert settings.api_keys == []  # a JWT secret is configured: no demo key
+    assert not settings.embedded_simulator  # an external simulator
+
+
+@pytest.mark.parametrize(
+    ("variables", "uid", "server_ip"),
+    [
+        ({"IGM_MODE": "simulator", "IGM_CUSTOMER_UID": ""}, SIMULATOR_CUSTOMER_UID, "127.0.0.1"),
+        ({"IGM_MODE": "simulator", "IGM_SERVER_IP": ""}, SIMULATOR_CUSTOMER_UID, "127.0.0.1"),
+        ({"IGM_CUSTOMER_UID": "   ", "IGM_SERVER_IP": "203.0.113.10"}, None, None),
+    ],
+    ids=["simulator-blank-uid", "simulator-blank-ip", "production-whitespace-uid"],
+)
+def test_blank_means_unset(
+    env: Env, variables: dict[str, str], uid: str | None, server_ip: str | None
+) -> None:
+    if uid is None:
+        problem(env, **variables)
+        return
+    settings = env(**variables)
+    assert settings.customer_uid.get_secret_value() == uid
+    assert settings.server_ip == server_ip
+
+
+# --- lists and secrets ---------------------------------------------------------------------
+
+
+def test_comma_lists(env: Env) -> None:
+    settings = env(
+        **GOOD | {"API_KEYS": f" {API_KEY_ONE} ,, {API_KEY_TWO}, "},
+        TRUSTED_PROXIES="10.0.0.0/8, 192.168.1.1 ,2001:db8::/32",
+        REDIRECT_ALLOWED_HOSTS="Operator.Example, sub.operator.example",
+        CORS_ALLOW_ORIGINS="https://a.example,https://b.example",
+    )
+    assert [key.get_secret_value() for key in settings.api_keys] == [API_KEY_ONE, API_KEY_TWO]
+    assert settings.trusted_proxies == [
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("192.168.1.1/32"),
+        ipaddress.ip_network("2001:db8::/32"),
+    ]
+    assert settings.redirect_allowed_hosts == ["operator.example", "sub.operator.example"]
+    assert settings.cors_allow_origins == ["https://a.example", "https://b.example"]
+
+
+@pytest.mark.parametrize("value", ["", " , ,"])
+def test_empty_lists(env: Env, value: str) -> None:
+    settings = env(**GOOD | {"API_KEYS": value}, TRUSTED_PROXIES=value)
+    assert settings.api_keys == []
+    assert settings.trusted_proxies == []
+
+
+def test_secrets_stay_hidden(env: Env) -> None:
+    settings = env(**GOOD, AUTH_JWT_SECRET="jwt-SECRET-5566778899")
+    shown = repr(settings) + str(settings) + settings.model_dump_json()
+    for secret in (*SECRETS, "jwt-SECRET-5566778899"):
+        assert secret not in shown
+    assert isinstance(settings.igm_customer_uid, SecretStr)
+
+
+def test_a_dotenv_in_the_working_directory_is_read(env: Env, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"IGM_CUSTOMER_UID={UID}\nIGM_SERVER_IP=203.0.113.10\n")
+    assert env().customer_uid.get_secret_value() == UID
+
+
+# --- the application refuses to start --------------------------------------------------------
+
+
+def test_create_app_prints_one_line_and_exits_2(
+    env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in (GOOD | {"IGM_SERVER_IP": "not-an-ip"}).items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as caught:
+        create_app()
+    assert caught.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert line.startswith("oneplatform-gateway: invalid configuration: IGM_SERVER_IP")
+    for secret in SECRETS:
+        assert secret not in captured.err
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [GOOD | {"IGM_SERVER_IP": "not-an-ip"}, {"API_KEYS": API_KEY_ONE}],
+    ids=["malformed-server-ip", "credentials-missing"],
+)
+def test_uvicorn_factory_exits_with_one_line(tmp_path: Path, variables: dict[str, str]) -> None:
+    child_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **variables,
+    }
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+        "--host", "127.0.0.1", "--port", str(free_port()),
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, cwd=tmp_path, env=child_env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert [line for line in lines if line.startswith("oneplatform-gateway:")] == lines[:1]
+    assert len(lines) == 1, done.stderr
+    assert "IGM_" in lines[0]
+    assert "Traceback" not in done.stderr
+    for secret in SECRETS:
+        assert secret not in done.stdout + done.stderr
