@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from app.upstream.errors import (
     OperationError,
+    UpstreamCircuitOpen,
     UpstreamError,
     UpstreamRateLimited,
     UpstreamServerError,
@@ -127,6 +128,14 @@ def problem_from_upstream(exc: UpstreamError) -> GatewayError:
             "Upstream is rate limiting",
             "ONEPlatform asked the gateway to slow down; try again shortly.",
             retry_after_s=exc.retry_after_s or UPSTREAM_RETRY_AFTER_S,
+        )
+    if isinstance(exc, UpstreamCircuitOpen):
+        return GatewayError(
+            503,
+            "upstream_unavailable",
+            "Upstream unavailable",
+            f"ONEPlatform failed repeatedly for {exc.method}; the gateway retries it shortly.",
+            retry_after_s=exc.retry_after_s,
         )
     if isinstance(exc, UpstreamTimeout):
         return GatewayError(

@@ -34,6 +34,7 @@ from app.ratelimit.gate import UpstreamGate
 from app.ratelimit.lease import Lease
 from app.settings import Settings
 from app.store import build_store
+from app.upstream.breaker import CircuitBreaker
 from app.upstream.client import OnePlatformClient, UpstreamCall, build_http_client
 
 log = structlog.get_logger(__name__)
@@ -209,6 +210,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             customer_uid=settings.customer_uid,
             server_ip=settings.server_ip,
             observer=observe,
+            breaker=CircuitBreaker(),
         )
         catalogue = build_catalogue(
             settings, client=client, redis=redis, metrics=metrics, owner=owner

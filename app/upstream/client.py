@@ -26,9 +26,11 @@ import orjson
 import structlog
 from pydantic import SecretStr, ValidationError
 
+from app.upstream.breaker import CircuitBreaker
 from app.upstream.errors import (
     OperationError,
     UpstreamBadResponse,
+    UpstreamCircuitOpen,
     UpstreamConnectionError,
     UpstreamError,
     UpstreamRateLimited,
@@ -153,6 +155,7 @@ class OnePlatformClient:
         customer_uid: SecretStr,
         server_ip: str,
         observer: CallObserver | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._http = http
         self._api = api_url.rstrip("/")
@@ -160,6 +163,7 @@ class OnePlatformClient:
         self._uid = customer_uid
         self._headers = {"X-Forwarded-For": server_ip, "Content-Type": "application/json"}
         self._observer = observer
+        self._breaker = breaker
 
     # --- events and catalogue data ------------------------------------------
 
@@ -226,6 +230,10 @@ class OnePlatformClient:
         parse: Callable[[str, object], T],
     ) -> T:
         """One observed call: exchange, operationCode check and parsing of the answer."""
+        if self._breaker is not None and (wait := self._breaker.before(method)) is not None:
+            if self._observer is not None:
+                self._observer(UpstreamCall(method, "circuit_open", None, 0.0))
+            raise UpstreamCircuitOpen(method, "circuit open after repeated failures", wait)
         started = time.perf_counter()
         outcome, code = "error", None
         try:
@@ -243,6 +251,11 @@ class OnePlatformClient:
             outcome = _OUTCOMES.get(type(exc), "bad_response")
             raise
         finally:
+            if self._breaker is not None:
+                if outcome in _BREAKER_FAILURES:
+                    self._breaker.failed(method)
+                else:
+                    self._breaker.succeeded(method)  # answering, even if refusing
             if self._observer is not None:
                 self._observer(UpstreamCall(method, outcome, code, time.perf_counter() - started))
 
@@ -335,6 +348,9 @@ class OnePlatformClient:
 
         return parse
 
+
+# Outcomes that count against a method's circuit: the upstream is not answering.
+_BREAKER_FAILURES = frozenset({"timeout", "connection_error", "rate_limited", "server_error"})
 
 _OUTCOMES: dict[type[UpstreamError], str] = {
     UpstreamTimeout: "timeout",

@@ -7,7 +7,8 @@
     │   ├── UpstreamTimeout            connect/read timeout
     │   ├── UpstreamConnectionError    refused, reset, DNS
     │   ├── UpstreamRateLimited        HTTP 429 (we exceeded a documented limit)
-    │   └── UpstreamServerError        HTTP 5xx
+    │   ├── UpstreamServerError        HTTP 5xx
+    │   └── UpstreamCircuitOpen        not called: the method failed repeatedly just now
     ├── UpstreamBadResponse            unreadable body, or an unexpected HTTP status
     └── OperationError                 the API answered with an operationCode != 200
         ├── InvalidCustomer            300
@@ -59,6 +60,12 @@ class UpstreamServerError(UpstreamUnavailable):
     def __init__(self, method: str, message: str, status_code: int) -> None:
         super().__init__(method, message)
         self.status_code = status_code
+
+
+class UpstreamCircuitOpen(UpstreamUnavailable):
+    def __init__(self, method: str, message: str, retry_after_s: float) -> None:
+        super().__init__(method, message)
+        self.retry_after_s = retry_after_s
 
 
 class UpstreamBadResponse(UpstreamError):
