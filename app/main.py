@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
 from app.api import catalogue, health, links
+from app.api.body_limit import BodyLimit
 from app.api.fast_reads import CachedReads
 from app.api.problems import install_problem_handlers
 from app.api.schemas import Problem
@@ -51,6 +52,9 @@ class GatewayApp(FastAPI):
         if scope["type"] == "http" and await self.cached_reads.respond(scope, send):
             return
         await super().__call__(scope, receive, send)
+
+
+MAX_BODY_BYTES = 16 * 1024
 
 
 def peer_is_trusted(trusted: Sequence[Network]) -> Callable[[Scope], bool]:
@@ -107,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Age", "Retry-After", "X-Request-ID", "X-Cache"],
             max_age=600,
         )
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)  # a link request is < 1 KiB
     app.add_middleware(RequestObserver, recorder=recorder)
     _register_problem_schema(app)
     return app

@@ -162,6 +162,7 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
 
 
 async def test_metrics_after_traffic(client: httpx.AsyncClient) -> None:
+    assert (await client.get(f"/v1/events?date={today()}")).status_code == 200
     await client.get("/v1/events/open")
     await client.get("/v1/events/NOPE-404")
     text = (await client.get("/metrics")).text
@@ -178,3 +179,28 @@ async def test_metrics_after_traffic(client: httpx.AsyncClient) -> None:
     ):
         assert line in text, line
     assert "NOPE-404" not in text  # no unbounded labels
+
+
+async def test_oversized_body_is_refused_with_a_problem(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/events/ANY-1/links",
+        content=b'{"streamName": "' + b"x" * 100_000 + b'"}',
+        headers={"Content-Type": "application/json", "X-API-Key": "demo-api-key"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "body_too_large"
+
+
+async def test_oversized_chunked_body_is_refused(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(40):
+            yield b"x" * 1024
+
+    response = await client.post(
+        "/v1/events/ANY-1/links",
+        content=chunks(),
+        headers={"Content-Type": "application/json", "X-API-Key": "demo-api-key"},
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"

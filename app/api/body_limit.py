@@ -1,0 +1,58 @@
+"""Refuse request bodies over a size, as problem+json (413), without reading them whole.
+
+A declared ``Content-Length`` over the limit is refused before the app runs; a body
+without one (chunked) is counted as it arrives and refused once it passes the limit.
+Runs inside the request observer, so refusals are logged and counted like any answer.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import GatewayError, problem_response
+
+
+def body_too_large(limit: int) -> GatewayError:
+    return GatewayError(
+        413, "body_too_large", "Body too large", f"Request bodies are limited to {limit} bytes."
+    )
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self._app = app
+        self._max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self._max_bytes:
+                    await problem_response(body_too_large(self._max_bytes))(scope, receive, send)
+                    return
+                break
+        received = 0
+        refused = False
+
+        async def counted() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self._max_bytes:
+                    # Answer now; the app then sees the client gone, and anything it
+                    # still sends is dropped (it cannot be told apart from a parse error).
+                    refused = True
+                    await problem_response(body_too_large(self._max_bytes))(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        await self._app(scope, counted, guarded_send)
