@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
 from app.policy.countries import parse_code_list
@@ -86,6 +86,32 @@ def _as_bool(value: object) -> bool | None:
     return None
 
 
+def _required_text(value: object) -> str:
+    text = _as_text(value)
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _required_int(value: object) -> int:
+    number = _as_int(value)
+    if number is None:
+        raise ValueError("must be a whole number")
+    return number
+
+
+# Field types that read the upstream's loose values (see the module docstring).
+Text = Annotated[str, BeforeValidator(_as_text)]
+RequiredText = Annotated[str, BeforeValidator(_required_text)]
+UpperText = Annotated[str, BeforeValidator(lambda value: _as_text(value).upper())]
+Number = Annotated[int | None, BeforeValidator(_as_int)]
+RequiredNumber = Annotated[int, BeforeValidator(_required_int)]
+Flag = Annotated[bool | None, BeforeValidator(_as_bool)]
+OptionalText = Annotated[str | None, BeforeValidator(lambda value: _as_text(value) or None)]
+Countries = Annotated[tuple[str, ...], BeforeValidator(parse_code_list)]
+UpstreamTime = Annotated[datetime | None, BeforeValidator(parse_upstream_time)]
+
+
 class UpstreamModel(BaseModel):
     """Reads upstream keys case-insensitively; serialises as camelCase."""
 
@@ -116,111 +142,40 @@ class UpstreamModel(BaseModel):
 
 
 class Event(UpstreamModel):
-    event_id: str
-    title: str = ""
-    sport_code: str = ""
-    location_code: str = ""
-    location_name: str = ""
-    event_number: str = ""
-    event_status_code: str = ""
-    start_time: datetime | None = None
-    estimated_end_time: datetime | None = None
-    geo_allow: tuple[str, ...] = ()
-    geo_block: tuple[str, ...] = ()
-
-    @field_validator("event_id", mode="before")
-    @classmethod
-    def _required_id(cls, value: object) -> str:
-        text = _as_text(value)
-        if not text:
-            raise ValueError("eventId is empty")
-        return text
-
-    @field_validator(
-        "title", "sport_code", "location_code", "location_name", "event_number", mode="before"
-    )
-    @classmethod
-    def _text(cls, value: object) -> str:
-        return _as_text(value)
-
-    @field_validator("event_status_code", mode="before")
-    @classmethod
-    def _status(cls, value: object) -> str:
-        return _as_text(value).upper()
-
-    @field_validator("start_time", "estimated_end_time", mode="before")
-    @classmethod
-    def _time(cls, value: object) -> datetime | None:
-        return parse_upstream_time(value)
-
-    @field_validator("geo_allow", "geo_block", mode="before")
-    @classmethod
-    def _geo(cls, value: object) -> tuple[str, ...]:
-        return parse_code_list(value)
+    event_id: RequiredText
+    title: Text = ""
+    sport_code: Text = ""
+    location_code: Text = ""
+    location_name: Text = ""
+    event_number: Text = ""
+    event_status_code: UpperText = ""
+    start_time: UpstreamTime = None
+    estimated_end_time: UpstreamTime = None
+    geo_allow: Countries = ()
+    geo_block: Countries = ()
 
 
 class Stream(UpstreamModel):
-    name: str
-    type: str = ""
-    description: str = ""
-    geo_country_allow: tuple[str, ...] = ()
-    geo_country_block: tuple[str, ...] = ()
-    player_width: int | None = None
-    player_height: int | None = None
-    fixed_size: bool | None = None
-    controls: bool | None = None
-    fullscreen: bool | None = None
-    video_bit_rate_kbps: int | None = None
-    audio_bit_rate_kbps: int | None = None
-    stream_stretching: str | None = None
-    stream_width: int | None = None
-    stream_height: int | None = None
+    name: RequiredText
+    type: Text = ""
+    description: Text = ""
+    geo_country_allow: Countries = ()
+    geo_country_block: Countries = ()
+    player_width: Number = None
+    player_height: Number = None
+    fixed_size: Flag = None
+    controls: Flag = None
+    fullscreen: Flag = None
+    video_bit_rate_kbps: Number = None
+    audio_bit_rate_kbps: Number = None
+    stream_stretching: OptionalText = None
+    stream_width: Number = None
+    stream_height: Number = None
 
     upstream_keys: ClassVar[dict[str, tuple[str, ...]]] = {
         "name": ("uniqueStreamName",),
         "type": ("streamType",),
     }
-
-    @field_validator("name", mode="before")
-    @classmethod
-    def _required_name(cls, value: object) -> str:
-        text = _as_text(value)
-        if not text:
-            raise ValueError("uniqueStreamName is empty")
-        return text
-
-    @field_validator("type", "description", mode="before")
-    @classmethod
-    def _text(cls, value: object) -> str:
-        return _as_text(value)
-
-    @field_validator("stream_stretching", mode="before")
-    @classmethod
-    def _optional_text(cls, value: object) -> str | None:
-        return _as_text(value) or None
-
-    @field_validator(
-        "player_width",
-        "player_height",
-        "video_bit_rate_kbps",
-        "audio_bit_rate_kbps",
-        "stream_width",
-        "stream_height",
-        mode="before",
-    )
-    @classmethod
-    def _int(cls, value: object) -> int | None:
-        return _as_int(value)
-
-    @field_validator("fixed_size", "controls", "fullscreen", mode="before")
-    @classmethod
-    def _bool(cls, value: object) -> bool | None:
-        return _as_bool(value)
-
-    @field_validator("geo_country_allow", "geo_country_block", mode="before")
-    @classmethod
-    def _geo(cls, value: object) -> tuple[str, ...]:
-        return parse_code_list(value)
 
     @property
     def is_ultra_low_latency(self) -> bool:
@@ -228,43 +183,17 @@ class Stream(UpstreamModel):
 
 
 class Sport(UpstreamModel):
-    code: str
-    name: str = ""
-
-    @field_validator("code", mode="before")
-    @classmethod
-    def _required_code(cls, value: object) -> str:
-        text = _as_text(value).upper()
-        if not text:
-            raise ValueError("Code is empty")
-        return text
-
-    @field_validator("name", mode="before")
-    @classmethod
-    def _text(cls, value: object) -> str:
-        return _as_text(value)
+    code: Annotated[str, BeforeValidator(lambda value: _required_text(value).upper())]
+    name: Text = ""
 
 
 class StreamLink(UpstreamModel):
     """Answer of stream/link: an encoded transaction reference (raw) or a player URL."""
 
-    stream_link: str
-    stream_type: str = ""
-    provider: str = ""
-    message: str = ""
-
-    @field_validator("stream_link", mode="before")
-    @classmethod
-    def _required_link(cls, value: object) -> str:
-        text = _as_text(value)
-        if not text:
-            raise ValueError("streamLink is empty")
-        return text
-
-    @field_validator("stream_type", "provider", "message", mode="before")
-    @classmethod
-    def _text(cls, value: object) -> str:
-        return _as_text(value)
+    stream_link: RequiredText
+    stream_type: Text = ""
+    provider: Text = ""
+    message: Text = ""
 
 
 HLS_STREAM_TYPE = 2
@@ -274,38 +203,10 @@ THEOLIVE_STREAM_TYPE = 4
 class LiveStream(UpstreamModel):
     """Answer of liveStream: StreamType 2 is an HLS URL, 4 a THEOlive channel id + token."""
 
-    stream_link: str
-    stream_type: int
-    content_delivery_network: str = ""
-    transaction_id: str = ""
-    stream_token: str = ""
-    event_id: str = ""
-    message: str = ""
-
-    @field_validator("stream_link", mode="before")
-    @classmethod
-    def _required_link(cls, value: object) -> str:
-        text = _as_text(value)
-        if not text:
-            raise ValueError("StreamLink is empty")
-        return text
-
-    @field_validator("stream_type", mode="before")
-    @classmethod
-    def _stream_type(cls, value: object) -> int:
-        number = _as_int(value)
-        if number is None:
-            raise ValueError("StreamType is not a number")
-        return number
-
-    @field_validator(
-        "content_delivery_network",
-        "transaction_id",
-        "stream_token",
-        "event_id",
-        "message",
-        mode="before",
-    )
-    @classmethod
-    def _text(cls, value: object) -> str:
-        return _as_text(value)
+    stream_link: RequiredText
+    stream_type: RequiredNumber
+    content_delivery_network: Text = ""
+    transaction_id: Text = ""
+    stream_token: Text = ""
+    event_id: Text = ""
+    message: Text = ""
