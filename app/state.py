@@ -202,6 +202,13 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
         def observe(call: UpstreamCall) -> None:
             metrics.observe_upstream(call)
             count_upstream_call(call)
+            log.debug(
+                "upstream_call",
+                method=call.method,
+                outcome=call.outcome,
+                operation_code=call.operation_code,
+                ms=round(call.seconds * 1000, 3),
+            )
 
         client = OnePlatformClient(
             http,
