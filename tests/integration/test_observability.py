@@ -34,7 +34,9 @@ class Run:
 
 
 def _event(event_id: str, status: str, geo_allow: str = "") -> dict[str, object]:
-    start = datetime.now(UTC) - timedelta(minutes=30)
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = max(now - timedelta(minutes=30), midnight)  # on today's list, and started
     return {
         "eventId": event_id,
         "locationCode": "OBS",
