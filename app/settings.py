@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     igm_server_ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
     igm_connect_timeout_s: float = Field(default=2.0, gt=0)
     igm_read_timeout_s: float = Field(default=5.0, gt=0)
-    igm_max_connections: int = Field(default=200, ge=1)
+    igm_max_connections: int = Field(default=64, ge=1)
 
     # --- Shared store and fleet --------------------------------------------
     redis_url: str | None = None
@@ -181,6 +181,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{' and '.join(missing)} must be set in production mode "
                 "(or set IGM_MODE=simulator for the built-in demo upstream)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _burst_fits_the_rate(self) -> Self:
+        if self.link_burst >= self.link_rate_per_s:
+            raise ValueError(
+                "LINK_BURST must be smaller than LINK_RATE_PER_S (the bucket refills at "
+                "rate - burst so that no second ever sees more than LINK_RATE_PER_S calls)"
             )
         return self
 

@@ -4,6 +4,7 @@ them in reverse order. Nothing here runs at import time.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import time
@@ -56,7 +57,8 @@ class GatewayState:
     started_at: float  # monotonic
 
 
-def get_state(request: Request) -> GatewayState:
+async def get_state(request: Request) -> GatewayState:
+    """A coroutine: FastAPI would run a plain-function dependency in its thread pool."""
     state: GatewayState = request.state.gateway
     return state
 
@@ -152,7 +154,9 @@ def build_links(
         client=client,
         admission=LinkAdmission(redis),
         limits=LinkLimits(
-            rate_per_s=settings.link_rate_per_s,
+            # LINK_RATE_PER_S is the most calls the fleet may make in any one second:
+            # the bucket refills at rate - burst, so rate + burst never exceeds it.
+            rate_per_s=settings.link_rate_per_s - settings.link_burst,
             burst=settings.link_burst,
             max_wait_ms=settings.link_max_wait_ms,
             user_rate_per_s=settings.link_user_rate_per_min / 60,
@@ -246,6 +250,11 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             ),
         )
         await catalogue.start()
+        # Everything built so far lives as long as the process: move it out of the
+        # collector's reach, so full collections stop walking FastAPI's and pydantic's
+        # ~100k objects (86 ms each, measured) several times a second under load.
+        gc.collect()
+        gc.freeze()
         log.info(
             "gateway_started",
             replica=owner,

@@ -6,16 +6,24 @@ state, call count, a request id that is generated or matched ``[A-Za-z0-9._-]``)
 so there is nothing for the redactor to find, and the line is encoded by one
 ``orjson.dumps`` call. The shape matches the other JSON log lines (``event``,
 ``level``, ``timestamp``, ``request_id``). In console mode it goes through structlog.
+
+Lines are flushed at most ``FLUSH_EVERY_S`` after they are written, not one system
+call per request: under load that is a fifth of a worker's time. Other log lines go
+to the same buffered stdout and flush it when they are written, so lines stay in
+order; at most the last 50 ms of access lines are lost if the process is killed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from typing import IO, Any
 
 import orjson
 import structlog
+
+FLUSH_EVERY_S = 0.05
 
 
 class AccessLog:
@@ -29,6 +37,7 @@ class AccessLog:
         )
         self._second = -1
         self._prefix = ""
+        self._flush_pending = False
 
     def _timestamp(self, now: float) -> str:
         second = int(now)
@@ -54,4 +63,11 @@ class AccessLog:
             }
         )
         self._stream.write(line + b"\n")
-        self._stream.flush()
+        if not self._flush_pending:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_later(FLUSH_EVERY_S, self.flush)
+
+    def flush(self) -> None:
+        self._flush_pending = False
+        if self._stream is not None:
+            self._stream.flush()

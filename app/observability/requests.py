@@ -9,6 +9,7 @@ calls it made.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -32,6 +33,18 @@ SECURITY_HEADERS = (
 )
 
 
+class RequestIds:
+    """Unique request ids without a system call per request: a random per-process
+    prefix and a counter (ids correlate log lines; they are not secrets)."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
 def route_template(scope: Scope, facts: RequestFacts) -> str:
     if facts.route is not None:
         return facts.route
@@ -49,6 +62,7 @@ class AccessRecorder:
     ) -> None:
         self._metrics = metrics
         self._access_log = access_log
+        self._ids = RequestIds()
         self._trust_request_id = trust_request_id  # is the peer a trusted proxy?
 
     def begin(self, scope: Scope) -> tuple[RequestFacts, Token[RequestFacts | None], float]:
@@ -85,7 +99,7 @@ class AccessRecorder:
                 if _REQUEST_ID.match(text) and self._trust_request_id(scope):
                     return text
                 break
-        return os.urandom(16).hex()
+        return self._ids.next()
 
 
 class RequestObserver:

@@ -1,27 +1,33 @@
 """Benchmark of link minting: the gateway's own overhead and one worker's throughput.
 
-Run from the repository root (takes about a minute)::
+Run from the repository root (about two minutes)::
 
-    .venv/bin/python tests/perf/bench_links.py [--seconds 8] [--json results.json]
+    .venv/bin/python tests/perf/bench_links.py [--seconds 8] [--rate 150] [--json out.json]
 
 What runs: a real redis-server, the simulator as a subprocess (its link limit raised so
-it answers at once), and ONE gateway worker started the documented way
-(``tests/support/gateway.py``: uvicorn, ``--no-proxy-headers``, JSON logs at info). The
-load generator is a lean keep-alive HTTP/1.1 client on uvloop (httpx would spend more
-CPU than the gateway: everything shares the machine's cores).
+it answers at once, except in phase 3), and ONE gateway worker started the documented
+way (``tests/support/gateway.py``: uvicorn, ``--no-proxy-headers``, JSON access log at
+info). The load generator is a lean keep-alive HTTP/1.1 client on uvloop: httpx would
+spend more CPU than the gateway, and everything shares the machine's cores.
 
 Phases:
 
-1. **Overhead at the default budget's load**: 150 requests/s, evenly paced, each from
-   a new user, with the default link settings (150/s, burst 10). The same generator
-   first drives the simulator directly with what the gateway sends for one link
-   (stream/link, and liveStream for raw), at the same pace: overhead = gateway latency
-   - simulator latency, per percentile. Cross-check: the gateway's own histograms
-   (request time - upstream call time, means).
-2. **Throughput**: the bucket raised (``LINK_RATE_PER_S=100000``, per-user limit high,
-   dedupe off), closed loop with ``--concurrency`` connections for ``--seconds``:
-   links/s one worker sustains, raw and player.
-"""
+1. **overhead** at the default budget's load: ``--rate`` requests/s (145: just under
+   the budget's 150/s; at exactly the bucket's rate every late arrival's slack is
+   lost and every early one adds debt, so requests queue for their slot, which is
+   budget shaping, not overhead), evenly paced, each from a new user, default link
+   settings. The same generator first
+   drives the simulator directly with what the gateway sends for one link
+   (stream/link, plus liveStream for raw), at the same pace: overhead = gateway
+   latency - simulator latency, per percentile. Cross-check from the gateway's own
+   histograms: mean request time - mean upstream call time.
+2. **throughput**: the bucket raised (``LINK_RATE_PER_S=100000``, per-user limit high,
+   dedupe off), ``--concurrency`` connections in a closed loop: links/s one worker
+   sustains, and the gateway's CPU time per link (links/s per core = 1000 / that), the
+   figure that does not depend on what else the machine runs.
+3. **budget**: player links offered at 200/s for 4 s through a gateway with the
+   default budget, the simulator enforcing the guide's 150/s: its peak calls in any
+   one-second window, and how many it refused."""
 
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -42,7 +49,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, urlencode, urlsplit
 
+import httpx
 import orjson
+import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
@@ -247,8 +257,6 @@ class Stack:
             **overrides,
         )
         with run_gateway(env, self.log_dir, name=name) as gateway:
-            import httpx
-
             deadline = time.monotonic() + 30
             while httpx.get(f"{gateway.url}/v1/events/open").status_code != 200:
                 if time.monotonic() > deadline:
@@ -257,48 +265,50 @@ class Stack:
             yield gateway
 
 
+def scenario() -> tuple[list[dict[str, object]], dict[str, list[dict[str, object]]]]:
+    event: dict[str, object] = {
+        "eventId": EVENT_ID,
+        "eventStatusCode": "O",
+        "title": "Bench",
+        "sportCode": "FT",
+    }
+    return [event], {EVENT_ID: [{"uniqueStreamName": "HLS", "streamType": "HLS"}]}
+
+
 @contextmanager
 def stack(work: Path) -> Iterator[Stack]:
     with ExitStack() as exits:
         redis_url = exits.enter_context(run_redis_server(work / "redis"))
         sim = exits.enter_context(run_simulator(env={"SIM_EVENTS_MIN_INTERVAL_S": "0"}))
         sim.configure(link_rate_per_s=10**9)  # answer at once: only the gateway limits
-        sim.load_scenario(
-            [{"eventId": EVENT_ID, "eventStatusCode": "O", "title": "Bench", "sportCode": "FT"}],
-            {EVENT_ID: [{"uniqueStreamName": "HLS", "streamType": "HLS"}]},
-        )
+        sim.load_scenario(*scenario())
         yield Stack(sim, redis_url, work / "logs")
 
 
 def flush(redis_url: str) -> None:
-    import redis
-
     with redis.Redis.from_url(redis_url) as store:
         store.flushdb()
 
 
 # --- metrics --------------------------------------------------------------------------
 
-_SAMPLE = re.compile(r"^(\w+)\{([^}]*)\} ([0-9.e+-]+)$")
+Samples = list[tuple[str, dict[str, str], float]]
 
 
-def scrape(gateway_url: str) -> dict[tuple[str, str], float]:
-    import httpx
-
-    text = httpx.get(f"{gateway_url}/metrics").text
-    samples: dict[tuple[str, str], float] = {}
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match:
-            samples[(match.group(1), match.group(2))] = float(match.group(3))
-    return samples
+def scrape(gateway_url: str) -> Samples:
+    text = httpx.get(f"{gateway_url}/metrics", timeout=10).text
+    return [
+        (sample.name, dict(sample.labels), float(sample.value))
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
 
 
-def metric_sum(samples: dict[tuple[str, str], float], name: str, *labels: str) -> float:
+def metric_sum(samples: Samples, name: str, **labels: str) -> float:
     return sum(
         value
-        for (metric, label_text), value in samples.items()
-        if metric == name and all(label in label_text for label in labels)
+        for metric, have, value in samples
+        if metric == name and all(have.get(k) == v for k, v in labels.items())
     )
 
 
@@ -315,23 +325,27 @@ class ServerSide:
         return self.request_ms - self.upstream_ms
 
 
-def server_side(
-    before: dict[tuple[str, str], float], after: dict[tuple[str, str], float]
-) -> ServerSide:
-    route = 'route="/v1/events/{eventId}/links"'
+def server_side(before: Samples, after: Samples) -> ServerSide:
+    route = "/v1/events/{eventId}/links"
 
-    def delta(name: str, *labels: str) -> float:
-        return metric_sum(after, name, *labels) - metric_sum(before, name, *labels)
+    def delta(name: str, **labels: str) -> float:
+        return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
 
-    requests = delta("gateway_http_request_duration_seconds_count", route)
-    request_s = delta("gateway_http_request_duration_seconds_sum", route)
+    requests = delta("gateway_http_request_duration_seconds_count", route=route)
+    request_s = delta("gateway_http_request_duration_seconds_sum", route=route)
     upstream_s = sum(
-        delta("gateway_upstream_call_duration_seconds_sum", f'method="{m}"')
+        delta("gateway_upstream_call_duration_seconds_sum", method=m)
         for m in ("stream_link", "live_stream")
     )
-    waits = delta("gateway_budget_decisions_total", 'method="stream_link"', 'decision="waited"')
+    waits = delta("gateway_budget_decisions_total", method="stream_link", decision="waited")
     per = max(requests, 1.0)
     return ServerSide(request_s / per * 1000, upstream_s / per * 1000, waits)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- report ---------------------------------------------------------------------------
@@ -354,10 +368,14 @@ class LatencyRow:
     p99_ms: float
     mean_ms: float
     failures: int
+    gateway_cpu_ms: float | None = None  # gateway CPU time per link (throughput phase)
 
 
-def row(name: str, run: Run) -> LatencyRow:
+def row(name: str, run: Run, cpu_s: float | None = None) -> LatencyRow:
     values = run.latencies_ms
+    per_link = None
+    if cpu_s is not None and values:
+        per_link = round(cpu_s / len(values) * 1000, 3)
     return LatencyRow(
         name,
         len(values),
@@ -366,6 +384,7 @@ def row(name: str, run: Run) -> LatencyRow:
         round(percentile(values, 99), 3),
         round(statistics.fmean(values), 3) if values else float("nan"),
         run.failures,
+        per_link,
     )
 
 
@@ -375,70 +394,82 @@ class Results:
     overhead: dict[str, dict[str, float]] = field(default_factory=dict)
     latency: list[LatencyRow] = field(default_factory=list)
     throughput: list[LatencyRow] = field(default_factory=list)
-    simulator: dict[str, object] = field(default_factory=dict)
+    budget: dict[str, object] = field(default_factory=dict)
 
 
 def print_results(results: Results) -> None:
+    header = f"{'phase':<36}{'n':>7}{'{}':>8}{'p50':>9}{'p99':>9}{'mean':>9}{'fail':>6}"
     print(f"\nmachine: {results.machine}")
-    print("\nlatency at the default budget's load (client-side, ms)")
-    print(f"{'phase':<34}{'n':>7}{'req/s':>8}{'p50':>9}{'p99':>9}{'mean':>9}{'fail':>6}")
-    for r in results.latency:
-        print(
-            f"{r.name:<34}{r.requests:>7}{r.rate:>8}{r.p50_ms:>9}{r.p99_ms:>9}"
-            f"{r.mean_ms:>9}{r.failures:>6}"
-        )
-    print("\noverhead = gateway - simulator (ms)")
-    for kind, figures in results.overhead.items():
-        print(f"  {kind:<8}" + "  ".join(f"{k}={v}" for k, v in figures.items()))
-    print("\nthroughput, one worker, bucket raised (closed loop)")
-    print(f"{'phase':<34}{'n':>7}{'links/s':>8}{'p50':>9}{'p99':>9}{'mean':>9}{'fail':>6}")
-    for r in results.throughput:
-        print(
-            f"{r.name:<34}{r.requests:>7}{r.rate:>8}{r.p50_ms:>9}{r.p99_ms:>9}"
-            f"{r.mean_ms:>9}{r.failures:>6}"
-        )
-    print(f"\nsimulator: {results.simulator}")
+    if results.latency:
+        print("\n1. latency at the default budget's load (client-side, ms)")
+        print(header.format("req/s"))
+        for r in results.latency:
+            print(
+                f"{r.name:<36}{r.requests:>7}{r.rate:>8}{r.p50_ms:>9}{r.p99_ms:>9}"
+                f"{r.mean_ms:>9}{r.failures:>6}"
+            )
+        print("   overhead = through the gateway - simulator direct (ms)")
+        for kind, figures in results.overhead.items():
+            print(f"   {kind:<7}" + "  ".join(f"{k}={v}" for k, v in figures.items()))
+    if results.throughput:
+        print("\n2. throughput, one worker, bucket raised (closed loop)")
+        print(header.format("links/s") + f"{'cpu ms/link':>13}{'links/s/core':>14}")
+        for r in results.throughput:
+            per_core = "" if not r.gateway_cpu_ms else f"{1000 / r.gateway_cpu_ms:.0f}"
+            print(
+                f"{r.name:<36}{r.requests:>7}{r.rate:>8}{r.p50_ms:>9}{r.p99_ms:>9}"
+                f"{r.mean_ms:>9}{r.failures:>6}{r.gateway_cpu_ms or '':>13}{per_core:>14}"
+            )
+    if results.budget:
+        print("\n3. default budget against the simulator's real 150/s limit")
+        for key, value in results.budget.items():
+            print(f"   {key}: {value}")
 
 
-# --- main -----------------------------------------------------------------------------
+# --- phases ---------------------------------------------------------------------------
+
+
+def address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
 
 
 async def measure_overhead(
     s: Stack, results: Results, rate: float, seconds: float, kinds: list[Kind]
 ) -> None:
-    sim = urlsplit(s.sim.url)
-    sim_host, sim_port = sim.hostname or "127.0.0.1", sim.port or 80
+    """Phase 1: the same paced load on the simulator directly, then through a gateway
+    with the default link settings."""
+    sim_host, sim_port = address(s.sim.url)
+    direct: dict[str, LatencyRow] = {}
     for kind in kinds:
-        direct = await paced(
+        run = await paced(
             sim_host, sim_port, rate, seconds, simulator_job(s.sim.url, kind, f"direct-{kind}")
         )
-        results.latency.append(row(f"simulator direct, {kind}", direct))
+        direct[kind] = row(f"simulator direct, {kind}", run)
+        results.latency.append(direct[kind])
     flush(s.redis_url)
     with s.gateway("bench-default") as gateway:
-        gw = urlsplit(gateway.url)
-        host, port = gw.hostname or "127.0.0.1", gw.port or 80
+        host, port = address(gateway.url)
         # Warm the worker (connections, stream list, code paths) outside the figures.
         await paced(host, port, 50, 1.0, gateway_job(gateway.url, "raw", "warm"))
         await asyncio.sleep(0.5)
         for kind in kinds:
             before = scrape(gateway.url)
-            via = await paced(
+            run = await paced(
                 host, port, rate, seconds, gateway_job(gateway.url, kind, f"gw-{kind}")
             )
-            after = scrape(gateway.url)
-            results.latency.append(row(f"through the gateway, {kind}", via))
-            direct_row = next(r for r in results.latency if r.name == f"simulator direct, {kind}")
-            via_row = results.latency[-1]
-            server = server_side(before, after)
+            server = server_side(before, scrape(gateway.url))
+            via = row(f"through the gateway, {kind}", run)
+            results.latency.append(via)
             results.overhead[kind] = {
-                "p50_ms": round(via_row.p50_ms - direct_row.p50_ms, 3),
-                "p99_ms": round(via_row.p99_ms - direct_row.p99_ms, 3),
-                "mean_ms": round(via_row.mean_ms - direct_row.mean_ms, 3),
-                "server_mean_request_ms": round(server.request_ms, 3),
-                "server_mean_upstream_ms": round(server.upstream_ms, 3),
-                "server_mean_overhead_ms": round(server.overhead_ms, 3),
+                "p50_ms": round(via.p50_ms - direct[kind].p50_ms, 3),
+                "p99_ms": round(via.p99_ms - direct[kind].p99_ms, 3),
+                "mean_ms": round(via.mean_ms - direct[kind].mean_ms, 3),
+                "server_request_ms": round(server.request_ms, 3),
+                "server_upstream_ms": round(server.upstream_ms, 3),
+                "server_overhead_ms": round(server.overhead_ms, 3),
                 "budget_waits": server.budget_waits,
-                "late_starts": via.late_starts,
+                "late_starts": run.late_starts,
             }
             await asyncio.sleep(1.0)  # the bucket refills between kinds
 
@@ -446,6 +477,8 @@ async def measure_overhead(
 async def measure_throughput(
     s: Stack, results: Results, concurrency: int, seconds: float, kinds: list[Kind]
 ) -> None:
+    """Phase 2: closed loop on a gateway whose bucket never refuses, then the simulator
+    alone at the same concurrency (the ceiling the machine allows the upstream)."""
     flush(s.redis_url)
     raised = {
         "LINK_RATE_PER_S": "100000",
@@ -455,19 +488,21 @@ async def measure_throughput(
         "LINK_DEDUPE_WINDOW_S": "0",
     }
     with s.gateway("bench-raised", **raised) as gateway:
-        gw = urlsplit(gateway.url)
-        host, port = gw.hostname or "127.0.0.1", gw.port or 80
+        host, port = address(gateway.url)
+        pid = gateway.process.pid
         await closed_loop(host, port, concurrency, 1.0, gateway_job(gateway.url, "raw", "warm"))
         for kind in kinds:
+            cpu_before = cpu_seconds(pid)
             run = await closed_loop(
                 host, port, concurrency, seconds, gateway_job(gateway.url, kind, f"max-{kind}")
             )
-            results.throughput.append(row(f"gateway, {kind}, c={concurrency}", run))
-    sim = urlsplit(s.sim.url)
+            cpu = cpu_seconds(pid) - cpu_before
+            results.throughput.append(row(f"gateway, {kind}, c={concurrency}", run, cpu))
+    sim_host, sim_port = address(s.sim.url)
     for kind in kinds:
         run = await closed_loop(
-            sim.hostname or "127.0.0.1",
-            sim.port or 80,
+            sim_host,
+            sim_port,
             concurrency,
             seconds / 2,
             simulator_job(s.sim.url, kind, f"simmax-{kind}"),
@@ -475,17 +510,54 @@ async def measure_throughput(
         results.throughput.append(row(f"simulator alone, {kind}, c={concurrency}", run))
 
 
+async def measure_budget(s: Stack, results: Results, offered: float, seconds: float) -> None:
+    """Phase 3: player links offered above the budget through a default gateway, the
+    simulator enforcing the guide's 150/s: does the upstream ever refuse?"""
+    flush(s.redis_url)
+    s.sim.reset()
+    s.sim.load_scenario(*scenario())
+    s.sim.configure(link_rate_per_s=150)
+    statuses: Counter[int] = Counter()
+    with s.gateway("bench-budget") as gateway:
+        host, port = address(gateway.url)
+        path = f"/v1/events/{EVENT_ID}/links"
+        body = orjson.dumps({"streamName": "HLS", "kind": "player"})
+
+        async def job(conn: Connection, index: int) -> bool:
+            headers = {
+                "Content-Type": "application/json",
+                "X-API-Key": API_KEY,
+                "X-User-Id": f"budget-{index}",
+            }
+            status, _ = await conn.exchange(encode_request("POST", host, path, headers, body))
+            statuses[status] += 1
+            return status in (200, 429)
+
+        await paced(host, port, offered, seconds, job)
+    stats = s.sim.stats()
+    results.budget = {
+        "offered": f"{offered:.0f}/s for {seconds:.0f} s",
+        "gateway answers": dict(sorted(statuses.items())),
+        "stream_link calls": stats["calls"]["stream_link"],
+        "stream_link maxPerSecond": stats["maxPerSecond"]["stream_link"],
+        "stream_link violations (upstream 429)": stats["violations"]["stream_link"],
+    }
+    s.sim.configure(link_rate_per_s=10**9)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="per measured phase")
-    parser.add_argument("--rate", type=float, default=150.0, help="offered load, phase 1")
+    parser.add_argument("--rate", type=float, default=145.0, help="offered load, phase 1")
     parser.add_argument("--concurrency", type=int, default=32, help="connections, phase 2")
     parser.add_argument("--kinds", default="raw,player", help="raw, player or both")
-    parser.add_argument("--skip-overhead", action="store_true")
-    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--phases", default="overhead,throughput,budget", help="which phases to run"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     kinds: list[Kind] = [k for k in ("raw", "player") if k in args.kinds.split(",")]
+    phases = set(args.phases.split(","))
 
     try:
         import uvloop
@@ -493,19 +565,16 @@ def main(argv: list[str] | None = None) -> int:
         uvloop.install()
     except ImportError:
         pass
-    machine = f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
-    machine += f"Python {platform.python_version()}"
+    machine = f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}"
+    machine += f", load average before {os.getloadavg()[0]:.2f}"
     results = Results(machine)
     with tempfile.TemporaryDirectory(prefix="bench-links-") as tmp, stack(Path(tmp)) as s:
-        if not args.skip_overhead:
+        if "overhead" in phases:
             asyncio.run(measure_overhead(s, results, args.rate, args.seconds, kinds))
-        if not args.skip_throughput:
+        if "throughput" in phases:
             asyncio.run(measure_throughput(s, results, args.concurrency, args.seconds, kinds))
-        stats = s.sim.stats()
-        results.simulator = {
-            "violations": stats["violations"],
-            "maxPerSecond": stats["maxPerSecond"],
-        }
+        if "budget" in phases:
+            asyncio.run(measure_budget(s, results, 200.0, 4.0))
     print_results(results)
     if args.json is not None:
         args.json.write_text(json.dumps(asdict(results), indent=2))

@@ -1,0 +1,161 @@
+"""The viewer's IP cannot be chosen by the viewer when the service runs the documented way.
+
+The gateway decides for itself whose ``X-Forwarded-For`` to believe (``TRUSTED_PROXIES``),
+which only works if the ASGI server has not already rewritten the peer address from
+that header. uvicorn does exactly that by default for peers in ``FORWARDED_ALLOW_IPS``
+(127.0.0.1 unless set): hence ``--no-proxy-headers`` in ``scripts/serve``. These tests
+start real processes: the documented command, and plain uvicorn without the flag, to
+show what the flag prevents.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.support.gateway import REPO_ROOT, GatewayProcess, gateway_env
+from tests.support.redis_server import free_port
+from tests.support.simulator import SimulatorHandle, run_simulator
+
+pytestmark = pytest.mark.redis
+
+API_KEY = "test-api-key"
+SPOOFED = "203.0.113.9"
+SERVE_SCRIPT = REPO_ROOT / "scripts" / "serve"
+START_TIMEOUT_S = 30.0
+OPEN = "SPOOF-OPEN"
+
+
+def uvicorn_command(port: int, *, proxy_headers: bool) -> list[str]:
+    """The command of ``tests/support/gateway.py`` (with or without the flag)."""
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "app.main:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
+    if not proxy_headers:
+        command.append("--no-proxy-headers")
+    return command
+
+
+def documented_command(port: int) -> tuple[list[str], dict[str, str]]:
+    """``scripts/serve`` (HOST, PORT, PYTHON from the environment) when it exists, else
+    the exact command the test support uses."""
+    if SERVE_SCRIPT.exists():
+        settings = {"HOST": "127.0.0.1", "PORT": str(port), "PYTHON": sys.executable}
+        return [str(SERVE_SCRIPT)], settings
+    return uvicorn_command(port, proxy_headers=False), {}
+
+
+@contextmanager
+def run_process(
+    command: Sequence[str], env: Mapping[str, str], log_dir: Path, name: str, port: int
+) -> Iterator[GatewayProcess]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("IGM_", "REDIS_", "API_KEYS", "AUTH_", "TRUSTED_", "GEO"))
+        and key not in ("FORWARDED_ALLOW_IPS", "HOST", "PORT", "PYTHON", "WEB_CONCURRENCY")
+    }
+    venv_bin = str(Path(sys.executable).parent)
+    inherited["PATH"] = venv_bin + os.pathsep + inherited.get("PATH", "")
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            list(command),
+            cwd=REPO_ROOT,
+            env={**inherited, **env},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    gateway = GatewayProcess(name, f"http://127.0.0.1:{port}", port, process, log_path)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"{name} exited at start:\n{gateway.log_text()[-3000:]}")
+            try:
+                if httpx.get(f"{gateway.url}/v1/events/open", timeout=0.5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"{name} never served the open list:\n{gateway.log_text()[-3000:]}")
+            time.sleep(0.1)
+        yield gateway
+    finally:
+        gateway.terminate()
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[SimulatorHandle]:
+    with run_simulator(env={"SIM_EVENTS_MIN_INTERVAL_S": "0"}) as sim:
+        sim.load_scenario(
+            [{"eventId": OPEN, "eventStatusCode": "O", "title": "Spoof v Check", "sportCode": "FT"}]
+        )
+        yield sim
+
+
+@pytest.fixture
+def env(simulator: SimulatorHandle, redis_server_url: str) -> dict[str, str]:
+    """No TRUSTED_PROXIES: every peer is the viewer itself."""
+    url = redis_server_url.rsplit("/", 1)[0] + "/4"
+    with redis.Redis.from_url(url) as store:
+        store.flushdb()
+    return gateway_env(simulator.api_url, url, API_KEYS=API_KEY, REPLICA_ID="spoof")
+
+
+def mint_spoofed(gateway: GatewayProcess, sim: SimulatorHandle) -> str:
+    """Mint a player link claiming to be SPOOFED; the userIp the upstream received."""
+    user = f"spoofer-{uuid.uuid4().hex[:10]}"
+    response = httpx.post(
+        f"{gateway.url}/v1/events/{OPEN}/links",
+        json={"streamName": "HLS", "kind": "player", "redirectUrl": "https://operator.example/"},
+        headers={"X-API-Key": API_KEY, "X-User-Id": user, "X-Forwarded-For": SPOOFED},
+        timeout=10.0,
+    )
+    assert response.status_code == 200, response.text
+    [call] = [c for c in sim.calls("stream_link") if c["params"]["userId"] == user]
+    assert call["params"]["xForwardedFor"] == "127.0.0.1"  # IGM_SERVER_IP either way
+    return call["params"]["userIp"]
+
+
+def test_the_documented_start_ignores_a_forwarded_for_from_the_viewer(
+    simulator: SimulatorHandle, env: dict[str, str], tmp_path: Path
+) -> None:
+    port = free_port()
+    command, extra = documented_command(port)
+    if SERVE_SCRIPT.exists():
+        assert "--no-proxy-headers" in SERVE_SCRIPT.read_text()
+    with run_process(command, env | extra, tmp_path, "documented", port) as gateway:
+        assert mint_spoofed(gateway, simulator) == "127.0.0.1"
+
+
+def test_plain_uvicorn_would_have_trusted_the_viewers_forwarded_for(
+    simulator: SimulatorHandle, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Why the flag matters: uvicorn's default (proxy headers on, FORWARDED_ALLOW_IPS
+    127.0.0.1) rewrites the peer from the header before the app sees it, so the
+    gateway's own rule finds an "untrusted peer" that is the spoofed address."""
+    port = free_port()
+    command = uvicorn_command(port, proxy_headers=True)
+    with run_process(command, env, tmp_path, "plain-uvicorn", port) as gateway:
+        assert mint_spoofed(gateway, simulator) == SPOOFED
