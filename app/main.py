@@ -14,9 +14,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
 from app.api import catalogue, health, links
-from app.api.body_limit import BodyLimit
+from app.api.body_limit import BodyLimit, header_bytes
 from app.api.fast_reads import CachedReads
-from app.api.problems import install_problem_handlers
+from app.api.problems import install_problem_handlers, problem_responses
 from app.api.schemas import Problem
 from app.identity.viewer_ip import Network, is_trusted, parse_ip
 from app.observability.access_log import AccessLog
@@ -49,12 +49,18 @@ class GatewayApp(FastAPI):
     cached_reads: CachedReads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and await self.cached_reads.respond(scope, send):
+        if (
+            scope["type"] == "http"
+            and header_bytes(scope) <= MAX_HEADER_BYTES  # else refused by BodyLimit
+            and await self.cached_reads.respond(scope, send)
+        ):
             return
         await super().__call__(scope, receive, send)
 
 
 MAX_BODY_BYTES = 16 * 1024
+# A request's headers in all: a JWT is at most 8 KiB (identity/auth.py), the rest is small.
+MAX_HEADER_BYTES = 32 * 1024
 
 
 def peer_is_trusted(trusted: Sequence[Network]) -> Callable[[Scope], bool]:
@@ -111,21 +117,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Age", "Retry-After", "X-Request-ID", "X-Cache"],
             max_age=600,
         )
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)  # a link request is < 1 KiB
+    app.add_middleware(  # a link request is < 1 KiB
+        BodyLimit, max_bytes=MAX_BODY_BYTES, max_header_bytes=MAX_HEADER_BYTES
+    )
     app.add_middleware(RequestObserver, recorder=recorder)
     _register_problem_schema(app)
     return app
 
 
 def _register_problem_schema(app: FastAPI) -> None:
-    """Make ``#/components/schemas/Problem`` exist for the problem examples."""
+    """Make ``#/components/schemas/Problem`` exist for the problem examples, and document
+    the 413 that ``BodyLimit`` gives every operation that takes a body."""
     original = app.openapi
+    too_large = {
+        str(status): entry for status, entry in problem_responses("body_too_large").items()
+    }
 
     def openapi() -> dict[str, object]:
         if app.openapi_schema is None:
             schema = original()
             components = schema.setdefault("components", {})
             components.setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    if "requestBody" in operation:
+                        operation["responses"].update(too_large)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -1,8 +1,12 @@
-"""Refuse request bodies over a size, as problem+json (413), without reading them whole.
+"""Refuse request bodies over a size, as problem+json (413), without reading them whole;
+and header sets over a size (431).
 
 A declared ``Content-Length`` over the limit is refused before the app runs; a body
 without one (chunked) is counted as it arrives and refused once it passes the limit.
-Runs inside the request observer, so refusals are logged and counted like any answer.
+uvicorn's httptools parser takes headers of any size (a 1 MB header, 10,000 headers):
+those past ``max_header_bytes`` are refused before any of them is read (JWTs, API
+keys, ``X-Forwarded-For``). Runs inside the request observer, so refusals are logged
+and counted like any answer; the fast read path skips such requests (``main.py``).
 """
 
 from __future__ import annotations
@@ -18,14 +22,35 @@ def body_too_large(limit: int) -> GatewayError:
     )
 
 
+def headers_too_large(limit: int) -> GatewayError:
+    return GatewayError(
+        431,
+        "headers_too_large",
+        "Request headers too large",
+        f"Request headers are limited to {limit} bytes in all.",
+    )
+
+
+def header_bytes(scope: Scope) -> int:
+    """The size of a request's header names and values, in bytes."""
+    return sum(len(name) + len(value) for name, value in scope["headers"])
+
+
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, max_header_bytes: int | None = None
+    ) -> None:
         self._app = app
         self._max_bytes = max_bytes
+        self._max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
+            return
+        limit = self._max_header_bytes
+        if limit is not None and header_bytes(scope) > limit:
+            await problem_response(headers_too_large(limit))(scope, receive, send)
             return
         for name, value in scope["headers"]:
             if name == b"content-length":

@@ -28,7 +28,7 @@ EventId = Annotated[str, Path(min_length=1, max_length=128, description="ONEPlat
     "/sports",
     response_model=SportsOut,
     summary="All sports and their codes",
-    responses=problem_responses("upstream_unavailable"),
+    responses=problem_responses("invalid_request", "upstream_unavailable"),
 )
 async def sports(state: StateDep, if_none_match: IfNoneMatch = None) -> Response:
     return cached_response(await state.catalogue.sports(), if_none_match)
@@ -55,7 +55,7 @@ async def events(
     "/events/open",
     response_model=EventsOut,
     summary="Events in progress now (links can be minted for these)",
-    responses=problem_responses("catalogue_warming"),
+    responses=problem_responses("invalid_request", "catalogue_warming"),
 )
 async def open_events(state: StateDep, if_none_match: IfNoneMatch = None) -> Response:
     return cached_response(await state.catalogue.open_events(), if_none_match)
@@ -65,7 +65,7 @@ async def open_events(state: StateDep, if_none_match: IfNoneMatch = None) -> Res
     "/events/{eventId}",
     response_model=EventDetailOut,
     summary="One event, from the catalogue's index",
-    responses=problem_responses("event_not_found"),
+    responses=problem_responses("invalid_request", "event_not_found"),
 )
 async def event(
     state: StateDep,
@@ -79,7 +79,7 @@ async def event(
     "/events/{eventId}/streams",
     response_model=StreamsOut,
     summary="The streams of an event",
-    responses=problem_responses("event_not_found", "upstream_unavailable"),
+    responses=problem_responses("invalid_request", "event_not_found", "upstream_unavailable"),
 )
 async def streams(
     state: StateDep,

@@ -85,6 +85,12 @@ EXAMPLES: dict[str, tuple[int, str, str, str]] = {
         "Too many link requests",
         "The fleet's link budget is spent for now.",
     ),
+    "body_too_large": (
+        413,
+        "body_too_large",
+        "Body too large",
+        "Request bodies are limited to 16384 bytes.",
+    ),
     "upstream_error": (
         502,
         "provider_failure",
@@ -157,6 +163,17 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it could not decode (not UTF-8, nested too deep):
+        # the same problem as a body that is not JSON, which it reports as a 422.
+        error = GatewayError(
+            422,
+            "invalid_request",
+            "Invalid request",
+            "body: the request body could not be read as JSON",
+            extra={"errors": [{"field": "body", "message": "could not be read as JSON"}]},
+        )
+        return problem_response(error)
     code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
         exc.status_code, "http_error"
     )

@@ -97,7 +97,6 @@ class OnDemandLists:
         return snapshot
 
     async def _load(self, name: str, kind: str, ttl_s: float, fetch: Fetch) -> Snapshot:
-        keep_s = max(ttl_s * 20, 600.0)  # how long a copy may serve when the upstream fails
         shared = await self._read_shared(name)
         if shared is not None and shared.age(self._wall()) < ttl_s:
             return self._install(shared)
@@ -111,6 +110,24 @@ class OnDemandLists:
             if fresher is not None:
                 return self._install(fresher)
         try:
+            if ours:  # the previous holder may have written it just before letting go
+                again = await self._read_shared(name)
+                if again is not None and again.age(self._wall()) < ttl_s:
+                    return self._install(again)
+            # Fetched and written while the lease is held: whoever takes it next finds
+            # this copy in the store instead of fetching again.
+            return await self._fetch_and_share(name, kind, ttl_s, fetch, shared)
+        finally:
+            if ours:
+                try:
+                    await lease.release()
+                except StoreUnavailable:
+                    self._metrics.redis_errors.labels("lease_release").inc()
+
+    async def _fetch_and_share(
+        self, name: str, kind: str, ttl_s: float, fetch: Fetch, shared: Snapshot | None
+    ) -> Snapshot:
+        try:
             snapshot = await fetch()
         except UpstreamError as exc:
             self._metrics.catalogue_refreshes.labels(kind, "error").inc()
@@ -121,14 +138,9 @@ class OnDemandLists:
             if fallback is not None:
                 return self._install(fallback)
             raise problem_from_upstream(exc) from None
-        finally:
-            if ours:
-                try:
-                    await lease.release()
-                except StoreUnavailable:
-                    self._metrics.redis_errors.labels("lease_release").inc()
         self._metrics.catalogue_refreshes.labels(kind, "ok").inc()
         try:
+            keep_s = max(ttl_s * 20, 600.0)  # how long a copy may serve if the upstream fails
             await self._shared.write(snapshot, keep_s)
         except StoreUnavailable:
             self._metrics.redis_errors.labels("list_write").inc()

@@ -237,12 +237,23 @@ class Refresher:
 
     # --- plumbing ---------------------------------------------------------------
 
+    def _holds_list_of(self, method: str) -> bool:
+        if method == EVENT_OPEN:
+            return self._lists.get(OPEN) is not None
+        return any(list_date(name) is not None for name in self._lists.names())
+
     async def _pass_gate(self, method: str) -> bool:
         interval = self._policy.gate_interval_s
         allowed = self._local_gate.peek(method).allowed
         if allowed:
             try:
-                allowed = (await self._gate.try_pass(method, interval)).allowed
+                # Holding a list of this method, this replica knows the fleet made the
+                # call before: if the store restarted empty since, the gate holds
+                # everyone back one interval (the LocalGate knows only our own calls).
+                decision = await self._gate.try_pass(
+                    method, interval, witnessed=self._holds_list_of(method)
+                )
+                allowed = decision.allowed
             except StoreUnavailable:
                 if not self._solo:
                     raise

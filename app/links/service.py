@@ -152,13 +152,13 @@ class LinkService:
                 redirect,
             )
         )
-        cached = await self._admit(request_key, principal, methods)
+        cached, store_answered = await self._admit(request_key, principal, methods)
         if cached is not None:
             self._metrics.links_minted.labels(cached.kind, "dedupe").inc()
             return cached
         minted = await self._call_upstream(principal, viewer, event_id, stream.name, kind, redirect)
         self._metrics.links_minted.labels(minted.kind, "upstream").inc()
-        if self._limits.dedupe_window_s > 0:
+        if store_answered and self._limits.dedupe_window_s > 0:  # else a second timeout
             try:
                 await self._admission.remember(
                     request_key, minted.body, self._limits.dedupe_window_s
@@ -256,7 +256,8 @@ class LinkService:
 
     async def _admit(
         self, request_key: str, principal: Principal, methods: tuple[str, ...]
-    ) -> Minted | None:
+    ) -> tuple[Minted | None, bool]:
+        """The deduplicated answer (or None), and whether the store answered."""
         limits = self._limits
         try:
             admission = await self._admission.admit(
@@ -272,10 +273,10 @@ class LinkService:
         except StoreUnavailable:
             self._metrics.redis_errors.labels("link_admission").inc()
             await self._admit_locally(methods)
-            return None
+            return None, False
         if admission.outcome == "cached" and admission.cached is not None:
             data = orjson.loads(admission.cached)
-            return Minted(admission.cached, str(data.get("kind", "")), "dedupe")
+            return Minted(admission.cached, str(data.get("kind", "")), "dedupe"), True
         if admission.outcome == "user_limited":
             raise self._refuse(
                 "user_rate",
@@ -299,7 +300,7 @@ class LinkService:
         # Timed from the answer, not the question: a slow store round trip (a cold
         # connection, a script load) is no reason to give the slot up.
         await self._keep_slot(self._monotonic() + admission.wait_s, methods)
-        return None
+        return None, True
 
     async def _keep_slot(self, due: float, methods: tuple[str, ...]) -> None:
         """Wait for the reserved instant ``due`` (monotonic); refuse if it has already

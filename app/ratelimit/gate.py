@@ -4,6 +4,8 @@ The upstream allows its event methods 0.1 requests/second per operator, shared b
 every replica. A gate is one Redis key per method, ``{<prefix>:gate}:<method>``,
 set with ``NX PX <interval>`` by the caller that passes; everyone else is told
 the key's remaining PTTL. Time is Redis's (the key expiry), not the replica's.
+A witness key per method, ``{<prefix>:gate}:witness:<method>``, lets callers that
+have seen the fleet at work notice a store that restarted empty (see ``gate.lua``).
 
 Errors::
 
@@ -38,11 +40,21 @@ class UpstreamGate:
     def key(self, method: str) -> str:
         return f"{{{self._prefix}:gate}}:{method}"
 
-    async def try_pass(self, method: str, interval_s: float) -> GateDecision:
-        """Pass (and shut the gate for ``interval_s``) or learn when it reopens."""
+    async def try_pass(
+        self, method: str, interval_s: float, *, witnessed: bool | None = None
+    ) -> GateDecision:
+        """Pass (and shut the gate for ``interval_s``) or learn when it reopens.
+
+        ``witnessed``: whether the caller holds a list this method fetched. A caller
+        that passes leaves a witness key; one that holds such a list and finds no
+        witness (the store restarted empty) keeps the gate shut for one interval, as
+        the last call may have been a moment ago. None: no witness at all.
+        """
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
-        reply = await self._script([self.key(method)], [self._token, ms(interval_s)])
+        keys = [self.key(method), f"{{{self._prefix}:gate}}:witness:{method}"]
+        flag = "" if witnessed is None else str(int(witnessed))
+        reply = await self._script(keys, [self._token, ms(interval_s), flag])
         if not isinstance(reply, list) or len(reply) != 2:
             raise TypeError(f"unexpected gate reply: {reply!r}")
         allowed, retry_ms = as_int(reply[0]), as_int(reply[1])

@@ -6,6 +6,7 @@ exact when the log itself is capped.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +15,10 @@ from app.simulator.events import JsonObject
 from app.simulator.limits import METHODS, WINDOW_S, Method
 
 MAX_RECORDS = 100_000
+# Recent arrival times kept per method for the spacing statistic: a call is recorded
+# when it is answered, so a slow (delayed) call is recorded after calls that arrived
+# later; spacing is measured between neighbours in arrival order.
+MAX_ARRIVALS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +50,7 @@ class CallLog:
         self._records: deque[CallRecord] = deque(maxlen=max_records)
         self._calls: Counter[Method] = Counter()
         self._violations: Counter[Method] = Counter()
-        self._last: dict[Method, float] = {}
+        self._arrivals: dict[Method, list[float]] = {m: [] for m in METHODS}
         self._min_spacing: dict[Method, float] = {}
         self._windows: dict[Method, deque[float]] = {m: deque() for m in METHODS}
         self._max_per_second: Counter[Method] = Counter()
@@ -56,11 +61,14 @@ class CallLog:
         self._calls[method] += 1
         if record.violation:
             self._violations[method] += 1
-        previous = self._last.get(method)
-        if previous is not None:
-            spacing = now - previous
+        arrivals = self._arrivals[method]
+        index = bisect.bisect(arrivals, now)
+        for neighbour in arrivals[max(0, index - 1) : index + 1]:
+            spacing = abs(now - neighbour)
             self._min_spacing[method] = min(spacing, self._min_spacing.get(method, spacing))
-        self._last[method] = now
+        arrivals.insert(index, now)
+        if len(arrivals) > MAX_ARRIVALS:
+            del arrivals[0]
         window = self._windows[method]
         while window and window[0] <= now - WINDOW_S:
             window.popleft()
@@ -82,7 +90,8 @@ class CallLog:
         self._records.clear()
         self._calls.clear()
         self._violations.clear()
-        self._last.clear()
+        for arrivals in self._arrivals.values():
+            arrivals.clear()
         self._min_spacing.clear()
         for window in self._windows.values():
             window.clear()
