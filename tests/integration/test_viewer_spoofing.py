@@ -10,12 +10,10 @@ show what the flag prevents.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +21,13 @@ import httpx
 import pytest
 import redis
 
-from tests.support.gateway import REPO_ROOT, GatewayProcess, gateway_env
+from tests.support.gateway import (
+    REPO_ROOT,
+    GatewayProcess,
+    gateway_env,
+    run_gateway,
+    uvicorn_command,
+)
 from tests.support.redis_server import free_port
 from tests.support.simulator import SimulatorHandle, run_simulator
 
@@ -36,73 +40,23 @@ START_TIMEOUT_S = 30.0
 OPEN = "SPOOF-OPEN"
 
 
-def uvicorn_command(port: int, *, proxy_headers: bool) -> list[str]:
-    """The command of ``tests/support/gateway.py`` (with or without the flag)."""
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "app.main:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-    ]
-    if not proxy_headers:
-        command.append("--no-proxy-headers")
-    return command
-
-
-def documented_command(port: int) -> tuple[list[str], dict[str, str]]:
-    """``scripts/serve`` (HOST, PORT, PYTHON from the environment) when it exists, else
-    the exact command the test support uses."""
-    if SERVE_SCRIPT.exists():
-        settings = {"HOST": "127.0.0.1", "PORT": str(port), "PYTHON": sys.executable}
-        return [str(SERVE_SCRIPT)], settings
-    return uvicorn_command(port, proxy_headers=False), {}
+def open_listed(gateway: GatewayProcess) -> bool:
+    response = httpx.get(f"{gateway.url}/v1/events/open", timeout=2)
+    return response.status_code == 200 and OPEN in response.text
 
 
 @contextmanager
-def run_process(
-    command: Sequence[str], env: Mapping[str, str], log_dir: Path, name: str, port: int
+def serving(
+    command: list[str], env: Mapping[str, str], log_dir: Path, name: str, port: int
 ) -> Iterator[GatewayProcess]:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}.log"
-    inherited = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("IGM_", "REDIS_", "API_KEYS", "AUTH_", "TRUSTED_", "GEO"))
-        and key not in ("FORWARDED_ALLOW_IPS", "HOST", "PORT", "PYTHON", "WEB_CONCURRENCY")
-    }
-    venv_bin = str(Path(sys.executable).parent)
-    inherited["PATH"] = venv_bin + os.pathsep + inherited.get("PATH", "")
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(
-            list(command),
-            cwd=REPO_ROOT,
-            env={**inherited, **env},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    gateway = GatewayProcess(name, f"http://127.0.0.1:{port}", port, process, log_path)
-    try:
+    """A gateway started by ``command``, once it lists the scenario's open event."""
+    with run_gateway(env, log_dir, name=name, port=port, command=command) as gateway:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"{name} exited at start:\n{gateway.log_text()[-3000:]}")
-            try:
-                if httpx.get(f"{gateway.url}/v1/events/open", timeout=0.5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+        while not open_listed(gateway):
             if time.monotonic() > deadline:
                 pytest.fail(f"{name} never served the open list:\n{gateway.log_text()[-3000:]}")
             time.sleep(0.1)
         yield gateway
-    finally:
-        gateway.terminate()
 
 
 @pytest.fixture(scope="module")
@@ -141,11 +95,10 @@ def mint_spoofed(gateway: GatewayProcess, sim: SimulatorHandle) -> str:
 def test_the_documented_start_ignores_a_forwarded_for_from_the_viewer(
     simulator: SimulatorHandle, env: dict[str, str], tmp_path: Path
 ) -> None:
+    assert "--no-proxy-headers" in SERVE_SCRIPT.read_text()
     port = free_port()
-    command, extra = documented_command(port)
-    if SERVE_SCRIPT.exists():
-        assert "--no-proxy-headers" in SERVE_SCRIPT.read_text()
-    with run_process(command, env | extra, tmp_path, "documented", port) as gateway:
+    settings = {"HOST": "127.0.0.1", "PORT": str(port), "PYTHON": sys.executable}
+    with serving([str(SERVE_SCRIPT)], env | settings, tmp_path, "documented", port) as gateway:
         assert mint_spoofed(gateway, simulator) == "127.0.0.1"
 
 
@@ -157,5 +110,5 @@ def test_plain_uvicorn_would_have_trusted_the_viewers_forwarded_for(
     gateway's own rule finds an "untrusted peer" that is the spoofed address."""
     port = free_port()
     command = uvicorn_command(port, proxy_headers=True)
-    with run_process(command, env, tmp_path, "plain-uvicorn", port) as gateway:
+    with serving(command, env, tmp_path, "plain-uvicorn", port) as gateway:
         assert mint_spoofed(gateway, simulator) == SPOOFED

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,10 +71,22 @@ def gateway_env(simulator_api_url: str, redis_url: str | None, **overrides: str)
     return env
 
 
+def uvicorn_command(port: int, *, proxy_headers: bool = False) -> list[str]:
+    """What ``scripts/serve`` runs; ``proxy_headers=True`` is uvicorn's unsafe default."""
+    command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    return command if proxy_headers else [*command, "--no-proxy-headers"]
+
+
 @contextmanager
 def run_gateway(
-    env: Mapping[str, str], log_dir: Path, name: str = "gateway", port: int | None = None
+    env: Mapping[str, str],
+    log_dir: Path,
+    name: str = "gateway",
+    port: int | None = None,
+    command: Sequence[str] | None = None,
 ) -> Iterator[GatewayProcess]:
+    """A gateway process on ``port`` (``command`` must listen there; default: uvicorn)."""
     port = port or free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
@@ -82,22 +94,12 @@ def run_gateway(
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("IGM_", "REDIS_", "API_KEYS", "AUTH_", "TRUSTED_", "GEO"))
+        and key not in ("FORWARDED_ALLOW_IPS", "HOST", "PORT", "PYTHON", "WEB_CONCURRENCY")
     }
+    full_env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + full_env.get("PATH", "")
     full_env.update(env)
     full_env.setdefault("REPLICA_ID", name)
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "app.main:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-proxy-headers",
-        "--no-access-log",
-    ]
+    command = list(command or uvicorn_command(port))
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
             command, cwd=REPO_ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT
