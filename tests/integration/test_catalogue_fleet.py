@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from tests.support.gateway import GatewayProcess, gateway_env, run_fleet
+from tests.support.redis_server import fresh_database
 from tests.support.simulator import SimulatorHandle, run_simulator
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -47,21 +47,14 @@ def fleet(redis_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
     with run_simulator(env=env_sim) as simulator:
         env = gateway_env(
             simulator.api_url,
-            redis_server_url.replace("/0", "/3"),
+            fresh_database(redis_server_url, 3),
             EVENTS_MIN_INTERVAL_S=str(INTERVAL_S),
             LEASE_TTL_S=str(LEASE_TTL_S),
             CATALOGUE_COLD_WAIT_S="1.0",
             REPLICA_COUNT="3",
         )
-        _flush(redis_server_url.replace("/0", "/3"))
         with run_fleet(3, env, Path(tmp_path_factory.mktemp("fleet"))) as replicas:
             yield Fleet(simulator, replicas)
-
-
-def _flush(url: str) -> None:
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
 
 
 @dataclass(frozen=True)

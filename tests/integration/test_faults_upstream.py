@@ -29,10 +29,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from app.api.schemas import EventOut, StreamOut
 from tests.support.gateway import GatewayProcess, gateway_env, run_gateway
+from tests.support.redis_server import fresh_database
 from tests.support.simulator import FaultKind, SimMethod, SimulatorHandle, run_simulator
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -110,9 +110,7 @@ def rig(redis_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     sim_env = {"SIM_CUSTOMER_UID": UID, "SIM_EVENTS_MIN_INTERVAL_S": str(INTERVAL_S)}
     with run_simulator(env=sim_env) as sim:
         sim.load_scenario(*scenario())
-        redis_url = redis_server_url.rsplit("/", 1)[0] + "/5"
-        with redis.Redis.from_url(redis_url) as store:
-            store.flushdb()
+        redis_url = fresh_database(redis_server_url, 5)
         env = gateway_env(
             sim.api_url,
             redis_url,

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from tests.support.gateway import GatewayProcess, gateway_env, run_gateway
 from tests.support.jwt_keys import hs256_with_raw_key, rsa_keys, sign_hs256, unsigned_token
+from tests.support.redis_server import fresh_database
 from tests.support.simulator import SimCall, SimulatorHandle, run_simulator
 
 pytestmark = pytest.mark.redis
@@ -158,9 +158,7 @@ def rig(redis_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 for e in (OPEN, GB_ONLY, US_ONLY)
             },
         )
-        redis_url = redis_server_url.rsplit("/", 1)[0] + "/6"
-        with redis.Redis.from_url(redis_url) as store:
-            store.flushdb()
+        redis_url = fresh_database(redis_server_url, 6)
         env = gateway_env(
             sim.api_url,
             redis_url,

@@ -22,6 +22,7 @@ from pydantic import TypeAdapter
 from app.api.schemas import LinkOut
 from tests.support.gateway import gateway_env, run_gateway
 from tests.support.jwt_keys import HS_SECRET, sign_hs256
+from tests.support.redis_server import fresh_database
 from tests.support.simulator import SimCall, SimulatorHandle, run_simulator
 
 pytestmark = pytest.mark.redis
@@ -77,7 +78,7 @@ def gateway(
 ) -> Iterator[httpx.Client]:
     env = gateway_env(
         simulator.api_url,
-        redis_server_url.rsplit("/", 1)[0] + "/1",
+        fresh_database(redis_server_url, 1),
         IGM_SERVER_IP=SERVER_IP,
         API_KEYS=API_KEY,
         AUTH_JWT_SECRET=HS_SECRET,

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from tests.support.gateway import GatewayProcess, gateway_env, run_fleet
+from tests.support.redis_server import fresh_database
 from tests.support.simulator import SimMethod, SimulatorHandle, run_simulator
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -55,9 +55,7 @@ def simulator() -> Iterator[SimulatorHandle]:
 def fleet(
     simulator: SimulatorHandle, redis_server_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[list[GatewayProcess]]:
-    url = redis_server_url.rsplit("/", 1)[0] + "/5"
-    with redis.Redis.from_url(url) as store:
-        store.flushdb()
+    url = fresh_database(redis_server_url, 5)
     env = gateway_env(
         simulator.api_url,
         url,

@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from tests.support.gateway import GatewayProcess, gateway_env, run_gateway
+from tests.support.redis_server import fresh_database
 from tests.support.simulator import SimulatorHandle, run_simulator
 
 pytestmark = pytest.mark.redis
@@ -65,7 +66,7 @@ def run(redis_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         )
         env = gateway_env(
             sim.api_url,
-            redis_server_url.replace("/0", "/5"),
+            fresh_database(redis_server_url, 5),
             IGM_CUSTOMER_UID=UID,
             API_KEYS=API_KEY,
             AUTH_JWT_SECRET=JWT_SECRET,

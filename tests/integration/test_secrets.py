@@ -36,20 +36,18 @@ from app.upstream.errors import (
     UpstreamTimeout,
 )
 from tests.support.redis_server import free_port
-from tests.support.simulator import FaultKind, SimMethod, SimulatorHandle, run_simulator
+from tests.support.simulator import (
+    SIM_METHODS,
+    FaultKind,
+    SimMethod,
+    SimulatorHandle,
+    run_simulator,
+)
 
 UID = "uid-5ec7e7-9d1f-4b2a-LEAKCHECK-77a1c0de"
 EVENT_ID = "SEC-OPEN-1"
 REDIRECT = "https://operator.example/over"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ2aWV3ZXItMSJ9.c2lnbmF0dXJlLWJ5dGVz"
-SIM_METHODS: tuple[SimMethod, ...] = (
-    "event_all",
-    "event_open",
-    "streams",
-    "sports",
-    "stream_link",
-    "live_stream",
-)
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,7 @@ from app.upstream.errors import (
 from app.upstream.models import HLS_STREAM_TYPE, THEOLIVE_STREAM_TYPE
 from tests.support.redis_server import free_port
 from tests.support.simulator import (
+    SIM_METHODS,
     EventStatus,
     FaultKind,
     SimMethod,
@@ -58,14 +59,6 @@ VIEWER_IP = "127.0.0.1"  # GB in the simulator's default geo table
 REDIRECT = "https://operator.example/match-over"
 TOKEN = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 THEO_CHANNEL = re.compile(r"\A[0-9a-z]{25}\Z")
-SIM_METHODS: tuple[SimMethod, ...] = (
-    "event_all",
-    "event_open",
-    "streams",
-    "sports",
-    "stream_link",
-    "live_stream",
-)
 LIST_METHODS: tuple[SimMethod, ...] = SIM_METHODS[:4]
 LINK_METHODS: tuple[SimMethod, ...] = SIM_METHODS[4:]
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from tests.support.gateway import (
     REPO_ROOT,
@@ -28,7 +27,7 @@ from tests.support.gateway import (
     run_gateway,
     uvicorn_command,
 )
-from tests.support.redis_server import free_port
+from tests.support.redis_server import free_port, fresh_database
 from tests.support.simulator import SimulatorHandle, run_simulator
 
 pytestmark = pytest.mark.redis
@@ -71,9 +70,7 @@ def simulator() -> Iterator[SimulatorHandle]:
 @pytest.fixture
 def env(simulator: SimulatorHandle, redis_server_url: str) -> dict[str, str]:
     """No TRUSTED_PROXIES: every peer is the viewer itself."""
-    url = redis_server_url.rsplit("/", 1)[0] + "/4"
-    with redis.Redis.from_url(url) as store:
-        store.flushdb()
+    url = fresh_database(redis_server_url, 4)
     return gateway_env(simulator.api_url, url, API_KEYS=API_KEY, REPLICA_ID="spoof")
 
 

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import redis
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -70,3 +72,12 @@ def run_redis_server(workdir: Path, port: int | None = None) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def fresh_database(server_url: str, db: int) -> str:
+    """The URL of database ``db`` on the same server, emptied: suites that start their
+    own gateway processes each use their own database number."""
+    url = f"{server_url.rsplit('/', 1)[0]}/{db}"
+    with redis.Redis.from_url(url) as store:
+        store.flushdb()
+    return url

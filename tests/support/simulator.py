@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, get_args
 
 import httpx
 from pydantic import TypeAdapter
@@ -27,6 +27,7 @@ DEFAULT_SERVER_IP = "127.0.0.1"
 START_TIMEOUT_S = 20.0
 
 SimMethod = Literal["event_all", "event_open", "streams", "sports", "stream_link", "live_stream"]
+SIM_METHODS: tuple[SimMethod, ...] = get_args(SimMethod)
 FaultMethod = Literal[
     "event_all", "event_open", "streams", "sports", "stream_link", "live_stream", "*"
 ]
