@@ -14,7 +14,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
 from app.api import catalogue, health, links
-from app.api.body_limit import BodyLimit, header_bytes
+from app.api.body_limit import BodyLimit
+from app.api.fast_links import DirectLinks
 from app.api.fast_reads import CachedReads
 from app.api.problems import install_problem_handlers, problem_responses
 from app.api.schemas import Problem
@@ -44,17 +45,20 @@ def secrets_of(settings: Settings) -> list[str]:
 
 
 class GatewayApp(FastAPI):
-    """FastAPI, with warm catalogue reads answered from memory before the stack."""
+    """FastAPI, with warm catalogue reads and plain link requests answered before the
+    middleware stack and the router (``app/api/fast_reads.py``, ``fast_links.py``)."""
 
     cached_reads: CachedReads
+    direct_links: DirectLinks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and header_bytes(scope) <= MAX_HEADER_BYTES  # else refused by BodyLimit
-            and await self.cached_reads.respond(scope, send)
-        ):
-            return
+        if scope["type"] == "http":
+            if await self.cached_reads.respond(scope, send):
+                return
+            routed_receive = await self.direct_links.handle(scope, receive, send)
+            if routed_receive is None:
+                return
+            receive = routed_receive
         await super().__call__(scope, receive, send)
 
 
@@ -107,14 +111,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(catalogue.router)
     app.include_router(links.router)
-    app.cached_reads = CachedReads(recorder, frozenset(settings.cors_allow_origins))
+    app.cached_reads = CachedReads(
+        recorder, frozenset(settings.cors_allow_origins), max_header_bytes=MAX_HEADER_BYTES
+    )
+    app.direct_links = DirectLinks(
+        recorder,
+        cors_enabled=bool(settings.cors_allow_origins),
+        max_header_bytes=MAX_HEADER_BYTES,
+        max_body_bytes=MAX_BODY_BYTES,
+    )
     if settings.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_allow_origins,
             allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-User-Id"],
-            expose_headers=["ETag", "Age", "Retry-After", "X-Request-ID", "X-Cache"],
+            expose_headers=["ETag", "Age", "Retry-After", "X-Request-ID"],
             max_age=600,
         )
     app.add_middleware(  # a link request is < 1 KiB

@@ -37,6 +37,7 @@ from app.settings import Settings
 from app.store import build_store
 from app.upstream.breaker import CircuitBreaker
 from app.upstream.client import OnePlatformClient, UpstreamCall, build_http_client
+from app.upstream.http import UpstreamHttp
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +49,7 @@ class GatewayState:
     redactor: Redactor
     replica_id: str
     redis: redis_asyncio.Redis
-    http: httpx.AsyncClient
+    http: UpstreamHttp
     client: OnePlatformClient
     catalogue: Catalogue
     authenticator: Authenticator
@@ -200,7 +201,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             connect_timeout_s=settings.igm_connect_timeout_s,
             read_timeout_s=settings.igm_read_timeout_s,
             max_connections=settings.igm_max_connections,
-            transport=upstream_transport(settings),
+            transport=upstream_transport(settings) or settings.igm_http_transport,
         )
 
         def observe(call: UpstreamCall) -> None:
@@ -266,6 +267,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             yield {"gateway": state}
         finally:
             log.info("gateway_stopping", replica=owner)
+            await state.links.close()
             await catalogue.stop()
             metrics.process_stopped()
             countries.close()

@@ -29,7 +29,6 @@ _SPORT = re.compile(r"^[A-Za-z]{2,3}$")
 _STATUSES = frozenset({"P", "O", "C", "V"})
 _EVENTS_PREFIX = "/v1/events/"
 _CACHE_CONTROL = (b"cache-control", CACHE_CONTROL.encode())
-_X_CACHE = {state: (b"x-cache", state.encode()) for state in ("hit", "stale", "miss")}
 
 
 def _events_query(query_string: bytes) -> tuple[date, str | None, str | None] | None:
@@ -81,12 +80,16 @@ def lookup(catalogue: Catalogue, path: str, query_string: bytes) -> tuple[str, S
 class CachedReads:
     """Answers warm reads; ``respond`` returns False when the request is not one."""
 
-    def __init__(self, recorder: AccessRecorder, cors_origins: frozenset[str]) -> None:
+    def __init__(
+        self, recorder: AccessRecorder, cors_origins: frozenset[str], max_header_bytes: int
+    ) -> None:
         self._recorder = recorder
         self._cors_origins = cors_origins
+        self._max_header_bytes = max_header_bytes
 
     async def respond(self, scope: Scope, send: Send) -> bool:
-        if scope["method"] not in ("GET", "HEAD"):
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
             return False
         state = scope.get("state")
         gateway = state.get("gateway") if state else None
@@ -95,46 +98,63 @@ class CachedReads:
         found = lookup(gateway.catalogue, scope["path"], scope["query_string"])
         if found is None:
             return False
+        # One pass over the request's headers: their size, and the three that matter.
+        size = 0
+        if_none_match = origin = request_id = None
+        for name, value in scope["headers"]:
+            size += len(name) + len(value)
+            if name == b"if-none-match":
+                if_none_match = value
+            elif name == b"origin":
+                origin = value
+            elif name == b"x-request-id":
+                request_id = value
+        if size > self._max_header_bytes:
+            return False  # the routed stack answers 431
+        started = time.perf_counter()
         route, served = found
-        facts, token, started = self._recorder.begin(scope)
-        facts.route = route
-        facts.cache = served.state
+        request_id_text = self._recorder.request_id(scope, request_id)
         status = 500
         try:
-            status = await self._send(scope, send, served, facts.request_id)
+            status = await self._send(send, method, served, request_id_text, if_none_match, origin)
         finally:
-            self._recorder.end(scope, facts, token, started, status)
+            self._recorder.done(request_id_text, method, route, status, started, served.state)
         return True
 
-    async def _send(self, scope: Scope, send: Send, served: Served, request_id: str) -> int:
+    async def _send(
+        self,
+        send: Send,
+        method: str,
+        served: Served,
+        request_id: str,
+        if_none_match: bytes | None,
+        origin: bytes | None,
+    ) -> int:
         snapshot = served.snapshot
-        age = str(int(snapshot.age(time.time()))).encode()
         headers = [
-            *_constant_headers(snapshot, served.state),
-            (b"age", age),
+            *_constant_headers(snapshot),
+            (b"age", str(int(snapshot.age(time.time()))).encode()),
             (b"x-request-id", request_id.encode()),
         ]
-        if_none_match = None
-        for name, value in scope["headers"]:
-            if name == b"if-none-match":
-                if_none_match = value.decode("latin-1")
-            elif name == b"origin":
-                origin = value.decode("latin-1")
-                if origin in self._cors_origins:  # as CORSMiddleware answers a simple GET
-                    headers.append((b"access-control-allow-origin", value))
-                    headers.append((b"vary", b"Origin"))
-        if etag_matches(if_none_match, snapshot.etag):
+        if self._cors_origins:  # as CORSMiddleware answers a simple GET
+            if origin is not None and origin.decode("latin-1") in self._cors_origins:
+                headers.append((b"access-control-allow-origin", origin))
+            headers.append((b"vary", b"Origin"))
+        if if_none_match is not None and etag_matches(
+            if_none_match.decode("latin-1"), snapshot.etag
+        ):
             headers = [h for h in headers if h[0] not in (b"content-type", b"content-length")]
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return 304
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        body = b"" if scope["method"] == "HEAD" else snapshot.body
-        await send({"type": "http.response.body", "body": body})
+        await send(
+            {"type": "http.response.body", "body": b"" if method == "HEAD" else snapshot.body}
+        )
         return 200
 
 
 @functools.lru_cache(maxsize=64)  # bounded: it keeps its snapshots alive
-def _constant_headers(snapshot: Snapshot, state: str) -> tuple[tuple[bytes, bytes], ...]:
+def _constant_headers(snapshot: Snapshot) -> tuple[tuple[bytes, bytes], ...]:
     """The headers that do not change between reads of one snapshot, built once."""
-    return (*snapshot.wire_headers, _CACHE_CONTROL, _X_CACHE[state], *SECURITY_HEADERS)
+    return (*snapshot.wire_headers, _CACHE_CONTROL, *SECURITY_HEADERS)

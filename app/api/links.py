@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Request
+from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from app.api.problems import problem_responses
@@ -21,11 +22,10 @@ StateDep = Annotated[GatewayState, Depends(get_state)]
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def resolve_viewer(state: GatewayState, request: Request) -> Viewer:
+def resolve_viewer(state: GatewayState, peer: str | None, headers: Headers) -> Viewer:
     """The viewer's IP and country: from the socket peer, or, only when the peer is a
     trusted proxy, from X-Forwarded-For and the configured country header."""
     trusted = state.settings.trusted_proxies
-    peer = request.client.host if request.client else None
     peer_ip = parse_ip(peer) if peer else None
     if peer_ip is None:
         raise GatewayError(
@@ -34,9 +34,46 @@ def resolve_viewer(state: GatewayState, request: Request) -> Viewer:
     from_proxy = bool(trusted) and is_trusted(peer_ip, trusted)
     ip = peer_ip  # an untrusted peer is the viewer: its X-Forwarded-For is not read
     if from_proxy:
-        ip = viewer_ip(peer, request.headers.getlist("x-forwarded-for"), trusted) or peer_ip
-    location = state.countries.resolve(ip, request.headers, from_trusted_proxy=from_proxy)
+        ip = viewer_ip(peer, headers.getlist("x-forwarded-for"), trusted) or peer_ip
+    location = state.countries.resolve(ip, headers, from_trusted_proxy=from_proxy)
     return Viewer(ip, location)
+
+
+async def mint_answer(
+    state: GatewayState, peer: str | None, headers: Headers, event_id: str, body: LinkRequestIn
+) -> bytes:
+    """The JSON answer to a link request (``GatewayError`` for every refusal): who is
+    asking, from where, then the link service. Used by the route below and by
+    ``app/api/fast_links.py``."""
+    # Credentials are read from the headers directly: declared as Header() parameters
+    # (they are not in the OpenAPI document anyway) they cost more to extract than the
+    # body does to validate.
+    try:
+        principal = await state.authenticator.authenticate(
+            authorization=headers.get("authorization"),
+            api_key=headers.get("x-api-key"),
+            user_id=headers.get("x-user-id"),
+        )
+    except AuthError as exc:
+        state.metrics.refusals.labels("auth").inc()
+        raise GatewayError(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            f"Authentication failed: {exc}.",
+            extra={"reason": str(exc.reason)},
+            headers={"WWW-Authenticate": 'Bearer realm="oneplatform-gateway"'},
+        ) from None
+    viewer = resolve_viewer(state, peer, headers)
+    minted = await state.links.mint(
+        principal=principal,
+        viewer=viewer,
+        event_id=event_id,
+        stream_name=body.stream_name,
+        kind=body.kind,
+        redirect_url=body.redirect_url,
+    )
+    return minted.body
 
 
 @router.post(
@@ -63,33 +100,6 @@ async def mint_link(
     event_id: Annotated[str, Path(alias="eventId", min_length=1, max_length=128)],
     body: Annotated[LinkRequestIn, Body()],
 ) -> Response:
-    # Credentials are read from the headers directly: declared as Header() parameters
-    # (they are not in the OpenAPI document anyway) they cost more to extract than the
-    # body does to validate.
-    headers = request.headers
-    try:
-        principal = await state.authenticator.authenticate(
-            authorization=headers.get("authorization"),
-            api_key=headers.get("x-api-key"),
-            user_id=headers.get("x-user-id"),
-        )
-    except AuthError as exc:
-        state.metrics.refusals.labels("auth").inc()
-        raise GatewayError(
-            401,
-            "unauthorized",
-            "Unauthorized",
-            f"Authentication failed: {exc}.",
-            extra={"reason": str(exc.reason)},
-            headers={"WWW-Authenticate": 'Bearer realm="oneplatform-gateway"'},
-        ) from None
-    viewer = resolve_viewer(state, request)
-    minted = await state.links.mint(
-        principal=principal,
-        viewer=viewer,
-        event_id=event_id,
-        stream_name=body.stream_name,
-        kind=body.kind,
-        redirect_url=body.redirect_url,
-    )
-    return Response(minted.body, media_type="application/json", headers=NO_STORE)
+    peer = request.client.host if request.client else None
+    answer = await mint_answer(state, peer, request.headers, event_id, body)
+    return Response(answer, media_type="application/json", headers=NO_STORE)

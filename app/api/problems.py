@@ -184,7 +184,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem_response(error, headers=dict(exc.headers or {}))
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
+def internal_error(exc: Exception) -> Response:
+    """The 500 for anything unexpected: logged (type and message, scrubbed by the
+    redactor like every line), never shown."""
     log.error("unhandled_error", error_type=type(exc).__name__, error=str(exc))
     error = GatewayError(
         500,
@@ -193,6 +195,10 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
         "The gateway failed to answer; the error was logged.",
     )
     return problem_response(error)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return internal_error(exc)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -30,7 +30,6 @@ def served_headers(served: Served, now: float) -> dict[str, str]:
         "ETag": served.snapshot.etag,
         "Age": str(int(served.snapshot.age(now))),
         "Cache-Control": CACHE_CONTROL,
-        "X-Cache": served.state,
     }
 
 

@@ -128,6 +128,7 @@ class LinkService:
             method: LocalTokenBucket(local_rate, limits.burst)
             for method in (STREAM_LINK, LIVE_STREAM)
         }
+        self._writes: set[asyncio.Task[None]] = set()  # answers being stored for dedupe
 
     async def mint(
         self,
@@ -159,13 +160,22 @@ class LinkService:
         minted = await self._call_upstream(principal, viewer, event_id, stream.name, kind, redirect)
         self._metrics.links_minted.labels(minted.kind, "upstream").inc()
         if store_answered and self._limits.dedupe_window_s > 0:  # else a second timeout
-            try:
-                await self._admission.remember(
-                    request_key, minted.body, self._limits.dedupe_window_s
-                )
-            except StoreUnavailable:
-                self._metrics.redis_errors.labels("dedupe_set").inc()
+            # Stored while the answer goes out: the write is not on the viewer's path.
+            task = asyncio.get_running_loop().create_task(self._remember(request_key, minted))
+            self._writes.add(task)
+            task.add_done_callback(self._writes.discard)
         return minted
+
+    async def _remember(self, request_key: str, minted: Minted) -> None:
+        try:
+            await self._admission.remember(request_key, minted.body, self._limits.dedupe_window_s)
+        except StoreUnavailable:
+            self._metrics.redis_errors.labels("dedupe_set").inc()
+
+    async def close(self) -> None:
+        """Let the answers still being stored finish (at shutdown)."""
+        if self._writes:
+            await asyncio.wait(self._writes, timeout=2.0)
 
     # --- rules (no upstream budget spent) ---------------------------------------
 

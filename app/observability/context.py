@@ -15,7 +15,6 @@ from app.upstream.client import UpstreamCall
 @dataclass(slots=True)
 class RequestFacts:
     request_id: str
-    route: str | None = None  # set by handlers that bypass the router
     cache: str | None = None
     upstream_calls: int = 0
 

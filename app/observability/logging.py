@@ -5,11 +5,15 @@ rendering, so no secret reaches a log line whatever a caller passed in.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
+import io
 import logging
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import orjson
 import structlog
@@ -111,6 +115,31 @@ def redact_stdlib_logging(redactor: Redactor) -> None:
         logger.addFilter(RedactingFilter(redactor))
 
 
+def stdout_bytes() -> BinaryIO | None:
+    """The binary stream log lines go to: stdout's, with a buffer of its own when stdout
+    is unbuffered (``PYTHONUNBUFFERED=1``, usual in containers), where every line would
+    otherwise be a system call of its own. structlog flushes it after each of its lines,
+    so those still go out at once and in order; the access log flushes it within
+    ``FLUSH_EVERY_S``. One stream per process, so both write through the same buffer."""
+    binary = getattr(sys.stdout, "buffer", None)
+    if isinstance(binary, io.RawIOBase):
+        return _buffered(binary.fileno())
+    return binary
+
+
+@functools.cache
+def _buffered(fd: int) -> BinaryIO:
+    # A FileIO of its own (closefd=False): closing this writer never closes stdout.
+    writer = io.BufferedWriter(io.FileIO(fd, "wb", closefd=False), buffer_size=64 * 1024)
+    atexit.register(_flush_quietly, writer)
+    return cast(BinaryIO, writer)
+
+
+def _flush_quietly(stream: BinaryIO) -> None:
+    with contextlib.suppress(OSError, ValueError):  # stdout already gone at exit
+        stream.flush()
+
+
 def _orjson_dumps(value: Any, **_: Any) -> bytes:
     return orjson.dumps(value, default=str)
 
@@ -125,7 +154,7 @@ def configure_logging(*, json_lines: bool, level: str, redactor: Redactor) -> No
     redact_stdlib_logging(redactor)
     renderer: Any
     logger_factory: Any
-    binary_stdout = getattr(sys.stdout, "buffer", None)
+    binary_stdout = stdout_bytes()
     if json_lines and binary_stdout is not None:  # bytes straight out: no str per line
         renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         logger_factory = structlog.BytesLoggerFactory(file=binary_stdout)

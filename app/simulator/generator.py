@@ -190,11 +190,12 @@ def _title(rng: random.Random, profile: SportProfile, venue: str, start: datetim
 
 @lru_cache(maxsize=64)
 def generate_day(seed: int, day: date) -> tuple[SimEvent, ...]:
-    """The generated events starting on ``day`` (UTC), sorted by start time."""
+    """The generated events starting on ``day`` (UTC), sorted by start time: an
+    all-day channel first, then 19 to 39 events at random times."""
     if day >= date.max:  # an event on the last day would end after datetime.max
         return ()
     rng = random.Random(f"{seed}:{day.isoformat()}")
-    count = rng.randint(*EVENTS_PER_DAY)
+    count = rng.randint(*EVENTS_PER_DAY) - 1
     midnight = datetime.combine(day, time(0), tzinfo=UTC)
     drafts = sorted(
         (
@@ -203,14 +204,9 @@ def generate_day(seed: int, day: date) -> tuple[SimEvent, ...]:
         ),
         key=lambda draft: (draft[0], draft[1].code),
     )
-    events: list[SimEvent] = []
-    for index, (start, profile) in enumerate(drafts):
+    events = [_channel(seed, day, midnight)]
+    for index, (start, profile) in enumerate(drafts, start=1):
         venue, tag = rng.choice(profile.venues)
-        location_code = _location_code(seed, profile, tag)
-        number = event_number(day, index)
-        event_id = f"{location_code}-{number}"
-        end = start + timedelta(minutes=profile.minutes)
-        style = _time_style(rng)
         allow, block = "", ""
         if rng.random() < RESTRICTED_EVENT_SHARE:
             allow, block = rng.choice(_EVENT_ALLOW), rng.choice(_EVENT_BLOCK)
@@ -218,35 +214,86 @@ def generate_day(seed: int, day: date) -> tuple[SimEvent, ...]:
         streams = [_stream(rng, "HLS", is_ull=False)]
         if rng.random() < ULL_SHARE:
             streams.append(_stream(rng, "ULL", is_ull=True))
-        wire: JsonObject = {
-            "eventId": event_id,
-            "locationCode": location_code,
-            "locationName": venue,
-            "sportCode": profile.code,
-            "eventStatusCode": "P",
-            "eventNumber": number,
-            "title": _title(rng, profile, venue, start),
-            "startTime": format_time(start, style),
-            "estimatedEndTime": format_time(end, style),
-            "geoAllow": allow,
-            "geoBlock": block,
-        }
+        title = _title(rng, profile, venue, start)
         events.append(
-            SimEvent(
-                event_id=event_id,
-                wire=wire,
-                start=start,
-                end=end,
-                day=day,
-                fixed_status="V" if void else None,
-                streams=tuple(streams),
-                geo_allow=allow,
-                geo_block=block,
-                pascal_streams_key=casing_flag(seed, event_id, "streams"),
-                pascal_link=casing_flag(seed, event_id, "link"),
+            _event(
+                seed,
+                day,
+                index,
+                (start, profile, venue, tag, title),
+                (allow, block),
+                tuple(streams),
+                void=void,
+                style=_time_style(rng),
             )
         )
     return tuple(events)
+
+
+# Open around the clock (each day's edition overlaps the next by five minutes), with
+# no geo restrictions: demo mode always has an event to mint links for.
+CHANNEL = SportProfile("HR", 0, 24 * 60 + 5, (("Racing Channel", "RCH"),), ())
+
+
+def _channel(seed: int, day: date, midnight: datetime) -> SimEvent:
+    venue, tag = CHANNEL.venues[0]
+    hls = default_hls_stream()
+    ull = _stream(random.Random(0), "ULL", is_ull=True)
+    return _event(
+        seed,
+        day,
+        0,
+        (midnight, CHANNEL, venue, tag, venue),
+        ("", ""),
+        (hls, ull),
+        void=False,
+        style="z",
+    )
+
+
+def _event(
+    seed: int,
+    day: date,
+    index: int,
+    what: tuple[datetime, SportProfile, str, str, str],  # start, profile, venue, tag, title
+    geo: tuple[str, str],
+    streams: tuple[SimStream, ...],
+    *,
+    void: bool,
+    style: str,
+) -> SimEvent:
+    start, profile, venue, tag, title = what
+    location_code = _location_code(seed, profile, tag)
+    number = event_number(day, index)
+    event_id = f"{location_code}-{number}"
+    end = start + timedelta(minutes=profile.minutes)
+    allow, block = geo
+    wire: JsonObject = {
+        "eventId": event_id,
+        "locationCode": location_code,
+        "locationName": venue,
+        "sportCode": profile.code,
+        "eventStatusCode": "P",
+        "eventNumber": number,
+        "title": title,
+        "startTime": format_time(start, style),
+        "estimatedEndTime": format_time(end, style),
+        "geoAllow": allow,
+        "geoBlock": block,
+    }
+    return SimEvent(
+        event_id=event_id,
+        wire=wire,
+        start=start,
+        end=end,
+        day=day,
+        fixed_status="V" if void else None,
+        streams=streams,
+        geo_allow=allow,
+        geo_block=block,
+        pascal_streams_key=casing_flag(seed, event_id, "streams"),
+        pascal_link=casing_flag(seed, event_id, "link"),
+    )
 
 
 def find_generated(seed: int, event_id: str) -> SimEvent | None:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -38,7 +38,9 @@ from app.upstream.errors import (
     UpstreamTimeout,
     operation_error,
 )
+from app.upstream.http import UpstreamHttp
 from app.upstream.models import Event, LiveStream, Sport, Stream, StreamLink, UpstreamModel
+from app.upstream.transport import Http11Transport
 
 log = structlog.get_logger(__name__)
 
@@ -88,17 +90,20 @@ def build_http_client(
     connect_timeout_s: float,
     read_timeout_s: float,
     max_connections: int,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> httpx.AsyncClient:
-    """The pooled client the lifespan owns (``transport`` for the in-process simulator)."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s, pool=connect_timeout_s),
-        limits=httpx.Limits(
+    transport: httpx.AsyncBaseTransport | Literal["builtin", "httpcore"] = "builtin",
+) -> UpstreamHttp:
+    """The pooled connections the lifespan owns: the built-in HTTP/1.1 transport
+    (``app/upstream/transport.py``), httpx's own httpcore pool, or a given transport
+    (the in-process simulator)."""
+    if transport == "builtin":
+        transport = Http11Transport(max_connections=max_connections)
+    elif transport == "httpcore":
+        limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
-        headers={"Accept": "application/json", "User-Agent": "oneplatform-gateway"},
-        follow_redirects=False,
-        transport=transport,
+        )
+        transport = httpx.AsyncHTTPTransport(limits=limits)
+    return UpstreamHttp(
+        transport, connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s
     )
 
 
@@ -148,7 +153,7 @@ def _wire_date(day: date) -> str:
 class OnePlatformClient:
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: UpstreamHttp,
         *,
         api_url: str,
         player_api_url: str,

@@ -24,7 +24,7 @@ import structlog
 from pydantic import SecretStr
 
 from app.errors import problem_from_upstream
-from app.observability.logging import REDACTED, Redactor, configure_logging
+from app.observability.logging import REDACTED, STDLIB_LOGGERS, Redactor, configure_logging
 from app.upstream.client import OnePlatformClient, UpstreamCall, build_http_client
 from app.upstream.errors import (
     OPERATION_ERRORS,
@@ -397,10 +397,18 @@ async def test_non_string_values_are_scrubbed(
 async def test_stdlib_loggers_do_not_print_the_uid(
     sim: SimulatorHandle, logs: Callable[[], str], caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The libraries' own loggers (httpx's client logs every request line, with the
+    uid in its path) are scrubbed too."""
     logs()
-    caplog.set_level(logging.INFO)  # as logging.basicConfig(level=INFO) would
+    caplog.set_level(logging.DEBUG)  # as logging.basicConfig(level=DEBUG) would
+    url = httpx.URL(f"{sim.api_url}/sport/all/{UID}")
+    for name in STDLIB_LOGGERS:
+        logging.getLogger(name).info(
+            'HTTP Request: %s %s "%s %d %s"', "GET", url, "HTTP/1.1", 200, "OK"
+        )
     async with connect(sim, []) as client:
         await client.sports()
     logs()
-    assert caplog.records, "nothing reached stdlib logging"
+    assert len(caplog.records) >= len(STDLIB_LOGGERS)
+    assert "HTTP Request: GET" in caplog.text
     assert UID not in caplog.text

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.observability.metrics import FOLD_EVERY_S
 from tests.support.redis_server import free_port, run_redis_server
 from tests.support.topology import SERVE, Topology, child_env, run_topology
 
@@ -163,7 +164,9 @@ def test_serve_with_two_workers_aggregates_metrics(tmp_path: Path) -> None:
             for _ in range(20):
                 with httpx.Client(timeout=5) as fresh:  # new connection: any worker
                     assert fresh.get(f"{url}/healthz").status_code == 200
-            # Whichever worker answers, it reports the whole process group.
+            # Whichever worker answers, it reports the whole process group: each
+            # worker folds its tallies into the shared files within FOLD_EVERY_S.
+            time.sleep(FOLD_EVERY_S + 0.5)
             for _ in range(4):
                 with httpx.Client(timeout=5) as fresh:
                     text = fresh.get(f"{url}/metrics").text

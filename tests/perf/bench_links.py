@@ -12,11 +12,11 @@ spend more CPU than the gateway, and everything shares the machine's cores.
 
 Phases:
 
-1. **overhead** at the default budget's load: ``--rate`` requests/s (145: just under
-   the budget's 150/s; at exactly the bucket's rate every late arrival's slack is
-   lost and every early one adds debt, so requests queue for their slot, which is
-   budget shaping, not overhead), evenly paced, each from a new user, default link
-   settings. The same generator first
+1. **overhead** at the default budget's load: ``--rate`` requests/s (135: just under
+   what the default bucket sustains, ``LINK_RATE_PER_S - LINK_BURST`` = 140/s; at or
+   above the bucket's rate requests queue for their slot, which is budget shaping,
+   not overhead), evenly paced, each from a new user, default link settings. The
+   same generator first
    drives the simulator directly with what the gateway sends for one link
    (stream/link, plus liveStream for raw), at the same pace: overhead = gateway
    latency - simulator latency, per percentile. Cross-check from the gateway's own
@@ -245,6 +245,7 @@ class Stack:
     sim: SimulatorHandle
     redis_url: str
     log_dir: Path
+    gateway_cpus: set[int] = field(default_factory=set)
 
     @contextmanager
     def gateway(self, name: str, **overrides: str) -> Iterator[GatewayProcess]:
@@ -257,6 +258,8 @@ class Stack:
             **overrides,
         )
         with run_gateway(env, self.log_dir, name=name) as gateway:
+            if self.gateway_cpus:  # the gateway on its own core(s), the rest elsewhere
+                os.sched_setaffinity(gateway.process.pid, self.gateway_cpus)
             deadline = time.monotonic() + 30
             while httpx.get(f"{gateway.url}/v1/events/open").status_code != 200:
                 if time.monotonic() > deadline:
@@ -276,13 +279,13 @@ def scenario() -> tuple[list[dict[str, object]], dict[str, list[dict[str, object
 
 
 @contextmanager
-def stack(work: Path) -> Iterator[Stack]:
+def stack(work: Path, gateway_cpus: set[int] | None = None) -> Iterator[Stack]:
     with ExitStack() as exits:
         redis_url = exits.enter_context(run_redis_server(work / "redis"))
         sim = exits.enter_context(run_simulator(env={"SIM_EVENTS_MIN_INTERVAL_S": "0"}))
         sim.configure(link_rate_per_s=10**9)  # answer at once: only the gateway limits
         sim.load_scenario(*scenario())
-        yield Stack(sim, redis_url, work / "logs")
+        yield Stack(sim, redis_url, work / "logs", gateway_cpus or set())
 
 
 def flush(redis_url: str) -> None:
@@ -455,9 +458,11 @@ async def measure_overhead(
         await asyncio.sleep(0.5)
         for kind in kinds:
             before = scrape(gateway.url)
+            cpu_before = cpu_seconds(gateway.process.pid)
             run = await paced(
                 host, port, rate, seconds, gateway_job(gateway.url, kind, f"gw-{kind}")
             )
+            cpu = cpu_seconds(gateway.process.pid) - cpu_before
             server = server_side(before, scrape(gateway.url))
             via = row(f"through the gateway, {kind}", run)
             results.latency.append(via)
@@ -470,6 +475,7 @@ async def measure_overhead(
                 "server_overhead_ms": round(server.overhead_ms, 3),
                 "budget_waits": server.budget_waits,
                 "late_starts": run.late_starts,
+                "gateway_cpu_ms_per_link": round(cpu / max(len(run.latencies_ms), 1) * 1000, 3),
             }
             await asyncio.sleep(1.0)  # the bucket refills between kinds
 
@@ -548,13 +554,18 @@ async def measure_budget(s: Stack, results: Results, offered: float, seconds: fl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="per measured phase")
-    parser.add_argument("--rate", type=float, default=145.0, help="offered load, phase 1")
+    parser.add_argument("--rate", type=float, default=135.0, help="offered load, phase 1")
     parser.add_argument("--concurrency", type=int, default=32, help="connections, phase 2")
     parser.add_argument("--kinds", default="raw,player", help="raw, player or both")
     parser.add_argument(
         "--phases", default="overhead,throughput,budget", help="which phases to run"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the gateway alone on CPU 0; load generator, simulator and Redis on the others",
+    )
     args = parser.parse_args(argv)
     kinds: list[Kind] = [k for k in ("raw", "player") if k in args.kinds.split(",")]
     phases = set(args.phases.split(","))
@@ -568,7 +579,15 @@ def main(argv: list[str] | None = None) -> int:
     machine = f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}"
     machine += f", load average before {os.getloadavg()[0]:.2f}"
     results = Results(machine)
-    with tempfile.TemporaryDirectory(prefix="bench-links-") as tmp, stack(Path(tmp)) as s:
+    gateway_cpus: set[int] = set()
+    if args.pin and len(os.sched_getaffinity(0)) > 1:
+        gateway_cpus = {min(os.sched_getaffinity(0))}
+        os.sched_setaffinity(0, os.sched_getaffinity(0) - gateway_cpus)  # children inherit
+        machine += f", gateway pinned to CPU {min(gateway_cpus)}, the rest to the others"
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-links-") as tmp,
+        stack(Path(tmp), gateway_cpus) as s,
+    ):
         if "overhead" in phases:
             asyncio.run(measure_overhead(s, results, args.rate, args.seconds, kinds))
         if "throughput" in phases:

@@ -19,6 +19,7 @@ from app.simulator.app import create_simulator
 from app.simulator.config import SimulatorConfig
 from app.state import build_catalogue
 from app.upstream.client import OnePlatformClient, build_http_client
+from app.upstream.http import UpstreamHttp
 
 INTERVAL_S = 0.3
 
@@ -72,7 +73,7 @@ CatalogueFactory = Callable[..., Catalogue]
 @pytest.fixture
 async def make_catalogue(sim: Sim, store: redis_asyncio.Redis) -> AsyncIterator[CatalogueFactory]:
     """Build catalogues ("replicas") sharing the store and the simulator."""
-    clients: list[httpx.AsyncClient] = []
+    clients: list[UpstreamHttp] = []
     built: list[Catalogue] = []
 
     def factory(owner: str = "replica-a", **overrides: Any) -> Catalogue:

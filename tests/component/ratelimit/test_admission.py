@@ -138,10 +138,10 @@ async def test_user_limit_refuses_without_waiting_and_spares_the_fleet_budget(
     async def as_user(user: str) -> Admission:
         return await admit(links, user=user, user_rate_per_s=1.0, user_burst=2)
 
+    elapsed = Elapsed()  # alice's bucket refills from her first request on
     assert (await as_user("alice")).outcome == "admitted"
     assert (await as_user("alice")).outcome == "admitted"
     fleet_before = await links.tokens_left("stream_link", 5, 2)
-    elapsed = Elapsed()
 
     limited = await as_user("alice")
     assert limited.outcome == "user_limited"
