@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     igm_connect_timeout_s: float = Field(default=2.0, gt=0)
     igm_read_timeout_s: float = Field(default=5.0, gt=0)
     igm_max_connections: int = Field(default=16, ge=1)
-    # builtin: app/upstream/transport.py; httpcore: httpx's own (proxies, HTTP/2)
+    # builtin: app/upstream/transport.py; httpcore: httpx's default connection pool
     igm_http_transport: Literal["builtin", "httpcore"] = "builtin"
 
     # --- Shared store and fleet --------------------------------------------

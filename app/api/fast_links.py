@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from starlette.datastructures import Headers
-from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from app.api.links import NO_STORE, mint_answer
@@ -31,6 +30,10 @@ _PREFIX = "/v1/events/"
 _SUFFIX = "/links"
 _MAX_EVENT_ID = 128  # as the route's path parameter
 _JSON_TYPES = (b"application/json", b"application/json; charset=utf-8")
+_ANSWER_HEADERS = (  # as the routed endpoint's Response(media_type=..., headers=NO_STORE)
+    (b"content-type", b"application/json"),
+    (b"cache-control", NO_STORE["Cache-Control"].encode()),
+)
 
 
 def _event_id(path: str) -> str | None:
@@ -143,13 +146,16 @@ class DirectLinks:
             client = scope.get("client")
             peer = client[0] if client else None
             try:
-                headers = Headers(scope=scope)
-                answer = await mint_answer(gateway, peer, headers, event_id, request)
-                response = Response(answer, media_type="application/json", headers=NO_STORE)
+                answer = await mint_answer(gateway, peer, Headers(scope=scope), event_id, request)
             except GatewayError as exc:
-                response = problem_response(exc)
+                await problem_response(exc)(scope, receive, send_with_id)
+                return
             except Exception as exc:  # as the routed stack's last handler: logged, 500
-                response = internal_error(exc)
-            await response(scope, receive, send_with_id)
+                await internal_error(exc)(scope, receive, send_with_id)
+                return
+            headers = [(b"content-length", str(len(answer)).encode()), *_ANSWER_HEADERS, *extra]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            status = 200
+            await send({"type": "http.response.body", "body": answer})
         finally:
             self._recorder.end(scope, facts, token, started, status, route=ROUTE)

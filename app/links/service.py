@@ -155,10 +155,10 @@ class LinkService:
         )
         cached, store_answered = await self._admit(request_key, principal, methods)
         if cached is not None:
-            self._metrics.links_minted.labels(cached.kind, "dedupe").inc()
+            self._metrics.link_minted(cached.kind, "dedupe")
             return cached
         minted = await self._call_upstream(principal, viewer, event_id, stream.name, kind, redirect)
-        self._metrics.links_minted.labels(minted.kind, "upstream").inc()
+        self._metrics.link_minted(minted.kind, "upstream")
         if store_answered and self._limits.dedupe_window_s > 0:  # else a second timeout
             # Stored while the answer goes out: the write is not on the viewer's path.
             task = asyncio.get_running_loop().create_task(self._remember(request_key, minted))

@@ -8,11 +8,12 @@ aggregates them with ``MultiProcessCollector``.
 Label values are always from small fixed sets (route templates, method names,
 outcomes, reasons): never event ids, users or IPs.
 
-The two metrics counted on every request (requests with their latency, catalogue
-reads) are tallied in plain dicts and folded into the Prometheus metrics before every
-exposition and within ``FOLD_EVERY_S`` of a request: a locked increment per value
-per request was a fifth of a warm read's time in the gateway's own code. With
-several workers, another worker's last second may be missing from a scrape.
+The metrics counted on every request (requests and their latency, catalogue reads,
+upstream calls and their latency, links handed out) are tallied in plain dicts and
+folded into the Prometheus metrics before every exposition and within
+``FOLD_EVERY_S`` of a request: a label lookup and a locked increment per value per
+request was a fifth of a warm read's time in the gateway's own code. With several
+workers, another worker's last second may be missing from a scrape.
 """
 
 from __future__ import annotations
@@ -164,35 +165,51 @@ class Metrics:
             registry=r,
         )
 
-        self._requests: dict[tuple[str, str, int], LatencyTally] = {}
-        self._reads: dict[tuple[str, str], int] = {}
+        # (metric, label values) -> what to add at the next fold
+        self._counts: dict[tuple[Counter, tuple[object, ...]], int] = {}
+        self._times: dict[tuple[Histogram, tuple[object, ...]], LatencyTally] = {}
         self._fold_pending = False
 
+    # --- the per-request metrics (tallied; see the module's docstring) -------------
+
     def request_done(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count and time one request (tallied; see the module's docstring)."""
-        tally = self._requests.get((route, method, status))
-        if tally is None:
-            tally = self._requests[(route, method, status)] = LatencyTally()
-        tally.add(seconds)
-        if not self._fold_pending:
-            self._fold_soon()
+        self._count(self.http_requests, (route, method, status))
+        self._time(self.http_latency, (route, method), seconds)
 
     def catalogue_read(self, kind: str, result: str) -> None:
-        key = (kind, result)
-        self._reads[key] = self._reads.get(key, 0) + 1
-        if not self._fold_pending:
-            self._fold_soon()
+        self._count(self.catalogue_reads, (kind, result))
+
+    def link_minted(self, kind: str, source: str) -> None:
+        self._count(self.links_minted, (kind, source))
+
+    def observe_upstream(self, call: UpstreamCall) -> None:
+        code = str(call.operation_code) if call.operation_code is not None else ""
+        self._count(self.upstream_calls, (call.method, call.outcome, code))
+        self._time(self.upstream_latency, (call.method,), call.seconds)
 
     def fold(self) -> None:
         """Move the tallies into the Prometheus metrics."""
         self._fold_pending = False
-        requests, self._requests = self._requests, {}
-        reads, self._reads = self._reads, {}
-        for (route, method, status), tally in requests.items():
-            self.http_requests.labels(route, method, str(status)).inc(tally.count)
-            add_observations(self.http_latency.labels(route, method), tally)
-        for (kind, result), count in reads.items():
-            self.catalogue_reads.labels(kind, result).inc(count)
+        counts, self._counts = self._counts, {}
+        times, self._times = self._times, {}
+        for (counter, labels), count in counts.items():
+            counter.labels(*labels).inc(count)
+        for (histogram, labels), tally in times.items():
+            add_observations(histogram.labels(*labels), tally)
+
+    def _count(self, counter: Counter, labels: tuple[object, ...]) -> None:
+        key = (counter, labels)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        if not self._fold_pending:
+            self._fold_soon()
+
+    def _time(self, histogram: Histogram, labels: tuple[object, ...], seconds: float) -> None:
+        tally = self._times.get((histogram, labels))
+        if tally is None:
+            tally = self._times[(histogram, labels)] = LatencyTally()
+        tally.add(seconds)
+        if not self._fold_pending:
+            self._fold_soon()
 
     def _fold_soon(self) -> None:
         try:
@@ -202,11 +219,6 @@ class Metrics:
             return
         self._fold_pending = True
         loop.call_later(FOLD_EVERY_S, self.fold)
-
-    def observe_upstream(self, call: UpstreamCall) -> None:
-        code = str(call.operation_code) if call.operation_code is not None else ""
-        self.upstream_calls.labels(call.method, call.outcome, code).inc()
-        self.upstream_latency.labels(call.method).observe(call.seconds)
 
     def process_stopped(self) -> None:
         """Fold the last tallies; with several workers, drop this process's live gauges

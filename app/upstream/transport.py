@@ -14,8 +14,8 @@ rest of a link request together. This transport does only what those calls need:
   types, so callers cannot tell it from httpx's default transport;
 - a connection that failed or whose request was cancelled is closed, never reused.
 
-No proxies and no HTTP/2: ``IGM_HTTP_TRANSPORT=httpcore`` selects httpx's own
-transport where those are needed.
+It speaks HTTP/1.1 only and does not read proxy variables (nor does the upstream
+client with httpx's own pool, which ``IGM_HTTP_TRANSPORT=httpcore`` selects instead).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Literal
 
 import httpx
 import pytest
@@ -112,11 +113,15 @@ async def connect(
     customer_uid: str | None = None,
     server_ip: str | None = None,
     read_timeout_s: float = 5.0,
+    transport: Literal["builtin", "httpcore"] = "builtin",
 ) -> AsyncIterator[Observed]:
     """A client as the lifespan builds it, pointed at the simulator."""
     calls: list[UpstreamCall] = []
     async with build_http_client(
-        connect_timeout_s=2.0, read_timeout_s=read_timeout_s, max_connections=10
+        connect_timeout_s=2.0,
+        read_timeout_s=read_timeout_s,
+        max_connections=10,
+        transport=transport,
     ) as http:
         client = OnePlatformClient(
             http,
@@ -129,9 +134,9 @@ async def connect(
         yield Observed(client, calls)
 
 
-@pytest.fixture
-async def up(sim: SimulatorHandle) -> AsyncIterator[Observed]:
-    async with connect(sim) as observed:
+@pytest.fixture(params=["builtin", "httpcore"])  # IGM_HTTP_TRANSPORT's two choices
+async def up(sim: SimulatorHandle, request: pytest.FixtureRequest) -> AsyncIterator[Observed]:
+    async with connect(sim, transport=request.param) as observed:
         yield observed
 
 
