@@ -95,8 +95,22 @@ class Connection:
         body = await self._reader.readexactly(length) if length else b""
         return status, body
 
+    @property
+    def closed_by_server(self) -> bool:
+        """uvicorn closes a connection idle for 5 s: never send on one it closed."""
+        return self._reader.at_eof() or self._writer.is_closing()
+
     def close(self) -> None:
         self._writer.close()
+
+
+def reuse(idle: list[Connection]) -> Connection | None:
+    while idle:
+        conn = idle.pop()
+        if not conn.closed_by_server:
+            return conn
+        conn.close()
+    return None
 
 
 def encode_request(
@@ -133,7 +147,7 @@ async def paced(host: str, port: int, rate: float, seconds: float, job: Job) -> 
     start = loop.time() + 0.05
 
     async def one(index: int) -> None:
-        conn = idle.pop() if idle else await Connection.open(host, port)
+        conn = reuse(idle) or await Connection.open(host, port)
         began = time.perf_counter()
         try:
             ok = await job(conn, index)
