@@ -162,11 +162,12 @@ class OnePlatformClient:
         observer: CallObserver | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
-        self._http = http
+        self._http = http.with_headers(
+            {"X-Forwarded-For": server_ip, "Content-Type": "application/json"}
+        )
         self._api = api_url.rstrip("/")
         self._player_api = player_api_url.rstrip("/")
         self._uid = customer_uid
-        self._headers = {"X-Forwarded-For": server_ip, "Content-Type": "application/json"}
         self._observer = observer
         self._breaker = breaker
 
@@ -287,7 +288,7 @@ class OnePlatformClient:
         # puts the URL (and so the customerUid) into its exceptions, orjson the body.
         failure: UpstreamError | None = None
         try:
-            response = await self._http.request(verb, url, params=params, headers=self._headers)
+            response = await self._http.request(verb, url, params=params)
         except httpx.TimeoutException:
             failure = UpstreamTimeout(method, "timed out")
         except httpx.DecodingError:

@@ -36,29 +36,37 @@ class UpstreamHttp:
         self._timeouts = httpx.Timeout(
             read_timeout_s, connect=connect_timeout_s, pool=connect_timeout_s
         ).as_dict()
-        self._headers = {**DEFAULT_HEADERS, **(headers or {})}
+        self._connect_timeout_s = connect_timeout_s
+        self._read_timeout_s = read_timeout_s
+        self._extra = dict(headers or {})
+        self._headers = httpx.Headers(DEFAULT_HEADERS)  # built once, not per request
+        self._headers.update(self._extra)  # case-insensitive: an extra replaces a default
+
+    def with_headers(self, headers: dict[str, str]) -> UpstreamHttp:
+        """The same connections, sending ``headers`` too on every request."""
+        return UpstreamHttp(
+            self._transport,
+            connect_timeout_s=self._connect_timeout_s,
+            read_timeout_s=self._read_timeout_s,
+            headers={**self._extra, **headers},
+        )
 
     async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
+        self, method: str, url: str, *, params: dict[str, str] | None = None
     ) -> httpx.Response:
         """Send one request and read the whole answer (httpx's exceptions on failure)."""
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
         request = httpx.Request(
-            method,
-            url,
-            headers={**self._headers, **headers} if headers else self._headers,
-            extensions={"timeout": self._timeouts},
+            method, url, headers=self._headers, extensions={"timeout": self._timeouts}
         )
         response = await self._transport.handle_async_request(request)
         response.request = request
         try:
-            await response.aread()
+            if isinstance(response.stream, httpx.SyncByteStream):
+                response.read()  # bytes in hand (the built-in transport): no async iterators
+            else:
+                await response.aread()
         finally:
             await response.aclose()
         return response

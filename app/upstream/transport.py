@@ -191,10 +191,12 @@ class Http11Transport(httpx.AsyncBaseTransport):
     async def _write(
         self, connection: _Connection, data: bytes, limit_s: float | None, request: httpx.Request
     ) -> None:
+        writer = connection.writer
         try:
-            connection.writer.write(data)
-            async with asyncio.timeout(limit_s):
-                await connection.writer.drain()  # returns at once unless the buffer is full
+            writer.write(data)
+            if writer.transport.get_write_buffer_size():  # not all sent at once: wait
+                async with asyncio.timeout(limit_s):
+                    await writer.drain()
         except TimeoutError:
             raise httpx.WriteTimeout("timed out sending the request", request=request) from None
         except OSError as exc:

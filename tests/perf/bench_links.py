@@ -16,11 +16,11 @@ Phases:
    what the default bucket sustains, ``LINK_RATE_PER_S - LINK_BURST`` = 140/s; at or
    above the bucket's rate requests queue for their slot, which is budget shaping,
    not overhead), evenly paced, each from a new user, default link settings. The
-   same generator first
-   drives the simulator directly with what the gateway sends for one link
-   (stream/link, plus liveStream for raw), at the same pace: overhead = gateway
-   latency - simulator latency, per percentile. Cross-check from the gateway's own
-   histograms: mean request time - mean upstream call time.
+   same generator drives the simulator directly with what the gateway sends for one
+   link (stream/link, plus liveStream for raw), at the same pace, in slices that
+   alternate with the slices through the gateway: overhead = gateway latency -
+   simulator latency, per percentile. Cross-check from the gateway's own histograms:
+   mean request time - mean upstream call time.
 2. **throughput**: the bucket raised (``LINK_RATE_PER_S=100000``, per-user limit high,
    dedupe off), ``--concurrency`` connections in a closed loop: links/s one worker
    sustains, and the gateway's CPU time per link (links/s per core = 1000 / that), the
@@ -451,45 +451,53 @@ def address(url: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or 80
 
 
+OVERHEAD_SLICES = 4
+
+
+def merge(into: Run, part: Run) -> None:
+    into.latencies_ms += part.latencies_ms
+    into.failures += part.failures
+    into.late_starts += part.late_starts
+
+
 async def measure_overhead(
     s: Stack, results: Results, rate: float, seconds: float, kinds: list[Kind]
 ) -> None:
-    """Phase 1: the same paced load on the simulator directly, then through a gateway
-    with the default link settings."""
+    """Phase 1: the same paced load on the simulator directly and through a gateway with
+    the default link settings, in alternating slices (``OVERHEAD_SLICES`` of each per
+    kind), so that drift in the machine's speed hits both sides alike."""
     sim_host, sim_port = address(s.sim.url)
-    direct: dict[str, LatencyRow] = {}
-    for kind in kinds:
-        run = await paced(
-            sim_host, sim_port, rate, seconds, simulator_job(s.sim.url, kind, f"direct-{kind}")
-        )
-        direct[kind] = row(f"simulator direct, {kind}", run)
-        results.latency.append(direct[kind])
     flush(s.redis_url)
     with s.gateway("bench-default") as gateway:
         host, port = address(gateway.url)
         # Warm the worker (connections, stream list, code paths) outside the figures.
         await paced(host, port, 50, 1.0, gateway_job(gateway.url, "raw", "warm"))
         await asyncio.sleep(0.5)
+        part_s = seconds / OVERHEAD_SLICES
         for kind in kinds:
+            direct_run, via_run, cpu = Run(seconds), Run(seconds), 0.0
             before = scrape(gateway.url)
-            cpu_before = cpu_seconds(gateway.process.pid)
-            run = await paced(
-                host, port, rate, seconds, gateway_job(gateway.url, kind, f"gw-{kind}")
-            )
-            cpu = cpu_seconds(gateway.process.pid) - cpu_before
+            for part in range(OVERHEAD_SLICES):
+                direct_job = simulator_job(s.sim.url, kind, f"direct-{kind}-{part}")
+                merge(direct_run, await paced(sim_host, sim_port, rate, part_s, direct_job))
+                cpu_before = cpu_seconds(gateway.process.pid)
+                via_job = gateway_job(gateway.url, kind, f"gw-{kind}-{part}")
+                merge(via_run, await paced(host, port, rate, part_s, via_job))
+                cpu += cpu_seconds(gateway.process.pid) - cpu_before
             server = server_side(before, scrape(gateway.url))
-            via = row(f"through the gateway, {kind}", run)
-            results.latency.append(via)
+            direct = row(f"simulator direct, {kind}", direct_run)
+            via = row(f"through the gateway, {kind}", via_run)
+            results.latency += [direct, via]
             results.overhead[kind] = {
-                "p50_ms": round(via.p50_ms - direct[kind].p50_ms, 3),
-                "p99_ms": round(via.p99_ms - direct[kind].p99_ms, 3),
-                "mean_ms": round(via.mean_ms - direct[kind].mean_ms, 3),
+                "p50_ms": round(via.p50_ms - direct.p50_ms, 3),
+                "p99_ms": round(via.p99_ms - direct.p99_ms, 3),
+                "mean_ms": round(via.mean_ms - direct.mean_ms, 3),
                 "server_request_ms": round(server.request_ms, 3),
                 "server_upstream_ms": round(server.upstream_ms, 3),
                 "server_overhead_ms": round(server.overhead_ms, 3),
                 "budget_waits": server.budget_waits,
-                "late_starts": run.late_starts,
-                "gateway_cpu_ms_per_link": round(cpu / max(len(run.latencies_ms), 1) * 1000, 3),
+                "late_starts": via_run.late_starts,
+                "gateway_cpu_ms_per_link": round(cpu / max(len(via_run.latencies_ms), 1) * 1000, 3),
             }
             await asyncio.sleep(1.0)  # the bucket refills between kinds
 
