@@ -1,4 +1,4 @@
-"""The ONEPlatform client: the six calls of the guide over one pooled httpx client.
+"""The ONEPlatform client: the six calls of the guide over one pool of connections.
 
 Every call carries ``X-Forwarded-For: <server IP>`` (the guide: server-side calls name
 the whitelisted server IP there). The customerUid travels in URLs, so nothing here
@@ -38,7 +38,7 @@ from app.upstream.errors import (
     UpstreamTimeout,
     operation_error,
 )
-from app.upstream.http import UpstreamHttp
+from app.upstream.http import UpstreamHttp, UpstreamResponse
 from app.upstream.models import Event, LiveStream, Sport, Stream, StreamLink, UpstreamModel
 from app.upstream.transport import Http11Transport
 
@@ -133,7 +133,7 @@ def _operation_code(body: object) -> int | None:
     return None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: UpstreamResponse) -> float | None:
     """Retry-After in seconds (the delta form; an HTTP date or nonsense gives None)."""
     value = response.headers.get("retry-after")
     if value is None:

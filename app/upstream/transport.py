@@ -28,6 +28,7 @@ import asyncio
 import re
 import ssl
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httptools
@@ -79,34 +80,55 @@ class Http11Transport(httpx.AsyncBaseTransport):
         return sum(len(stack) for stack in self._idle.values())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeouts = request.extensions.get("timeout", {})
         url = request.url
         if url.scheme not in _DEFAULT_PORTS:
             raise httpx.UnsupportedProtocol(f"unsupported scheme {url.scheme!r}", request=request)
         origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
-        await self._acquire_slot(timeouts.get("pool"), request)
-        try:
-            connection = self._reuse(origin)
-            if connection is None:
-                connection = await self._connect(origin, timeouts.get("connect"), request)
-            try:
-                response, reusable = await self._exchange(connection, request, timeouts)
-            except BaseException:
-                self._close(connection)
-                raise
-            if reusable:
-                connection.expires_at = time.monotonic() + self._keepalive_s
-                self._idle.setdefault(origin, []).append(connection)
-            else:
-                self._close(connection)
-        finally:
-            self._slots.release()
+        data = encode_request(request, await request.aread())
+        timeouts = request.extensions.get("timeout", {})
+        response = await self.exchange(
+            origin, data, timeouts, head=request.method == "HEAD", request=request
+        )
         return httpx.Response(
             response.status_code,
             headers=response.headers,
             stream=httpx.ByteStream(response.content()),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason},
         )
+
+    async def exchange(
+        self,
+        origin: Origin,
+        data: bytes,
+        timeouts: Mapping[str, float | None],
+        *,
+        head: bool = False,
+        request: httpx.Request | None = None,
+    ) -> RawResponse:
+        """Send ``data``, one whole HTTP/1.1 request already encoded and checked, to
+        ``origin`` over a pooled connection, and read the whole answer (body as sent,
+        not decoded). ``timeouts``: httpx's ``connect``, ``read``, ``write`` and
+        ``pool`` keys; errors are httpx's exceptions (naming ``request`` when given).
+        The upstream client calls this directly, without building httpx objects."""
+        await self._acquire_slot(timeouts.get("pool"), request)
+        try:
+            connection = self._reuse(origin)
+            if connection is None:
+                connection = await self._connect(origin, timeouts.get("connect"), request)
+            try:
+                await self._write(connection, data, timeouts.get("write"), request)
+                response = await self._read(connection, head, request, timeouts.get("read"))
+            except BaseException:
+                self._close(connection)
+                raise
+            if response.keep_alive:
+                connection.expires_at = time.monotonic() + self._keepalive_s
+                self._idle.setdefault(origin, []).append(connection)
+            else:
+                self._close(connection)
+        finally:
+            self._slots.release()
+        return response
 
     async def aclose(self) -> None:
         for stack in self._idle.values():
@@ -116,7 +138,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
     # --- connections ----------------------------------------------------------
 
-    async def _acquire_slot(self, wait_s: float | None, request: httpx.Request) -> None:
+    async def _acquire_slot(self, wait_s: float | None, request: httpx.Request | None) -> None:
         if not self._slots.locked():
             await self._slots.acquire()  # a free slot: no wait
             return
@@ -137,7 +159,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         return None
 
     async def _connect(
-        self, origin: Origin, limit_s: float | None, request: httpx.Request
+        self, origin: Origin, limit_s: float | None, request: httpx.Request | None
     ) -> _Connection:
         if self._open >= self._max_connections:
             self._evict_one()  # an idle one must exist: every busy one holds a slot
@@ -180,16 +202,12 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
     # --- one exchange -----------------------------------------------------------
 
-    async def _exchange(
-        self, connection: _Connection, request: httpx.Request, timeouts: dict[str, float | None]
-    ) -> tuple[_Response, bool]:
-        data = encode_request(request, await request.aread())
-        await self._write(connection, data, timeouts.get("write"), request)
-        response = await self._read(connection, request, timeouts.get("read"))
-        return response, response.keep_alive
-
     async def _write(
-        self, connection: _Connection, data: bytes, limit_s: float | None, request: httpx.Request
+        self,
+        connection: _Connection,
+        data: bytes,
+        limit_s: float | None,
+        request: httpx.Request | None,
     ) -> None:
         writer = connection.writer
         try:
@@ -203,9 +221,13 @@ class Http11Transport(httpx.AsyncBaseTransport):
             raise httpx.WriteError(f"send failed: {type(exc).__name__}", request=request) from None
 
     async def _read(
-        self, connection: _Connection, request: httpx.Request, limit_s: float | None
-    ) -> _Response:
-        response = _Response(head=request.method == "HEAD", max_body=self._max_body)
+        self,
+        connection: _Connection,
+        head: bool,
+        request: httpx.Request | None,
+        limit_s: float | None,
+    ) -> RawResponse:
+        response = RawResponse(head=head, max_body=self._max_body)
         parser = httptools.HttpResponseParser(response)
         response.parser = parser
         reader = connection.reader
@@ -242,21 +264,21 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
 
 # A header name is a token; no value may hold CR, LF or NUL (header injection).
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_UNSAFE_VALUE = re.compile(rb"[\r\n\x00]")
-_UNSAFE_TARGET = re.compile(rb"[\x00-\x20\x7f]")
+TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+UNSAFE_VALUE = re.compile(rb"[\r\n\x00]")
+UNSAFE_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 
 
 def encode_request(request: httpx.Request, content: bytes) -> bytes:
     """The request's bytes on the wire (HTTP/1.1): request line, headers, body."""
     method = request.method.encode("ascii")
     target = request.url.raw_path
-    if not _TOKEN.fullmatch(method) or not target or _UNSAFE_TARGET.search(target):
+    if not TOKEN.fullmatch(method) or not target or UNSAFE_TARGET.search(target):
         raise httpx.LocalProtocolError("invalid request line", request=request)
     parts = [method, b" ", target, b" HTTP/1.1\r\n"]
     chunked = False
     for name, value in request.headers.raw:
-        if not _TOKEN.fullmatch(name) or _UNSAFE_VALUE.search(value):
+        if not TOKEN.fullmatch(name) or UNSAFE_VALUE.search(value):
             raise httpx.LocalProtocolError("invalid header", request=request)
         if name.lower() == b"transfer-encoding":
             chunked = True
@@ -271,7 +293,7 @@ def encode_request(request: httpx.Request, content: bytes) -> bytes:
     return b"".join(parts)
 
 
-class _Response:
+class RawResponse:
     """One response as httptools reports it (its callbacks), with the framing facts the
     transport needs: 1xx answers skipped, HEAD answers end with their headers, a body
     without Content-Length or chunking ends when the server closes."""
