@@ -4,7 +4,9 @@ event/all allows one call per interval for the whole operator, whatever the date
 each slot goes to one date. Dates somebody is waiting for and that were never fetched
 come first (nearest to today first); then the list that is most overdue against its
 target period: today every two intervals, other dates less often the further they are
-from today, twice as often while clients ask for them.
+from today, twice as often while clients ask for them. Today and tomorrow are always
+kept: the link rules look events up in what the lists hold, and an event starting a
+few hours from now may already be on tomorrow's (UTC) list when nobody has browsed it.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ def pick_date(
     """The date to spend the next event/all slot on, or None if every list is fresh.
 
     ``fetched_at``: date -> epoch of its cached copy (absent: never fetched);
-    ``demand``: date -> epoch a client last asked for it. Candidates are today and
-    every demanded date.
+    ``demand``: date -> epoch a client last asked for it. Candidates are today,
+    tomorrow and every demanded date.
     """
     best: tuple[int, float, date] | None = None
-    for day in {today, *demand}:
+    tomorrow = date.fromordinal(today.toordinal() + 1)
+    for day in {today, tomorrow, *demand}:
         distance = abs((day - today).days)
         fetched = fetched_at.get(day)
         if fetched is None:

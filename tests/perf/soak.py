@@ -250,12 +250,16 @@ async def drive(
 
 
 def wait_warm(gateways: list[GatewayProcess]) -> None:
-    deadline = time.monotonic() + 60
+    """Until every gateway serves the open list and knows every scenario event: the
+    pending one starts in 8 hours, so after 16:00 UTC it is on tomorrow's list, which
+    a cold fleet fetches one event/all slot after today's."""
+    deadline = time.monotonic() + 90
     for gateway in gateways:
-        while httpx.get(f"{gateway.url}/v1/events/open", timeout=5).status_code != 200:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{gateway.name} never fetched the open list")
-            time.sleep(0.2)
+        for path in ("/v1/events/open", *(f"/v1/events/{e}" for e in (OPEN, PENDING, US_ONLY))):
+            while httpx.get(f"{gateway.url}{path}", timeout=5).status_code != 200:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{gateway.name}: {path} never answered 200")
+                time.sleep(0.2)
 
 
 def grows(values: list[int], slack: int = FD_SLACK) -> bool:

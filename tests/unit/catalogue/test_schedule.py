@@ -19,17 +19,22 @@ def d(offset: int) -> date:
     ("fetched_offsets_ages", "demand_offsets_ages", "expected"),
     [
         pytest.param({}, {}, 0, id="nothing-fetched-today-first"),
-        pytest.param({0: 5.0}, {}, None, id="today-fresh-nothing-to-do"),
-        pytest.param({0: 19.0}, {}, None, id="today-within-two-intervals"),
-        pytest.param({0: 21.0}, {}, 0, id="today-overdue"),
-        pytest.param({0: 5.0}, {3: 1.0}, 3, id="cold-demanded-date-first"),
-        pytest.param({0: 500.0}, {3: 1.0}, 3, id="cold-date-beats-overdue-today"),
-        pytest.param({0: 5.0}, {1: 1.0, 4: 1.0}, 1, id="nearest-cold-date-first"),
-        pytest.param({0: 5.0}, {-1: 1.0, 2: 1.0}, -1, id="yesterday-is-distance-one"),
+        pytest.param({0: 5.0}, {}, 1, id="tomorrow-always-kept"),
+        pytest.param({0: 5.0, 1: 5.0}, {}, None, id="both-fresh-nothing-to-do"),
+        pytest.param({0: 19.0, 1: 5.0}, {}, None, id="today-within-two-intervals"),
+        pytest.param({0: 21.0, 1: 5.0}, {}, 0, id="today-overdue"),
+        pytest.param({0: 5.0, 1: 59.0}, {}, None, id="tomorrow-within-its-period"),
+        pytest.param({0: 5.0, 1: 61.0}, {}, 1, id="tomorrow-overdue"),
+        pytest.param({0: 5.0, 1: 5.0}, {3: 1.0}, 3, id="cold-demanded-date-first"),
+        pytest.param({0: 500.0, 1: 5.0}, {3: 1.0}, 3, id="cold-date-beats-overdue-today"),
+        pytest.param({0: 5.0}, {3: 1.0}, 1, id="cold-tomorrow-nearer-than-demanded"),
+        pytest.param({0: 5.0, 1: 5.0}, {2: 1.0, 4: 1.0}, 2, id="nearest-cold-date-first"),
+        pytest.param({0: 5.0, 1: 5.0}, {-1: 1.0, 2: 1.0}, -1, id="yesterday-is-distance-one"),
         pytest.param({0: 5.0, 1: 40.0}, {1: 1.0}, 1, id="demanded-date-half-period"),
         pytest.param({0: 5.0, 1: 40.0}, {1: 500.0}, None, id="old-demand-full-period"),
         pytest.param({0: 25.0, 1: 200.0}, {1: 1.0}, 1, id="most-overdue-ratio-wins"),
         pytest.param({0: 45.0, 1: 35.0}, {1: 1.0}, 0, id="today-more-overdue"),
+        pytest.param({0: 5.0, 1: 5.0, 2: 50.0}, {2: 1.0}, 2, id="demanded-later-date-overdue"),
     ],
 )
 def test_pick_date(
@@ -56,8 +61,9 @@ def test_target_period(distance: int, recent: bool, expected: float) -> None:
 
 
 def test_every_slot_goes_somewhere_until_all_fresh() -> None:
-    """Simulated slots: with three demanded dates, all are fetched within four slots
-    and today is never left longer than its target plus one slot."""
+    """Simulated slots: with three demanded dates, they and tomorrow are all fetched
+    within the first four slots, and today is never left longer than its target plus
+    the slots those never-fetched dates take first (three)."""
     fetched: dict[date, float] = {}
     demand = {d(0): NOW, d(2): NOW, d(5): NOW}
     now = NOW
@@ -69,5 +75,5 @@ def test_every_slot_goes_somewhere_until_all_fresh() -> None:
             picks.append(day)
         now += 10.5
         demand = dict.fromkeys(demand, now)
-        assert now - fetched.get(d(0), now) <= 2 * 10 + 10.5 * 2
-    assert set(picks[:3]) == {d(0), d(2), d(5)}
+        assert now - fetched.get(d(0), now) <= 2 * 10 + 10.5 * 3
+    assert set(picks[:4]) == {d(0), d(1), d(2), d(5)}
