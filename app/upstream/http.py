@@ -24,6 +24,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from app.upstream.transport import (
+    DEFAULT_PORTS,
     TOKEN,
     UNSAFE_TARGET,
     UNSAFE_VALUE,
@@ -38,7 +39,6 @@ DEFAULT_HEADERS = {
     "User-Agent": "oneplatform-gateway",
 }
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # httpx sends Content-Length: 0
 _MAX_DECODED_BYTES = 32 * 1024 * 1024
 
@@ -159,7 +159,7 @@ def split_url(url: str) -> tuple[Origin, bytes, bytes] | None:
         port = parts.port
     except ValueError:
         return None
-    default = _DEFAULT_PORTS.get(parts.scheme)
+    default = DEFAULT_PORTS.get(parts.scheme)
     host = parts.hostname
     if default is None or not host or "@" in parts.netloc or parts.fragment:
         return None

@@ -36,7 +36,7 @@ import httpx
 
 Origin = tuple[str, str, int]  # scheme, host, port
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_PORTS = {"http": 80, "https": 443}
 _READ_SIZE = 64 * 1024
 
 
@@ -81,9 +81,9 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        if url.scheme not in _DEFAULT_PORTS:
+        if url.scheme not in DEFAULT_PORTS:
             raise httpx.UnsupportedProtocol(f"unsupported scheme {url.scheme!r}", request=request)
-        origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
+        origin = (url.scheme, url.host, url.port or DEFAULT_PORTS[url.scheme])
         data = encode_request(request, await request.aread())
         timeouts = request.extensions.get("timeout", {})
         response = await self.exchange(
