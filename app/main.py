@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -15,9 +16,8 @@ from starlette.types import Receive, Scope, Send
 
 from app.api import catalogue, health, links
 from app.api.body_limit import BodyLimit
-from app.api.fast_links import DirectLinks
 from app.api.fast_reads import CachedReads
-from app.api.problems import install_problem_handlers, problem_responses
+from app.api.problems import install_problem_handlers, internal_error, problem_responses
 from app.api.schemas import Problem
 from app.identity.viewer_ip import Network, is_trusted, parse_ip
 from app.observability.access_log import AccessLog
@@ -45,20 +45,15 @@ def secrets_of(settings: Settings) -> list[str]:
 
 
 class GatewayApp(FastAPI):
-    """FastAPI, with warm catalogue reads and plain link requests answered before the
-    middleware stack and the router (``app/api/fast_reads.py``, ``fast_links.py``)."""
+    """FastAPI, with warm catalogue reads answered before the middleware stack and the
+    router (``app/api/fast_reads.py``), with the same renderer and headers. Every other
+    request is routed."""
 
     cached_reads: CachedReads
-    direct_links: DirectLinks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            if await self.cached_reads.respond(scope, send):
-                return
-            routed_receive = await self.direct_links.handle(scope, receive, send)
-            if routed_receive is None:
-                return
-            receive = routed_receive
+        if scope["type"] == "http" and await self.cached_reads.respond(scope, send):
+            return
         await super().__call__(scope, receive, send)
 
 
@@ -76,6 +71,20 @@ def peer_is_trusted(trusted: Sequence[Network]) -> Callable[[Scope], bool]:
         return address is not None and is_trusted(address, trusted)
 
     return check
+
+
+def cors_options(settings: Settings) -> dict[str, Any] | None:
+    """``CORSMiddleware``'s configuration, for the routed stack and the fast read path
+    alike; None when CORS is off."""
+    if not settings.cors_allow_origins:
+        return None
+    return {
+        "allow_origins": settings.cors_allow_origins,
+        "allow_methods": ["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
+        "allow_headers": ["Authorization", "Content-Type", "X-API-Key", "X-User-Id"],
+        "expose_headers": ["ETag", "Age", "Retry-After", "X-Request-ID"],
+        "max_age": 600,
+    }
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -111,28 +120,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(catalogue.router)
     app.include_router(links.router)
+    cors = cors_options(settings)
     app.cached_reads = CachedReads(
-        recorder, frozenset(settings.cors_allow_origins), max_header_bytes=MAX_HEADER_BYTES
-    )
-    app.direct_links = DirectLinks(
         recorder,
-        cors_enabled=bool(settings.cors_allow_origins),
+        CORSMiddleware(app, **cors) if cors else None,
         max_header_bytes=MAX_HEADER_BYTES,
-        max_body_bytes=MAX_BODY_BYTES,
     )
-    if settings.cors_allow_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_allow_origins,
-            allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-User-Id"],
-            expose_headers=["ETag", "Age", "Retry-After", "X-Request-ID"],
-            max_age=600,
-        )
+    # Outermost last: CORS, then the request observer (ids, security headers, access
+    # line, metrics, the 500 for anything unexpected), then the body limit.
     app.add_middleware(  # a link request is < 1 KiB
         BodyLimit, max_bytes=MAX_BODY_BYTES, max_header_bytes=MAX_HEADER_BYTES
     )
-    app.add_middleware(RequestObserver, recorder=recorder)
+    app.add_middleware(RequestObserver, recorder=recorder, on_error=internal_error)
+    if cors:
+        app.add_middleware(CORSMiddleware, **cors)
     _register_problem_schema(app)
     return app
 

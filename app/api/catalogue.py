@@ -6,35 +6,63 @@ field; ``If-None-Match`` gets a 304.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from app.api.problems import problem_responses
-from app.api.responses import cached_response
+from app.api.responses import SnapshotResponse, render_snapshot
 from app.api.schemas import EventDetailOut, EventsOut, SportsOut, StreamsOut
+from app.catalogue.service import Served
+from app.observability.context import current_facts
 from app.state import GatewayState, get_state
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
 
 StateDep = Annotated[GatewayState, Depends(get_state)]
-IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match", include_in_schema=False)]
-EventId = Annotated[str, Path(min_length=1, max_length=128, description="ONEPlatform eventId")]
 
 
-@router.get(
+def read_route(path: str, **documented: Any) -> Callable[[Endpoint], Endpoint]:
+    """A GET route, documented, and the same endpoint for HEAD (not documented)."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        router.add_api_route(path, endpoint, methods=["GET"], **documented)
+        router.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
+        return endpoint
+
+    return register
+
+
+def cached_response(served: Served, request: Request) -> Response:
+    """The snapshot answer, rendered as the fast read path renders it."""
+    facts = current_facts()
+    if facts is not None:
+        facts.cache = served.state
+    rendered = render_snapshot(
+        served.snapshot,
+        method=request.method,
+        if_none_match=request.headers.get("if-none-match"),
+        now=time.time(),
+    )
+    return SnapshotResponse(rendered)
+
+
+@read_route(
     "/sports",
     response_model=SportsOut,
     summary="All sports and their codes",
     responses=problem_responses("invalid_request", "upstream_unavailable"),
 )
-async def sports(state: StateDep, if_none_match: IfNoneMatch = None) -> Response:
-    return cached_response(await state.catalogue.sports(), if_none_match)
+async def sports(state: StateDep, request: Request) -> Response:
+    return cached_response(await state.catalogue.sports(), request)
 
 
-@router.get(
+@read_route(
     "/events",
     response_model=EventsOut,
     summary="Events on a date (UTC)",
@@ -42,26 +70,26 @@ async def sports(state: StateDep, if_none_match: IfNoneMatch = None) -> Response
 )
 async def events(
     state: StateDep,
+    request: Request,
     date: Annotated[date, Query(description="YYYY-MM-DD (UTC)")],
     sport: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2,3}$")] = None,
     status: Annotated[Literal["P", "O", "C", "V"] | None, Query()] = None,
-    if_none_match: IfNoneMatch = None,
 ) -> Response:
     served = await state.catalogue.events_on(date, sport.upper() if sport else None, status)
-    return cached_response(served, if_none_match)
+    return cached_response(served, request)
 
 
-@router.get(
+@read_route(
     "/events/open",
     response_model=EventsOut,
     summary="Events in progress now (links can be minted for these)",
     responses=problem_responses("invalid_request", "catalogue_warming"),
 )
-async def open_events(state: StateDep, if_none_match: IfNoneMatch = None) -> Response:
-    return cached_response(await state.catalogue.open_events(), if_none_match)
+async def open_events(state: StateDep, request: Request) -> Response:
+    return cached_response(await state.catalogue.open_events(), request)
 
 
-@router.get(
+@read_route(
     "/events/{eventId}",
     response_model=EventDetailOut,
     summary="One event, from the catalogue's index",
@@ -70,12 +98,12 @@ async def open_events(state: StateDep, if_none_match: IfNoneMatch = None) -> Res
 async def event(
     state: StateDep,
     event_id: Annotated[str, Path(alias="eventId", min_length=1, max_length=128)],
-    if_none_match: IfNoneMatch = None,
+    request: Request,
 ) -> Response:
-    return cached_response(await state.catalogue.event(event_id), if_none_match)
+    return cached_response(await state.catalogue.event(event_id), request)
 
 
-@router.get(
+@read_route(
     "/events/{eventId}/streams",
     response_model=StreamsOut,
     summary="The streams of an event",
@@ -84,6 +112,6 @@ async def event(
 async def streams(
     state: StateDep,
     event_id: Annotated[str, Path(alias="eventId", min_length=1, max_length=128)],
-    if_none_match: IfNoneMatch = None,
+    request: Request,
 ) -> Response:
-    return cached_response(await state.catalogue.streams(event_id), if_none_match)
+    return cached_response(await state.catalogue.streams(event_id), request)

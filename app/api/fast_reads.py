@@ -11,24 +11,23 @@ machinery on the hot path.
 
 from __future__ import annotations
 
-import functools
 import re
 import time
 from datetime import date
 from urllib.parse import parse_qsl
 
-from starlette.types import Scope, Send
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Message, Scope, Send
 
-from app.api.responses import CACHE_CONTROL, etag_matches
+from app.api.responses import render_snapshot
 from app.catalogue.service import Catalogue, Served, valid_event_id
-from app.catalogue.snapshot import Snapshot
-from app.observability.requests import SECURITY_HEADERS, AccessRecorder
+from app.observability.requests import AccessRecorder, response_headers
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SPORT = re.compile(r"^[A-Za-z]{2,3}$")
 _STATUSES = frozenset({"P", "O", "C", "V"})
 _EVENTS_PREFIX = "/v1/events/"
-_CACHE_CONTROL = (b"cache-control", CACHE_CONTROL.encode())
 
 
 def _events_query(query_string: bytes) -> tuple[date, str | None, str | None] | None:
@@ -78,13 +77,18 @@ def lookup(catalogue: Catalogue, path: str, query_string: bytes) -> tuple[str, S
 
 
 class CachedReads:
-    """Answers warm reads; ``respond`` returns False when the request is not one."""
+    """Answers warm reads; ``respond`` returns False when the request is not one.
+
+    The answer is ``render_snapshot``'s, as the routed endpoint sends it, with the
+    headers the routed stack's middleware adds: the recorder's request id and security
+    headers, then CORS through the same ``CORSMiddleware`` configuration (``cors``, None
+    when CORS is off)."""
 
     def __init__(
-        self, recorder: AccessRecorder, cors_origins: frozenset[str], max_header_bytes: int
+        self, recorder: AccessRecorder, cors: CORSMiddleware | None, max_header_bytes: int
     ) -> None:
         self._recorder = recorder
-        self._cors_origins = cors_origins
+        self._cors = cors
         self._max_header_bytes = max_header_bytes
 
     async def respond(self, scope: Scope, send: Send) -> bool:
@@ -98,15 +102,13 @@ class CachedReads:
         found = lookup(gateway.catalogue, scope["path"], scope["query_string"])
         if found is None:
             return False
-        # One pass over the request's headers: their size, and the three that matter.
+        # One pass over the request's headers: their size, and the two that matter here.
         size = 0
-        if_none_match = origin = request_id = None
+        if_none_match = request_id = None
         for name, value in scope["headers"]:
             size += len(name) + len(value)
             if name == b"if-none-match":
-                if_none_match = value
-            elif name == b"origin":
-                origin = value
+                if_none_match = value.decode("latin-1")
             elif name == b"x-request-id":
                 request_id = value
         if size > self._max_header_bytes:
@@ -116,45 +118,20 @@ class CachedReads:
         request_id_text = self._recorder.request_id(scope, request_id)
         status = 500
         try:
-            status = await self._send(send, method, served, request_id_text, if_none_match, origin)
+            rendered = render_snapshot(
+                served.snapshot, method=method, if_none_match=if_none_match, now=time.time()
+            )
+            start: Message = {
+                "type": "http.response.start",
+                "status": rendered.status,
+                "headers": [*rendered.headers, *response_headers(request_id_text)],
+            }
+            if self._cors is None:
+                await send(start)
+            else:
+                await self._cors.send(start, send, Headers(scope=scope))
+            await send({"type": "http.response.body", "body": rendered.body})
+            status = rendered.status
         finally:
             self._recorder.done(request_id_text, method, route, status, started, served.state)
         return True
-
-    async def _send(
-        self,
-        send: Send,
-        method: str,
-        served: Served,
-        request_id: str,
-        if_none_match: bytes | None,
-        origin: bytes | None,
-    ) -> int:
-        snapshot = served.snapshot
-        headers = [
-            *_constant_headers(snapshot),
-            (b"age", str(int(snapshot.age(time.time()))).encode()),
-            (b"x-request-id", request_id.encode()),
-        ]
-        if self._cors_origins:  # as CORSMiddleware answers a simple GET
-            if origin is not None and origin.decode("latin-1") in self._cors_origins:
-                headers.append((b"access-control-allow-origin", origin))
-            headers.append((b"vary", b"Origin"))
-        if if_none_match is not None and etag_matches(
-            if_none_match.decode("latin-1"), snapshot.etag
-        ):
-            headers = [h for h in headers if h[0] not in (b"content-type", b"content-length")]
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-            return 304
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send(
-            {"type": "http.response.body", "body": b"" if method == "HEAD" else snapshot.body}
-        )
-        return 200
-
-
-@functools.lru_cache(maxsize=64)  # bounded: it keeps its snapshots alive
-def _constant_headers(snapshot: Snapshot) -> tuple[tuple[bytes, bytes], ...]:
-    """The headers that do not change between reads of one snapshot, built once."""
-    return (*snapshot.wire_headers, _CACHE_CONTROL, *SECURITY_HEADERS)

@@ -197,12 +197,7 @@ def internal_error(exc: Exception) -> Response:
     return problem_response(error)
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    return internal_error(exc)
-
-
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)

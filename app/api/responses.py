@@ -1,16 +1,26 @@
-"""Turning a cached snapshot into an HTTP answer: ETag, If-None-Match, Age."""
+"""Turning a cached snapshot into an HTTP answer: ETag, If-None-Match, Age.
+
+``render_snapshot`` is the one place that decides a snapshot answer's status, headers
+and body (200, 304, HEAD). The routed read endpoints send it as a ``SnapshotResponse``
+and the fast read path (``app/api/fast_reads.py``) sends the same tuple itself; both
+then pass through the same request-id, security and CORS headers.
+"""
 
 from __future__ import annotations
 
-import time
+import functools
+from dataclasses import dataclass
 
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
-from app.catalogue.service import Served
-from app.observability.context import current_facts
+from app.catalogue.snapshot import Snapshot
 
-JSON = "application/json"
 CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30, stale-if-error=600"
+_CACHE_CONTROL = (b"cache-control", CACHE_CONTROL.encode())
+_NOT_MODIFIED_DROPS = frozenset({b"content-type", b"content-length"})
+
+Headers = list[tuple[bytes, bytes]]
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -25,19 +35,38 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
-def served_headers(served: Served, now: float) -> dict[str, str]:
-    return {
-        "ETag": served.snapshot.etag,
-        "Age": str(int(served.snapshot.age(now))),
-        "Cache-Control": CACHE_CONTROL,
-    }
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    status: int
+    headers: Headers
+    body: bytes
 
 
-def cached_response(served: Served, if_none_match: str | None) -> Response:
-    facts = current_facts()
-    if facts is not None:
-        facts.cache = served.state
-    headers = served_headers(served, time.time())
-    if etag_matches(if_none_match, served.snapshot.etag):
-        return Response(status_code=304, headers=headers)
-    return Response(content=served.snapshot.body, media_type=JSON, headers=headers)
+def render_snapshot(
+    snapshot: Snapshot, *, method: str, if_none_match: str | None, now: float
+) -> Rendered:
+    """The answer to a GET or HEAD of ``snapshot``: 304 when ``If-None-Match`` matches
+    its ETag (no body, no Content-Type or Length), else 200 with the pre-serialised
+    body (none for HEAD, with the GET's Content-Length)."""
+    age = (b"age", str(int(snapshot.age(now))).encode())
+    if etag_matches(if_none_match, snapshot.etag):
+        kept = [h for h in _constant_headers(snapshot) if h[0] not in _NOT_MODIFIED_DROPS]
+        return Rendered(304, [*kept, age], b"")
+    body = b"" if method == "HEAD" else snapshot.body
+    return Rendered(200, [*_constant_headers(snapshot), age], body)
+
+
+@functools.lru_cache(maxsize=64)  # bounded: it keeps its snapshots alive
+def _constant_headers(snapshot: Snapshot) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers that do not change between reads of one snapshot, built once."""
+    return (*snapshot.wire_headers, _CACHE_CONTROL)
+
+
+class SnapshotResponse(Response):
+    """A ``Rendered`` answer as a Starlette response, its headers sent as they are."""
+
+    def __init__(self, rendered: Rendered) -> None:
+        self.status_code = rendered.status
+        self.body = rendered.body
+        self.raw_headers = list(rendered.headers)
+        self.background: BackgroundTask | None = None

@@ -34,6 +34,11 @@ SECURITY_HEADERS = (
 )
 
 
+def response_headers(request_id: str) -> list[tuple[bytes, bytes]]:
+    """What every answer carries: its request id and the security headers."""
+    return [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
+
+
 class RequestIds:
     """Unique request ids without a system call per request: a random per-process
     prefix and a counter (ids correlate log lines; they are not secrets)."""
@@ -119,11 +124,22 @@ class AccessRecorder:
 
 
 class RequestObserver:
-    """ASGI middleware: ``AccessRecorder`` around the routed stack."""
+    """ASGI middleware: ``AccessRecorder`` around the routed stack.
 
-    def __init__(self, app: ASGIApp, *, recorder: AccessRecorder) -> None:
+    An exception that escapes the app before an answer has started is answered here
+    with ``on_error``'s response (a logged 500 problem): inside this middleware, so the
+    500 carries the request id and security headers like every other answer."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        recorder: AccessRecorder,
+        on_error: Callable[[Exception], ASGIApp],
+    ) -> None:
         self._app = app
         self._recorder = recorder
+        self._on_error = on_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,20 +147,22 @@ class RequestObserver:
             return
         facts, token, started = self._recorder.begin(scope)
         status = 500
-        request_id_header = (b"x-request-id", facts.request_id.encode())
+        started_answer = False
+        extra = response_headers(facts.request_id)
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_answer
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", ()),
-                    request_id_header,
-                    *SECURITY_HEADERS,
-                ]
+                started_answer = True
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:
             await self._app(scope, receive, send_with_id)
+        except Exception as exc:
+            if started_answer:
+                raise  # too late for a problem answer: the server closes the connection
+            await self._on_error(exc)(scope, receive, send_with_id)
         finally:
             self._recorder.end(scope, facts, token, started, status)
