@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.links.ladder import DEFAULT_LADDERS, DEVICES, LadderError, PlayStep, parse_ladder
+
 TEST_API_URL = "https://stream-services-test.igamemedia.com/api"
 TEST_PLAYER_API_URL = "https://player-test.igamemedia.com/api"
 SIMULATOR_CUSTOMER_UID = "demo-customer-uid"
@@ -88,6 +90,16 @@ class Settings(BaseSettings):
     link_fallback: Literal["local", "closed"] = "local"
     default_redirect_url: AnyHttpUrl | None = None
     redirect_allowed_hosts: Annotated[list[str], NoDecode] = []
+    # ONEPlatform does not say how long its links and THEOlive tokens live: the
+    # lifetimes minted answers announce (expiresAt; refreshAfter at 80 % of it).
+    link_ttl_s: float = Field(default=1800.0, ge=1)
+    theolive_token_ttl_s: float = Field(default=1800.0, ge=1)
+    # POST /play: the STREAM:kind steps tried in order, per device.
+    play_ladder_web: str = DEFAULT_LADDERS["web"]
+    play_ladder_mobile: str = DEFAULT_LADDERS["mobile"]
+    play_ladder_tablet: str = DEFAULT_LADDERS["tablet"]
+    play_ladder_tv: str = DEFAULT_LADDERS["tv"]
+    play_ladder_app: str = DEFAULT_LADDERS["app"]
 
     # --- Viewer identity, IP and country ------------------------------------
     trusted_proxies: Annotated[list[Network], NoDecode] = []
@@ -185,6 +197,24 @@ class Settings(BaseSettings):
                 "(or set IGM_MODE=simulator for the built-in demo upstream)"
             )
         return self
+
+    @field_validator(
+        "play_ladder_web",
+        "play_ladder_mobile",
+        "play_ladder_tablet",
+        "play_ladder_tv",
+        "play_ladder_app",
+    )
+    @classmethod
+    def _ladder_parses(cls, value: str) -> str:
+        try:
+            parse_ladder(value)
+        except LadderError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    def play_ladders(self) -> dict[str, tuple[PlayStep, ...]]:
+        return {device: parse_ladder(getattr(self, f"play_ladder_{device}")) for device in DEVICES}
 
     @model_validator(mode="after")
     def _burst_fits_the_rate(self) -> Self:

@@ -26,7 +26,8 @@ from app.catalogue.service import Catalogue, CatalogueTimings
 from app.catalogue.shared import SharedLists
 from app.identity.auth import Authenticator
 from app.identity.country import CountryResolver
-from app.links.service import LinkLimits, LinkRules, LinkService
+from app.links.ladder import PlayStep
+from app.links.service import LinkLifetimes, LinkLimits, LinkRules, LinkService
 from app.observability.context import count_upstream_call
 from app.observability.logging import Redactor
 from app.observability.metrics import Metrics
@@ -55,6 +56,7 @@ class GatewayState:
     authenticator: Authenticator
     countries: CountryResolver
     links: LinkService
+    ladders: dict[str, tuple[PlayStep, ...]]  # per device, for POST /play
     started_at: float  # monotonic
 
 
@@ -174,6 +176,9 @@ def build_links(
             redirect_allowed_hosts=tuple(settings.redirect_allowed_hosts),
             unknown_country_allowed=settings.geo_unknown_allowed,
         ),
+        lifetimes=LinkLifetimes(
+            link_ttl_s=settings.link_ttl_s, theolive_token_ttl_s=settings.theolive_token_ttl_s
+        ),
         metrics=metrics,
         wall=time.time,
     )
@@ -245,6 +250,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             catalogue=catalogue,
             authenticator=build_authenticator(settings, jwks_http),
             countries=countries,
+            ladders=settings.play_ladders(),
             started_at=time.monotonic(),
             links=build_links(
                 settings, catalogue=catalogue, client=client, redis=redis, metrics=metrics

@@ -1,17 +1,19 @@
-"""``POST /v1/events/{eventId}/links``: mint a viewer's HLS, THEOlive or player link."""
+"""``POST /v1/events/{eventId}/links``: mint a viewer's HLS, THEOlive or player link;
+``POST /v1/events/{eventId}/play``: the link that fits a device, in one call."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Body, Depends, Path, Request
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from app.api.problems import problem_responses
-from app.api.schemas import LinkOut, LinkRequestIn
+from app.api.schemas import LinkOut, LinkRequestIn, PlayOut, PlayRequestIn
 from app.errors import GatewayError
-from app.identity.auth import AuthError
+from app.identity.auth import AuthError, Principal
 from app.identity.viewer_ip import is_trusted, parse_ip, viewer_ip
 from app.links.service import Viewer
 from app.state import GatewayState, get_state
@@ -39,17 +41,12 @@ def resolve_viewer(state: GatewayState, peer: str | None, headers: Headers) -> V
     return Viewer(ip, location)
 
 
-async def mint_answer(
-    state: GatewayState, peer: str | None, headers: Headers, event_id: str, body: LinkRequestIn
-) -> bytes:
-    """The JSON answer to a link request (``GatewayError`` for every refusal): who is
-    asking, from where, then the link service. Used by the route below and by
-    ``app/api/fast_links.py``."""
-    # Credentials are read from the headers directly: declared as Header() parameters
-    # (they are not in the OpenAPI document anyway) they cost more to extract than the
-    # body does to validate.
+async def authenticate(state: GatewayState, headers: Headers) -> Principal:
+    """Who is asking: a bearer JWT or an API key with ``X-User-Id`` (else a 401).
+    Credentials are read from the headers directly: they are not ``Header()``
+    parameters, so they stay out of the OpenAPI document's parameters."""
     try:
-        principal = await state.authenticator.authenticate(
+        return await state.authenticator.authenticate(
             authorization=headers.get("authorization"),
             api_key=headers.get("x-api-key"),
             user_id=headers.get("x-user-id"),
@@ -64,16 +61,10 @@ async def mint_answer(
             extra={"reason": str(exc.reason)},
             headers={"WWW-Authenticate": 'Bearer realm="oneplatform-gateway"'},
         ) from None
-    viewer = resolve_viewer(state, peer, headers)
-    minted = await state.links.mint(
-        principal=principal,
-        viewer=viewer,
-        event_id=event_id,
-        stream_name=body.stream_name,
-        kind=body.kind,
-        redirect_url=body.redirect_url,
-    )
-    return minted.body
+
+
+def peer_of(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 @router.post(
@@ -100,6 +91,61 @@ async def mint_link(
     event_id: Annotated[str, Path(alias="eventId", min_length=1, max_length=128)],
     body: Annotated[LinkRequestIn, Body()],
 ) -> Response:
-    peer = request.client.host if request.client else None
-    answer = await mint_answer(state, peer, request.headers, event_id, body)
-    return Response(answer, media_type="application/json", headers=NO_STORE)
+    principal = await authenticate(state, request.headers)
+    viewer = resolve_viewer(state, peer_of(request), request.headers)
+    minted = await state.links.mint(
+        principal=principal,
+        viewer=viewer,
+        event_id=event_id,
+        stream_name=body.stream_name,
+        kind=body.kind,
+        redirect_url=body.redirect_url,
+    )
+    return Response(minted.body, media_type="application/json", headers=NO_STORE)
+
+
+@router.post(
+    "/events/{eventId}/play",
+    response_model=PlayOut,
+    summary="Play an event: the stream and kind that fit the device, minted in one call",
+    description=(
+        "The gateway walks the device's ladder (settings `PLAY_LADDER_<DEVICE>`, e.g. "
+        "`ULL:raw,HLS:raw,HLS:player`), checks each step locally (status, geo lists, the "
+        "stream, the redirect URL) and mints the first that passes, with at most two "
+        "mint attempts upstream. When every step is refused, the problem is the first "
+        "step's, with a `tried` list of `{streamName, kind, code}`."
+    ),
+    responses=problem_responses(
+        "invalid_request",
+        "unauthorized",
+        "event_not_found",
+        "stream_not_found",
+        "event_pending",
+        "event_closed",
+        "geo_blocked",
+        "invalid_redirect_url",
+        "rate_limited",
+        "upstream_error",
+        "upstream_unavailable",
+    ),
+)
+async def play(
+    request: Request,
+    state: StateDep,
+    event_id: Annotated[str, Path(alias="eventId", min_length=1, max_length=128)],
+    body: Annotated[PlayRequestIn, Body()],
+) -> Response:
+    principal = await authenticate(state, request.headers)
+    viewer = resolve_viewer(state, peer_of(request), request.headers)
+    played = await state.links.play(
+        principal=principal,
+        viewer=viewer,
+        event_id=event_id,
+        ladder=state.ladders[body.device],
+        ull=body.ull,
+        redirect_url=body.redirect_url,
+    )
+    answer = orjson.loads(played.minted.body)
+    answer["device"] = body.device
+    answer["choice"] = {"streamName": played.step.stream_name, "kind": played.step.kind}
+    return Response(orjson.dumps(answer), media_type="application/json", headers=NO_STORE)

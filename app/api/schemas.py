@@ -113,6 +113,13 @@ class LinkRequestIn(Schema):
 class _LinkCommon(Schema):
     event_id: str
     stream_name: str
+    expires_at: dt.datetime = Field(
+        description="When the link or token is expected to stop working (LINK_TTL_S or "
+        "THEOLIVE_TOKEN_TTL_S after minting; ONEPlatform does not document it)"
+    )
+    refresh_after: dt.datetime = Field(
+        description="From this time on, ask again for a fresh link (before expiresAt)"
+    )
 
 
 class HlsLinkOut(_LinkCommon):
@@ -137,3 +144,46 @@ class PlayerLinkOut(_LinkCommon):
 
 
 LinkOut = Annotated[HlsLinkOut | TheoLiveLinkOut | PlayerLinkOut, Field(discriminator="kind")]
+
+
+class PlayRequestIn(Schema):
+    """What a player asks for: play this event on this kind of device."""
+
+    device: Literal["web", "mobile", "tablet", "tv", "app"] = Field(
+        description="Chooses the ladder of STREAM:kind steps (PLAY_LADDER_<DEVICE>)"
+    )
+    ull: bool = Field(
+        default=False,
+        description="The player can do THEOlive (ultra-low latency): ULL steps are tried",
+    )
+    redirect_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Where the player sends the viewer when the event ends (http/https); "
+        "DEFAULT_REDIRECT_URL when absent",
+    )
+
+
+class PlayChoice(Schema):
+    stream_name: str
+    kind: Literal["raw", "player"]
+
+
+class _Played(Schema):
+    device: Literal["web", "mobile", "tablet", "tv", "app"]
+    choice: PlayChoice
+
+
+class HlsPlayOut(HlsLinkOut, _Played):
+    pass
+
+
+class TheoLivePlayOut(TheoLiveLinkOut, _Played):
+    pass
+
+
+class PlayerPlayOut(PlayerLinkOut, _Played):
+    pass
+
+
+PlayOut = Annotated[HlsPlayOut | TheoLivePlayOut | PlayerPlayOut, Field(discriminator="kind")]

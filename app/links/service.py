@@ -31,8 +31,10 @@ import orjson
 import structlog
 
 from app.catalogue.service import Catalogue, event_not_found
+from app.catalogue.snapshot import iso_utc
 from app.errors import OPERATOR_ACTION_CODES, GatewayError, problem_from_upstream
 from app.identity.auth import Principal
+from app.links.ladder import LinkKind, PlayStep, candidates
 from app.observability.metrics import Metrics
 from app.policy.geo import ViewerLocation, geo_verdict
 from app.policy.redirect import redirect_verdict
@@ -42,11 +44,9 @@ from app.ratelimit.local_bucket import LocalTokenBucket
 from app.store import StoreUnavailable
 from app.upstream.client import LIVE_STREAM, STREAM_LINK, OnePlatformClient
 from app.upstream.errors import OperationError, UpstreamBadResponse, UpstreamError
-from app.upstream.models import HLS_STREAM_TYPE, THEOLIVE_STREAM_TYPE, Stream
+from app.upstream.models import HLS_STREAM_TYPE, THEOLIVE_STREAM_TYPE, Event, Stream
 
 log = structlog.get_logger(__name__)
-
-LinkKind = Literal["raw", "player"]
 
 # How late past its reserved instant a call may still go out. The budget spaces out
 # the instants at which calls are *sent*; the upstream counts when they *arrive*. A
@@ -57,6 +57,19 @@ LinkKind = Literal["raw", "player"]
 # 150/s), and never triggers on a replica that keeps up (store round trip + timer
 # slack: a few milliseconds).
 LATE_SLOT_S = 0.02
+
+
+# A play request makes at most this many mint attempts upstream.
+MAX_PLAY_MINTS = 2
+# Upstream refusals that concern the chosen stream for this viewer (306: geo, 304: no
+# such stream), after which a play request may try its next step.
+VIEWER_REFUSAL_CODES = frozenset({304, 306})
+# The refusal metric's reason for each local refusal code.
+_REFUSAL_REASONS = {
+    "invalid_redirect_url": "redirect",
+    "stream_not_found": "stream",
+    "geo_blocked": "geo",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +100,52 @@ class LinkRules:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkLifetimes:
+    """How long a minted answer is good for. ONEPlatform does not document how long
+    its links and THEOlive tokens live: these are the operator's settings
+    (``LINK_TTL_S``, ``THEOLIVE_TOKEN_TTL_S``). A front end renews after
+    ``refreshAfter``, a fixed share of the lifetime."""
+
+    link_ttl_s: float  # HLS URLs and iGame player links
+    theolive_token_ttl_s: float
+    refresh_share: float = 0.8
+
+    def stamps(self, kind: str, minted_at: float) -> tuple[float, float]:
+        """(refreshAfter, expiresAt) for an answer of ``kind`` minted at ``minted_at``."""
+        ttl = self.theolive_token_ttl_s if kind == "theolive" else self.link_ttl_s
+        return minted_at + ttl * self.refresh_share, minted_at + ttl
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A play step that passed the local rules: ready to mint."""
+
+    step: PlayStep
+    stream: Stream
+    redirect: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tried:
+    step: PlayStep
+    code: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"streamName": self.step.stream_name, "kind": self.step.kind, "code": self.code}
+
+
+@dataclass(frozen=True, slots=True)
+class Played:
+    minted: Minted
+    step: PlayStep
+
+
+@dataclass(frozen=True, slots=True)
 class Minted:
     body: bytes
     kind: str
     source: Literal["upstream", "dedupe"]
+    refresh_after: float  # epoch seconds: the dedupe copy is kept no longer than this
 
 
 _STATUS_PROBLEMS: dict[StatusVerdict, tuple[int, str, str, int]] = {
@@ -109,6 +164,7 @@ class LinkService:
         admission: LinkAdmission,
         limits: LinkLimits,
         rules: LinkRules,
+        lifetimes: LinkLifetimes,
         metrics: Metrics,
         wall: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -119,6 +175,7 @@ class LinkService:
         self._admission = admission
         self._limits = limits
         self._rules = rules
+        self._lifetimes = lifetimes
         self._metrics = metrics
         self._wall = wall
         self._sleep = sleep
@@ -140,7 +197,63 @@ class LinkService:
         kind: LinkKind,
         redirect_url: str | None,
     ) -> Minted:
-        stream, redirect = await self._check_rules(event_id, stream_name, viewer, redirect_url)
+        event = await self._open_event(event_id)
+        streams = await self._catalogue.event_streams(event_id)
+        checked = self._check(event, streams, PlayStep(stream_name, kind), viewer, redirect_url)
+        if isinstance(checked, GatewayError):
+            raise self._refuse(_REFUSAL_REASONS[checked.code], checked)
+        return await self._mint_checked(principal, viewer, event_id, checked)
+
+    async def play(
+        self,
+        *,
+        principal: Principal,
+        viewer: Viewer,
+        event_id: str,
+        ladder: tuple[PlayStep, ...],
+        ull: bool,
+        redirect_url: str | None,
+    ) -> Played:
+        """Mint the first step of ``ladder`` that the rules allow. Steps the local rules
+        refuse cost no upstream call; when the upstream refuses the one chosen for
+        this viewer (e.g. 306: it places the viewer elsewhere), the next is tried, with
+        at most ``MAX_PLAY_MINTS`` mint attempts in all. Every step refused: the first
+        step's problem, with ``tried``."""
+        try:
+            event = await self._open_event(event_id)
+        except GatewayError as exc:
+            steps = candidates(ladder, ull=ull, stream_names=None)
+            raise _with_tried(exc, [Tried(step, exc.code) for step in steps]) from None
+        streams = await self._catalogue.event_streams(event_id)
+        steps = candidates(ladder, ull=ull, stream_names=[s.name for s in streams])
+        tried: list[Tried] = []
+        first: GatewayError | None = None
+        attempts = 0
+        for step in steps:
+            checked = self._check(event, streams, step, viewer, redirect_url)
+            if isinstance(checked, Candidate):
+                attempts += 1
+                try:
+                    minted = await self._mint_checked(principal, viewer, event_id, checked)
+                except GatewayError as exc:
+                    if exc.operation_code not in VIEWER_REFUSAL_CODES:
+                        raise _with_tried(exc, [*tried, Tried(step, exc.code)]) from None
+                    checked = exc
+                else:
+                    return Played(minted, step)
+            tried.append(Tried(step, checked.code))
+            first = first or checked
+            if attempts >= MAX_PLAY_MINTS:
+                break
+        if first is None:  # an empty ladder for this event: ULL only, and no ULL
+            first = _no_stream()
+        self._metrics.refusals.labels(_REFUSAL_REASONS.get(first.code, "stream")).inc()
+        raise _with_tried(first, tried)
+
+    async def _mint_checked(
+        self, principal: Principal, viewer: Viewer, event_id: str, candidate: Candidate
+    ) -> Minted:
+        stream, kind, redirect = candidate.stream, candidate.step.kind, candidate.redirect
         methods = (STREAM_LINK, LIVE_STREAM) if kind == "raw" else (STREAM_LINK,)
         request_key = "\x1f".join(
             (
@@ -159,16 +272,21 @@ class LinkService:
             return cached
         minted = await self._call_upstream(principal, viewer, event_id, stream.name, kind, redirect)
         self._metrics.link_minted(minted.kind, "upstream")
-        if store_answered and self._limits.dedupe_window_s > 0:  # else a second timeout
+        # Kept no longer than the dedupe window, nor past refreshAfter: a renewal gets
+        # a new link.
+        keep_s = min(self._limits.dedupe_window_s, minted.refresh_after - self._wall())
+        if store_answered and keep_s > 0:  # else a second timeout
             # Stored while the answer goes out: the write is not on the viewer's path.
-            task = asyncio.get_running_loop().create_task(self._remember(request_key, minted))
+            task = asyncio.get_running_loop().create_task(
+                self._remember(request_key, minted, keep_s)
+            )
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
         return minted
 
-    async def _remember(self, request_key: str, minted: Minted) -> None:
+    async def _remember(self, request_key: str, minted: Minted, keep_s: float) -> None:
         try:
-            await self._admission.remember(request_key, minted.body, self._limits.dedupe_window_s)
+            await self._admission.remember(request_key, minted.body, keep_s)
         except StoreUnavailable:
             self._metrics.redis_errors.labels("dedupe_set").inc()
 
@@ -179,9 +297,8 @@ class LinkService:
 
     # --- rules (no upstream budget spent) ---------------------------------------
 
-    async def _check_rules(
-        self, event_id: str, stream_name: str, viewer: Viewer, redirect_url: str | None
-    ) -> tuple[Stream, str]:
+    async def _open_event(self, event_id: str) -> Event:
+        """The event, if its status lets links be minted (else a refusal)."""
         found = await self._catalogue.find_event(event_id)
         if found is None:
             raise self._refuse("status", event_not_found(event_id))
@@ -206,35 +323,34 @@ class LinkService:
                     operation_code=operation_code,
                 ),
             )
+        return event
+
+    def _check(
+        self,
+        event: Event,
+        streams: tuple[Stream, ...],
+        step: PlayStep,
+        viewer: Viewer,
+        redirect_url: str | None,
+    ) -> Candidate | GatewayError:
+        """The redirect URL, the stream's existence and the geo lists, for one step."""
         redirect = redirect_verdict(
             redirect_url,
             default=self._rules.default_redirect_url,
             allowed_hosts=self._rules.redirect_allowed_hosts,
         )
         if redirect.url is None:
-            raise self._refuse(
-                "redirect",
-                GatewayError(
-                    422,
-                    "invalid_redirect_url",
-                    "Invalid redirect URL",
-                    f"redirectUrl refused ({redirect.reason}): it must be an absolute http(s) "
-                    "URL on an allowed host.",
-                    operation_code=305,
-                ),
+            return GatewayError(
+                422,
+                "invalid_redirect_url",
+                "Invalid redirect URL",
+                f"redirectUrl refused ({redirect.reason}): it must be an absolute http(s) "
+                "URL on an allowed host.",
+                operation_code=305,
             )
-        stream = _find_stream(await self._catalogue.event_streams(event_id), stream_name)
+        stream = _find_stream(streams, step.stream_name)
         if stream is None:
-            raise self._refuse(
-                "stream",
-                GatewayError(
-                    404,
-                    "stream_not_found",
-                    "Stream not found",
-                    "The event has no stream with this name; see its /streams.",
-                    operation_code=304,
-                ),
-            )
+            return _no_stream()
         geo = geo_verdict(
             viewer.location,
             event_allow=event.geo_allow,
@@ -245,18 +361,15 @@ class LinkService:
         )
         if not geo.allowed:
             where = viewer.location.subdivision or viewer.location.country or "unknown"
-            raise self._refuse(
-                "geo",
-                GatewayError(
-                    403,
-                    "geo_blocked",
-                    "Not available in your region",
-                    f"This stream is not available in the viewer's region ({where}).",
-                    operation_code=306,
-                    extra={"reason": geo.reason, "country": viewer.location.country},
-                ),
+            return GatewayError(
+                403,
+                "geo_blocked",
+                "Not available in your region",
+                f"This stream is not available in the viewer's region ({where}).",
+                operation_code=306,
+                extra={"reason": geo.reason, "country": viewer.location.country},
             )
-        return stream, redirect.url
+        return Candidate(step, stream, redirect.url)
 
     def _refuse(self, reason: str, error: GatewayError) -> GatewayError:
         self._metrics.refusals.labels(reason).inc()
@@ -286,7 +399,9 @@ class LinkService:
             return None, False
         if admission.outcome == "cached" and admission.cached is not None:
             data = orjson.loads(admission.cached)
-            return Minted(admission.cached, str(data.get("kind", "")), "dedupe"), True
+            refresh_after = _epoch(data.get("refreshAfter")) or self._wall()
+            minted = Minted(admission.cached, str(data.get("kind", "")), "dedupe", refresh_after)
+            return minted, True
         if admission.outcome == "user_limited":
             raise self._refuse(
                 "user_rate",
@@ -380,7 +495,7 @@ class LinkService:
                 raw=kind == "raw",
             )
             if kind == "player":
-                return _minted(
+                return self._minted(
                     {
                         "kind": "player",
                         "url": link.stream_link,
@@ -399,9 +514,9 @@ class LinkService:
             "cdn": live.content_delivery_network,
         }
         if live.stream_type == HLS_STREAM_TYPE:
-            return _minted({"kind": "hls", "url": live.stream_link, **common})
+            return self._minted({"kind": "hls", "url": live.stream_link, **common})
         if live.stream_type == THEOLIVE_STREAM_TYPE:
-            return _minted(
+            return self._minted(
                 {
                     "kind": "theolive",
                     "channelId": live.stream_link,
@@ -412,6 +527,13 @@ class LinkService:
         raise self._upstream_failed(
             UpstreamBadResponse(LIVE_STREAM, f"unknown StreamType {live.stream_type}")
         )
+
+    def _minted(self, payload: dict[str, Any]) -> Minted:
+        kind = str(payload["kind"])
+        refresh_after, expires_at = self._lifetimes.stamps(kind, self._wall())
+        payload["refreshAfter"] = iso_utc(refresh_after)
+        payload["expiresAt"] = iso_utc(expires_at)
+        return Minted(orjson.dumps(payload), kind, "upstream", refresh_after)
 
     def _upstream_failed(self, exc: UpstreamError) -> GatewayError:
         if isinstance(exc, OperationError) and exc.operation_code in OPERATOR_ACTION_CODES:
@@ -437,8 +559,28 @@ def _find_stream(streams: tuple[Stream, ...], name: str) -> Stream | None:
     return None
 
 
-def _minted(payload: dict[str, Any]) -> Minted:
-    return Minted(orjson.dumps(payload), str(payload["kind"]), "upstream")
+def _no_stream() -> GatewayError:
+    return GatewayError(
+        404,
+        "stream_not_found",
+        "Stream not found",
+        "The event has no stream with this name; see its /streams.",
+        operation_code=304,
+    )
+
+
+def _with_tried(error: GatewayError, tried: list[Tried]) -> GatewayError:
+    """``error`` with the play steps tried and why each was refused."""
+    return GatewayError(
+        error.status,
+        error.code,
+        error.title,
+        error.detail,
+        operation_code=error.operation_code,
+        retry_after_s=error.retry_after_s,
+        extra={**error.extra, "tried": [t.as_json() for t in tried]},
+        headers=error.headers,
+    )
 
 
 def _budget_spent(retry_after_s: float) -> GatewayError:
@@ -449,6 +591,15 @@ def _budget_spent(retry_after_s: float) -> GatewayError:
         "The fleet's link budget is spent for now; retry after the indicated time.",
         retry_after_s=retry_after_s,
     )
+
+
+def _epoch(value: object) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
 
 
 def request_digest(*parts: str) -> str:
