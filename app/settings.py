@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.links.ladder import DEFAULT_LADDERS, DEVICES, LadderError, PlayStep, parse_ladder
+from app.watch.claims import ClaimRuleError, parse_claim_rules
 
 TEST_API_URL = "https://stream-services-test.igamemedia.com/api"
 TEST_PLAYER_API_URL = "https://player-test.igamemedia.com/api"
@@ -100,6 +101,14 @@ class Settings(BaseSettings):
     play_ladder_tablet: str = DEFAULT_LADDERS["tablet"]
     play_ladder_tv: str = DEFAULT_LADDERS["tv"]
     play_ladder_app: str = DEFAULT_LADDERS["app"]
+
+    # --- Watch rules (the operator's own conditions) --------------------------
+    watch_require_claims: str = ""
+    watch_callback_url: AnyHttpUrl | None = None
+    watch_callback_secret: SecretStr | None = None
+    watch_callback_timeout_s: float = Field(default=1.0, gt=0, le=10)
+    watch_callback_cache_s: float = Field(default=60.0, ge=0)
+    watch_callback_failure: Literal["deny", "allow"] = "deny"
 
     # --- Viewer identity, IP and country ------------------------------------
     trusted_proxies: Annotated[list[Network], NoDecode] = []
@@ -210,6 +219,15 @@ class Settings(BaseSettings):
         try:
             parse_ladder(value)
         except LadderError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("watch_require_claims")
+    @classmethod
+    def _claim_rules_parse(cls, value: str) -> str:
+        try:
+            parse_claim_rules(value)
+        except ClaimRuleError as exc:
             raise ValueError(str(exc)) from None
         return value
 

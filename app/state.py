@@ -39,6 +39,9 @@ from app.store import build_store
 from app.upstream.breaker import CircuitBreaker
 from app.upstream.client import OnePlatformClient, UpstreamCall, build_http_client
 from app.upstream.http import UpstreamHttp
+from app.watch.callback import WatchCallback
+from app.watch.claims import parse_claim_rules
+from app.watch.rules import WatchRules
 
 log = structlog.get_logger(__name__)
 
@@ -144,6 +147,20 @@ def build_catalogue(
     )
 
 
+def build_watch_rules(settings: Settings, http: httpx.AsyncClient | None) -> WatchRules:
+    callback = None
+    if settings.watch_callback_url is not None and http is not None:
+        callback = WatchCallback(
+            http,
+            url=str(settings.watch_callback_url),
+            secret=settings.watch_callback_secret,
+            cache_s=settings.watch_callback_cache_s,
+            on_failure=settings.watch_callback_failure,
+            breaker=CircuitBreaker(),
+        )
+    return WatchRules(parse_claim_rules(settings.watch_require_claims), callback)
+
+
 def build_links(
     settings: Settings,
     *,
@@ -151,6 +168,7 @@ def build_links(
     client: OnePlatformClient,
     redis: redis_asyncio.Redis,
     metrics: Metrics,
+    watch: WatchRules,
 ) -> LinkService:
     return LinkService(
         catalogue=catalogue,
@@ -176,6 +194,7 @@ def build_links(
             redirect_allowed_hosts=tuple(settings.redirect_allowed_hosts),
             unknown_country_allowed=settings.geo_unknown_allowed,
         ),
+        watch=watch,
         lifetimes=LinkLifetimes(
             link_ttl_s=settings.link_ttl_s, theolive_token_ttl_s=settings.theolive_token_ttl_s
         ),
@@ -235,6 +254,11 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
         jwks_http = (
             httpx.AsyncClient(timeout=httpx.Timeout(3.0)) if settings.auth_jwks_url else None
         )
+        watch_http = (
+            httpx.AsyncClient(timeout=httpx.Timeout(settings.watch_callback_timeout_s))
+            if settings.watch_callback_url
+            else None
+        )
         countries = CountryResolver(
             settings.geo_country_header, settings.geo_subdivision_header, settings.geoip_db
         )
@@ -253,7 +277,12 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             ladders=settings.play_ladders(),
             started_at=time.monotonic(),
             links=build_links(
-                settings, catalogue=catalogue, client=client, redis=redis, metrics=metrics
+                settings,
+                catalogue=catalogue,
+                client=client,
+                redis=redis,
+                metrics=metrics,
+                watch=build_watch_rules(settings, watch_http),
             ),
         )
         await catalogue.start()
@@ -279,6 +308,8 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             countries.close()
             if jwks_http is not None:
                 await jwks_http.aclose()
+            if watch_http is not None:
+                await watch_http.aclose()
             await http.aclose()
             await redis.aclose()
 

@@ -36,9 +36,10 @@ import hmac
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, Literal
 
 import httpx
@@ -97,6 +98,8 @@ class AuthError(Exception):
 class Principal:
     user_id: str
     via: Literal["jwt", "api_key"]
+    # A JWT's verified claims (the watch rules read them); None for an API key.
+    claims: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +270,7 @@ class Authenticator:
         sub = _valid_sub(claims.get("sub"))
         if sub is None:
             raise AuthError(AuthReason.INVALID_TOKEN, "sub")
-        return Principal(user_id=sub, via="jwt")
+        return Principal(user_id=sub, via="jwt", claims=MappingProxyType(claims))
 
     def _decode(self, token: str, keys: Sequence[_Key]) -> dict[str, Any]:
         options: Options = {

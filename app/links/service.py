@@ -45,6 +45,7 @@ from app.store import StoreUnavailable
 from app.upstream.client import LIVE_STREAM, STREAM_LINK, OnePlatformClient
 from app.upstream.errors import OperationError, UpstreamBadResponse, UpstreamError
 from app.upstream.models import HLS_STREAM_TYPE, THEOLIVE_STREAM_TYPE, Event, Stream
+from app.watch.rules import WatchRules
 
 log = structlog.get_logger(__name__)
 
@@ -165,6 +166,7 @@ class LinkService:
         limits: LinkLimits,
         rules: LinkRules,
         lifetimes: LinkLifetimes,
+        watch: WatchRules,
         metrics: Metrics,
         wall: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -176,6 +178,7 @@ class LinkService:
         self._limits = limits
         self._rules = rules
         self._lifetimes = lifetimes
+        self._watch = watch
         self._metrics = metrics
         self._wall = wall
         self._sleep = sleep
@@ -202,6 +205,7 @@ class LinkService:
         checked = self._check(event, streams, PlayStep(stream_name, kind), viewer, redirect_url)
         if isinstance(checked, GatewayError):
             raise self._refuse(_REFUSAL_REASONS[checked.code], checked)
+        await self._watch_rules_allow(principal, viewer, event, checked)
         return await self._mint_checked(principal, viewer, event_id, checked)
 
     async def play(
@@ -232,6 +236,11 @@ class LinkService:
         for step in steps:
             checked = self._check(event, streams, step, viewer, redirect_url)
             if isinstance(checked, Candidate):
+                if attempts == 0:  # per user and event: checked once, for the first
+                    try:
+                        await self._watch_rules_allow(principal, viewer, event, checked)
+                    except GatewayError as exc:
+                        raise _with_tried(exc, [*tried, Tried(step, exc.code)]) from None
                 attempts += 1
                 try:
                     minted = await self._mint_checked(principal, viewer, event_id, checked)
@@ -324,6 +333,20 @@ class LinkService:
                 ),
             )
         return event
+
+    async def _watch_rules_allow(
+        self, principal: Principal, viewer: Viewer, event: Event, candidate: Candidate
+    ) -> None:
+        try:
+            await self._watch.check(
+                principal,
+                event_id=event.event_id,
+                sport_code=event.sport_code,
+                stream_name=candidate.stream.name,
+                country=viewer.location.country,
+            )
+        except GatewayError as exc:
+            raise self._refuse("watch_rule", exc) from None
 
     def _check(
         self,

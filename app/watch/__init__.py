@@ -1,0 +1,1 @@
+"""Watch rules: the operator's own conditions for a viewer to get a stream."""
