@@ -38,7 +38,11 @@ stable `code` (and the upstream `operationCode` where one applies).
 def secrets_of(settings: Settings) -> list[str]:
     values = [settings.customer_uid.get_secret_value()]
     values += [key.get_secret_value() for key in settings.api_keys]
-    for secret in (settings.auth_jwt_secret, settings.watch_callback_secret):
+    for secret in (
+        settings.auth_jwt_secret,
+        settings.watch_callback_secret,
+        settings.audit_user_id_key,
+    ):
         if secret is not None:
             values.append(secret.get_secret_value())
     return values

@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     watch_callback_cache_s: float = Field(default=60.0, ge=0)
     watch_callback_failure: Literal["deny", "allow"] = "deny"
 
+    # --- Audit trail ------------------------------------------------------------
+    audit_redis_stream: str | None = Field(default=None, pattern=r"^[A-Za-z0-9:_{}.-]{1,128}$")
+    audit_redis_stream_maxlen: int = Field(default=100_000, ge=100)
+    audit_raw_ip: bool = False
+    audit_user_id_key: SecretStr | None = None
+
     # --- Viewer identity, IP and country ------------------------------------
     trusted_proxies: Annotated[list[Network], NoDecode] = []
     geo_country_header: str | None = None
@@ -161,6 +167,10 @@ class Settings(BaseSettings):
         "replica_id",
         "replica_count",
         "default_redirect_url",
+        "audit_redis_stream",
+        "audit_user_id_key",
+        "watch_callback_url",
+        "watch_callback_secret",
         "geo_country_header",
         "geo_subdivision_header",
         "geoip_db",

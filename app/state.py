@@ -18,6 +18,7 @@ import redis.asyncio as redis_asyncio
 import structlog
 from fastapi import FastAPI, Request
 
+from app.audit import AuditTrail
 from app.catalogue.index import EventIndex
 from app.catalogue.lists import LocalLists
 from app.catalogue.on_demand import OnDemandLists
@@ -60,6 +61,7 @@ class GatewayState:
     countries: CountryResolver
     links: LinkService
     ladders: dict[str, tuple[PlayStep, ...]]  # per device, for POST /play
+    audit: AuditTrail
     started_at: float  # monotonic
 
 
@@ -275,6 +277,14 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             authenticator=build_authenticator(settings, jwks_http),
             countries=countries,
             ladders=settings.play_ladders(),
+            audit=AuditTrail(
+                redis=redis,
+                stream=settings.audit_redis_stream,
+                max_len=settings.audit_redis_stream_maxlen,
+                raw_ip=settings.audit_raw_ip,
+                user_id_key=settings.audit_user_id_key,
+                metrics=metrics,
+            ),
             started_at=time.monotonic(),
             links=build_links(
                 settings,
@@ -303,6 +313,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
         finally:
             log.info("gateway_stopping", replica=owner)
             await state.links.close()
+            await state.audit.close()
             await catalogue.stop()
             metrics.process_stopped()
             countries.close()

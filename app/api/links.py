@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated
 
 import orjson
@@ -12,10 +15,12 @@ from starlette.responses import Response
 
 from app.api.problems import problem_responses
 from app.api.schemas import LinkOut, LinkRequestIn, PlayOut, PlayRequestIn
+from app.audit import AuditRecord, Decision, now_iso
 from app.errors import GatewayError
 from app.identity.auth import AuthError, Principal
 from app.identity.viewer_ip import is_trusted, parse_ip, viewer_ip
-from app.links.service import Viewer
+from app.links.service import Minted, Viewer
+from app.observability.context import current_facts
 from app.state import GatewayState, get_state
 
 router = APIRouter(prefix="/v1", tags=["links"])
@@ -63,6 +68,65 @@ async def authenticate(state: GatewayState, headers: Headers) -> Principal:
         ) from None
 
 
+@dataclass(slots=True)
+class PendingDecision:
+    """What is known of one link decision so far, for its audit record."""
+
+    route: str
+    event_id: str
+    stream_name: str | None
+    kind: str | None
+    principal: Principal | None = None
+    viewer: Viewer | None = None
+    minted: Minted | None = None
+
+
+@contextmanager
+def audited(state: GatewayState, pending: PendingDecision) -> Iterator[None]:
+    """One audit record for the decision made inside: minted, deduped, or refused with
+    the problem's code (``internal_error`` for anything unexpected)."""
+    try:
+        yield
+    except GatewayError as exc:
+        _record(state, pending, "refused", exc.code)
+        raise
+    except Exception:
+        _record(state, pending, "refused", "internal_error")
+        raise
+    else:
+        assert pending.minted is not None
+        deduped = pending.minted.source == "dedupe"
+        _record(state, pending, "deduped" if deduped else "minted", None)
+
+
+def _record(
+    state: GatewayState, pending: PendingDecision, decision: Decision, code: str | None
+) -> None:
+    principal, viewer, minted = pending.principal, pending.viewer, pending.minted
+    transaction_id = None
+    if minted is not None:
+        transaction_id = orjson.loads(minted.body).get("transactionId")
+    facts = current_facts()
+    state.audit.record(
+        AuditRecord(
+            time=now_iso(),
+            request_id=facts.request_id if facts else None,
+            route=pending.route,
+            user=state.audit.hash_user(principal.user_id) if principal else None,
+            via=principal.via if principal else None,
+            event_id=pending.event_id,
+            stream_name=pending.stream_name,
+            kind=pending.kind,
+            link=minted.kind if minted else None,
+            country=viewer.location.country if viewer else None,
+            ip=str(viewer.ip) if viewer and state.audit.raw_ip else None,
+            decision=decision,
+            code=code,
+            transaction_id=transaction_id if isinstance(transaction_id, str) else None,
+        )
+    )
+
+
 def peer_of(request: Request) -> str | None:
     return request.client.host if request.client else None
 
@@ -91,17 +155,19 @@ async def mint_link(
     event_id: Annotated[str, Path(alias="eventId", min_length=1, max_length=128)],
     body: Annotated[LinkRequestIn, Body()],
 ) -> Response:
-    principal = await authenticate(state, request.headers)
-    viewer = resolve_viewer(state, peer_of(request), request.headers)
-    minted = await state.links.mint(
-        principal=principal,
-        viewer=viewer,
-        event_id=event_id,
-        stream_name=body.stream_name,
-        kind=body.kind,
-        redirect_url=body.redirect_url,
-    )
-    return Response(minted.body, media_type="application/json", headers=NO_STORE)
+    pending = PendingDecision("links", event_id, body.stream_name, body.kind)
+    with audited(state, pending):
+        pending.principal = await authenticate(state, request.headers)
+        pending.viewer = resolve_viewer(state, peer_of(request), request.headers)
+        pending.minted = await state.links.mint(
+            principal=pending.principal,
+            viewer=pending.viewer,
+            event_id=event_id,
+            stream_name=body.stream_name,
+            kind=body.kind,
+            redirect_url=body.redirect_url,
+        )
+    return Response(pending.minted.body, media_type="application/json", headers=NO_STORE)
 
 
 @router.post(
@@ -135,16 +201,20 @@ async def play(
     event_id: Annotated[str, Path(alias="eventId", min_length=1, max_length=128)],
     body: Annotated[PlayRequestIn, Body()],
 ) -> Response:
-    principal = await authenticate(state, request.headers)
-    viewer = resolve_viewer(state, peer_of(request), request.headers)
-    played = await state.links.play(
-        principal=principal,
-        viewer=viewer,
-        event_id=event_id,
-        ladder=state.ladders[body.device],
-        ull=body.ull,
-        redirect_url=body.redirect_url,
-    )
+    pending = PendingDecision("play", event_id, None, None)
+    with audited(state, pending):
+        pending.principal = await authenticate(state, request.headers)
+        pending.viewer = resolve_viewer(state, peer_of(request), request.headers)
+        played = await state.links.play(
+            principal=pending.principal,
+            viewer=pending.viewer,
+            event_id=event_id,
+            ladder=state.ladders[body.device],
+            ull=body.ull,
+            redirect_url=body.redirect_url,
+        )
+        pending.minted = played.minted
+        pending.stream_name, pending.kind = played.step.stream_name, played.step.kind
     answer = orjson.loads(played.minted.body)
     answer["device"] = body.device
     answer["choice"] = {"streamName": played.step.stream_name, "kind": played.step.kind}
