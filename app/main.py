@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
-from app.api import catalogue, health, links
+from app.api import admin, catalogue, health, links
 from app.api.body_limit import BodyLimit
 from app.api.fast_reads import CachedReads
 from app.api.problems import install_problem_handlers, internal_error, problem_responses
@@ -38,6 +38,7 @@ stable `code` (and the upstream `operationCode` where one applies).
 def secrets_of(settings: Settings) -> list[str]:
     values = [settings.customer_uid.get_secret_value()]
     values += [key.get_secret_value() for key in settings.api_keys]
+    values += [key.get_secret_value() for key in settings.admin_api_keys]
     for secret in (
         settings.auth_jwt_secret,
         settings.watch_callback_secret,
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(catalogue.router)
     app.include_router(links.router)
+    app.include_router(admin.router_for(include_in_schema=settings.admin_in_openapi))
     cors = cors_options(settings)
     app.cached_reads = CachedReads(
         recorder,

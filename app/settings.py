@@ -134,11 +134,15 @@ class Settings(BaseSettings):
     cors_allow_origins: Annotated[list[str], NoDecode] = []
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Keys for /admin (X-Admin-Key); never the same as API_KEYS. Empty: /admin is shut.
+    admin_api_keys: Annotated[list[SecretStr], NoDecode] = []
+    admin_in_openapi: bool = False
 
     _split_lists = field_validator(
         "redirect_allowed_hosts",
         "trusted_proxies",
         "api_keys",
+        "admin_api_keys",
         "cors_allow_origins",
         mode="before",
     )(_split)
@@ -215,6 +219,13 @@ class Settings(BaseSettings):
                 f"{' and '.join(missing)} must be set in production mode "
                 "(or set IGM_MODE=simulator for the built-in demo upstream)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _admin_keys_are_their_own(self) -> Self:
+        link_keys = {key.get_secret_value() for key in self.api_keys}
+        if any(key.get_secret_value() in link_keys for key in self.admin_api_keys):
+            raise ValueError("ADMIN_API_KEYS must not repeat a key of API_KEYS")
         return self
 
     @field_validator(

@@ -25,6 +25,7 @@ from app.catalogue.on_demand import OnDemandLists
 from app.catalogue.refresher import Refresher, RefreshPolicy
 from app.catalogue.service import Catalogue, CatalogueTimings
 from app.catalogue.shared import SharedLists
+from app.identity.admin_keys import AdminKeys
 from app.identity.auth import Authenticator
 from app.identity.country import CountryResolver
 from app.links.ladder import PlayStep
@@ -62,6 +63,7 @@ class GatewayState:
     links: LinkService
     ladders: dict[str, tuple[PlayStep, ...]]  # per device, for POST /play
     audit: AuditTrail
+    admin_keys: AdminKeys
     started_at: float  # monotonic
 
 
@@ -277,6 +279,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             authenticator=build_authenticator(settings, jwks_http),
             countries=countries,
             ladders=settings.play_ladders(),
+            admin_keys=AdminKeys(settings.admin_api_keys),
             audit=AuditTrail(
                 redis=redis,
                 stream=settings.audit_redis_stream,

@@ -31,6 +31,12 @@ EXAMPLES: dict[str, tuple[int, str, str, str]] = {
         "Event not found",
         "The catalogue has no event with this id.",
     ),
+    "refresh_not_due": (
+        503,
+        "refresh_not_due",
+        "No budget slot yet",
+        "The fleet's event budget gave no slot in time; ask again later.",
+    ),
     "catalogue_warming": (
         503,
         "catalogue_warming",

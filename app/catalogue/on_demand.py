@@ -57,6 +57,10 @@ class OnDemandLists:
     def peek(self, name: str) -> Snapshot | None:
         return self._local.get(name)
 
+    def forget(self, name: str) -> None:
+        """Drop this replica's copy (the next read loads it again)."""
+        self._local.pop(name, None)
+
     async def get(
         self, name: str, kind: str, ttl_s: float, fetch: Fetch
     ) -> tuple[Snapshot, ReadState]:

@@ -135,6 +135,10 @@ class Refresher:
                 self._metrics.redis_errors.labels("lease_release").inc()
             self._set_leader(False)
 
+    async def lease_holder(self) -> str | None:
+        """Which replica holds the refresh lease now (None: nobody)."""
+        return await self._lease.holder()
+
     def _set_leader(self, leader: bool) -> None:
         if leader != self.is_leader:
             log.info("refresh_leadership", leader=leader)
@@ -214,16 +218,22 @@ class Refresher:
             now=now,
             interval_s=self._policy.interval_s,
         )
-        if day is None or not await self._pass_gate(EVENT_ALL):
+        if day is None or not await self.refresh_date(day):
             return None
+        return day
+
+    async def refresh_date(self, day: date) -> bool:
+        """Fetch event/all for ``day`` if the fleet gate allows; True if fetched."""
+        if not await self._pass_gate(EVENT_ALL):
+            return False
         result = await self._fetch(EVENT_ALL, "events", self._client.events_by_date(day))
         if result is None:
-            return None
+            return False
         snapshot = self._snapshot(date_list_name(day), result, {"date": day.isoformat()})
         if snapshot is not None:
             await self._publish(snapshot)
-        await self._forget_out_of_range(today)
-        return day
+        await self._forget_out_of_range(today_utc(self._wall))
+        return True
 
     async def _forget_out_of_range(self, today: date) -> None:
         doomed = [

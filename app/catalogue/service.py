@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -26,7 +27,7 @@ from app.catalogue.on_demand import OnDemandLists
 from app.catalogue.refresher import Refresher, RefreshPolicy, date_range, today_utc
 from app.catalogue.schedule import target_period_s
 from app.catalogue.shared import SharedLists
-from app.catalogue.snapshot import ReadState, Snapshot, encode_items, make_snapshot
+from app.catalogue.snapshot import ReadState, Snapshot, encode_items, iso_utc, make_snapshot
 from app.errors import GatewayError
 from app.observability.metrics import Metrics
 from app.ratelimit.gate import UpstreamGate
@@ -39,6 +40,7 @@ log = structlog.get_logger(__name__)
 EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 SPORTS = "sports"
 UNKNOWN_EVENT_MEMORY_S = 30.0
+FORCED_REFRESH_POLL_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,3 +375,74 @@ class Catalogue:
         self._demand = {day: at for day, at in self._demand.items() if at >= cutoff - 600}
         live = {key for key in self._single_events if self.index.get(key) is not None}
         self._single_events = {k: v for k, v in self._single_events.items() if k in live}
+
+    # --- operator control (the admin API) ---------------------------------------
+
+    def list_states(self) -> list[ListState]:
+        """Every list this replica holds, with its age."""
+        now = self._wall()
+        states = []
+        for name in sorted(self._lists.names()):
+            local = self._lists.get(name)
+            if local is not None:
+                states.append(ListState(name, local.snapshot, len(local.events), now))
+        for name in (SPORTS,):
+            snapshot = self._on_demand.peek(name)
+            if snapshot is not None:
+                states.append(ListState(name, snapshot, None, now))
+        return states
+
+    async def force_refresh(
+        self,
+        day: date | None,
+        *,
+        wait_s: float,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> bool:
+        """Fetch the open list (``day`` None) or a date's list now, from this replica,
+        as soon as the fleet gate gives a slot: it waits like any refresh and never
+        takes the fleet past its event budget. False when no slot came in ``wait_s``."""
+        method = EVENT_OPEN if day is None else EVENT_ALL
+        deadline = time.monotonic() + wait_s
+        while True:
+            if day is None:
+                fetched = await self.refresher.refresh_open(force=True)
+            else:
+                fetched = await self.refresher.refresh_date(day)
+            if fetched:
+                return True
+            opens_in = await self._gate.next_slot_in(method)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or opens_in > remaining:
+                return False
+            await sleep(max(opens_in, FORCED_REFRESH_POLL_S))
+
+    async def next_slot_in(self, method: str) -> float:
+        """Seconds until the fleet gate lets the next call of an event method through."""
+        return await self._gate.next_slot_in(method)
+
+    async def purge_streams(self, event_id: str) -> None:
+        """Drop the event's cached streams from the store and from this replica: the
+        next read fetches them again (other replicas' copies age out within
+        STREAMS_TTL_S)."""
+        name = f"streams:{event_id}"
+        await self._shared.forget([name])
+        self._on_demand.forget(name)
+        self._streams_parsed.pop(event_id, None)
+
+
+@dataclass(frozen=True, slots=True)
+class ListState:
+    name: str
+    snapshot: Snapshot
+    events: int | None
+    now: float
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "fetchedAt": iso_utc(self.snapshot.fetched_at),
+            "ageS": round(self.snapshot.age(self.now), 1),
+            "etag": self.snapshot.etag,
+            "events": self.events,
+        }

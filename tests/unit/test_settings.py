@@ -117,6 +117,15 @@ MALFORMED: list[tuple[str, str]] = [
     ("LINK_FALLBACK", "open"),
     ("GEO_UNKNOWN_ALLOWED", "perhaps"),
     ("DEFAULT_REDIRECT_URL", "ftp:/x"),
+    ("PLAY_LADDER_WEB", "HLS"),
+    ("PLAY_LADDER_APP", "HLS:raw,HLS:raw"),
+    ("LINK_TTL_S", "0"),
+    ("THEOLIVE_TOKEN_TTL_S", "soon"),
+    ("WATCH_REQUIRE_CLAIMS", "funded:"),
+    ("WATCH_CALLBACK_URL", "not a url"),
+    ("WATCH_CALLBACK_FAILURE", "maybe"),
+    ("AUDIT_REDIS_STREAM", "bad stream name"),
+    ("AUDIT_REDIS_STREAM_MAXLEN", "10"),
 ]
 
 
@@ -302,3 +311,16 @@ def test_uvicorn_factory_exits_with_one_line(tmp_path: Path, variables: dict[str
     assert "Traceback" not in done.stderr
     for secret in SECRETS:
         assert secret not in done.stdout + done.stderr
+
+
+def test_an_admin_key_may_not_be_a_link_key(env: Env) -> None:
+    message = problem(env, **(GOOD | {"ADMIN_API_KEYS": f"admin-only-key,{API_KEY_TWO}"}))
+    assert "ADMIN_API_KEYS" in message
+    assert "admin-only-key" not in message
+
+
+def test_play_ladders_per_device(env: Env) -> None:
+    settings = env(**(GOOD | {"PLAY_LADDER_TV": "HLS:player, HLS:raw"}))
+    ladders = settings.play_ladders()
+    assert [(s.stream_name, s.kind) for s in ladders["tv"]] == [("HLS", "player"), ("HLS", "raw")]
+    assert [(s.stream_name, s.kind) for s in ladders["app"]] == [("HLS", "raw")]
