@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
-from app.api import admin, catalogue, health, links
+from app.api import admin, catalogue, health, links, sessions
 from app.api.body_limit import BodyLimit
 from app.api.fast_reads import CachedReads
 from app.api.problems import install_problem_handlers, internal_error, problem_responses
@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(catalogue.router)
     app.include_router(links.router)
+    app.include_router(sessions.router)
     app.include_router(admin.router_for(include_in_schema=settings.admin_in_openapi))
     cors = cors_options(settings)
     app.cached_reads = CachedReads(

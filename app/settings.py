@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     play_ladder_tv: str = DEFAULT_LADDERS["tv"]
     play_ladder_app: str = DEFAULT_LADDERS["app"]
 
+    # --- Viewing sessions: concurrent streams per user -------------------------
+    max_streams_per_user: int | None = Field(default=None, ge=1)
+    session_ttl_s: float = Field(default=60.0, ge=1, le=3600)
+    session_limit_policy: Literal["refuse", "evict_oldest"] = "refuse"
+
     # --- Watch rules (the operator's own conditions) --------------------------
     watch_require_claims: str = ""
     watch_callback_url: AnyHttpUrl | None = None
@@ -173,6 +178,7 @@ class Settings(BaseSettings):
         "default_redirect_url",
         "audit_redis_stream",
         "audit_user_id_key",
+        "max_streams_per_user",
         "watch_callback_url",
         "watch_callback_secret",
         "geo_country_header",

@@ -36,6 +36,7 @@ from app.observability.metrics import Metrics
 from app.ratelimit.admission import LinkAdmission
 from app.ratelimit.gate import UpstreamGate
 from app.ratelimit.lease import Lease
+from app.ratelimit.sessions import SessionLimits, ViewingSessions
 from app.settings import Settings
 from app.store import build_store
 from app.upstream.breaker import CircuitBreaker
@@ -64,6 +65,7 @@ class GatewayState:
     ladders: dict[str, tuple[PlayStep, ...]]  # per device, for POST /play
     audit: AuditTrail
     admin_keys: AdminKeys
+    sessions: ViewingSessions
     started_at: float  # monotonic
 
 
@@ -173,6 +175,7 @@ def build_links(
     redis: redis_asyncio.Redis,
     metrics: Metrics,
     watch: WatchRules,
+    sessions: ViewingSessions,
 ) -> LinkService:
     return LinkService(
         catalogue=catalogue,
@@ -199,6 +202,16 @@ def build_links(
             unknown_country_allowed=settings.geo_unknown_allowed,
         ),
         watch=watch,
+        sessions=sessions,
+        session_limits=(
+            SessionLimits(
+                max_per_user=settings.max_streams_per_user,
+                ttl_s=settings.session_ttl_s,
+                policy=settings.session_limit_policy,
+            )
+            if settings.max_streams_per_user
+            else None
+        ),
         lifetimes=LinkLifetimes(
             link_ttl_s=settings.link_ttl_s, theolive_token_ttl_s=settings.theolive_token_ttl_s
         ),
@@ -267,6 +280,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             settings.geo_country_header, settings.geo_subdivision_header, settings.geoip_db
         )
         countries.open()
+        sessions = ViewingSessions(redis)
         state = GatewayState(
             settings=settings,
             metrics=metrics,
@@ -296,7 +310,9 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
                 redis=redis,
                 metrics=metrics,
                 watch=build_watch_rules(settings, watch_http),
+                sessions=sessions,
             ),
+            sessions=sessions,
         )
         await catalogue.start()
         # Everything built so far lives as long as the process: move it out of the

@@ -22,7 +22,9 @@ from starlette.responses import Response
 
 from app.api.problems import problem_responses
 from app.api.schemas import Schema
+from app.api.sessions import session_not_found
 from app.catalogue.service import valid_event_id
+from app.catalogue.snapshot import iso_utc
 from app.errors import GatewayError
 from app.identity.admin_keys import HEADER
 from app.state import GatewayState
@@ -63,6 +65,20 @@ def router_for(include_in_schema: bool) -> APIRouter:
         methods=["POST"],
         summary="Refresh the open list or a date's list now, within the event budget",
         responses=problem_responses("date_out_of_range", "refresh_not_due"),
+    )
+    router.add_api_route(
+        "/users/{userId}/sessions",
+        user_sessions,
+        methods=["GET"],
+        summary="A user's viewing sessions",
+    )
+    router.add_api_route(
+        "/users/{userId}/sessions/{sessionId}",
+        end_user_session,
+        methods=["DELETE"],
+        status_code=204,
+        summary="End one of a user's viewing sessions (its player is told on the live channel)",
+        responses=problem_responses("session_not_found"),
     )
     router.add_api_route(
         "/events/{eventId}/streams",
@@ -168,4 +184,45 @@ async def purge_streams(
         await state.catalogue.purge_streams(event_id)
     except StoreUnavailable:
         raise _unavailable() from None
+    return Response(status_code=204, headers=NO_STORE)
+
+
+UserId = Annotated[str, Path(alias="userId", min_length=1, max_length=256)]
+
+
+async def user_sessions(state: AdminDep, user_id: UserId) -> Response:
+    try:
+        sessions = await state.sessions.of_user(user_id)
+    except StoreUnavailable:
+        raise _unavailable() from None
+    now_ms = time.time() * 1000
+    return _json(
+        {
+            "sessions": [
+                {
+                    "sessionId": s.session_id,
+                    "expiresAt": iso_utc(s.expires_at_ms / 1000),
+                    "live": s.expires_at_ms > now_ms,
+                    **s.about,
+                }
+                for s in sessions
+            ]
+        }
+    )
+
+
+async def end_user_session(
+    state: AdminDep,
+    user_id: UserId,
+    session_id: Annotated[str, Path(alias="sessionId", min_length=1, max_length=64)],
+) -> Response:
+    try:
+        ended = await state.sessions.end(user_id, session_id)
+        if ended:
+            await state.sessions.announce(user_id, (session_id,), "ended_by_operator")
+    except StoreUnavailable:
+        raise _unavailable() from None
+    if not ended:
+        raise session_not_found()
+    state.metrics.sessions_ended.labels("ended_by_operator").inc()
     return Response(status_code=204, headers=NO_STORE)

@@ -31,6 +31,24 @@ EXAMPLES: dict[str, tuple[int, str, str, str]] = {
         "Event not found",
         "The catalogue has no event with this id.",
     ),
+    "session_not_found": (
+        404,
+        "session_not_found",
+        "Session not found",
+        "No live session with this id for this user: it ended, expired or was replaced.",
+    ),
+    "too_many_streams": (
+        409,
+        "too_many_streams",
+        "Too many streams",
+        "This user already watches as many streams as allowed; stop one first.",
+    ),
+    "watch_rule_denied": (
+        403,
+        "watch_rule_denied",
+        "Not allowed to watch",
+        "The operator's watch rules do not let this viewer watch this event.",
+    ),
     "refresh_not_due": (
         503,
         "refresh_not_due",

@@ -120,6 +120,13 @@ class _LinkCommon(Schema):
     refresh_after: dt.datetime = Field(
         description="From this time on, ask again for a fresh link (before expiresAt)"
     )
+    session_id: str | None = Field(
+        default=None,
+        description="The viewing session this link opened (with MAX_STREAMS_PER_USER): "
+        "send POST /v1/sessions/{id}/heartbeat every heartbeatEveryS, and DELETE "
+        "/v1/sessions/{id} when playback stops",
+    )
+    heartbeat_every_s: float | None = Field(default=None, alias="heartbeatEveryS")
 
 
 class HlsLinkOut(_LinkCommon):

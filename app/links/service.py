@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv6Address
@@ -41,6 +42,7 @@ from app.policy.redirect import redirect_verdict
 from app.policy.status import StatusVerdict, status_verdict
 from app.ratelimit.admission import LinkAdmission
 from app.ratelimit.local_bucket import LocalTokenBucket
+from app.ratelimit.sessions import NewSession, SessionLimits, ViewingSessions
 from app.store import StoreUnavailable
 from app.upstream.client import LIVE_STREAM, STREAM_LINK, OnePlatformClient
 from app.upstream.errors import OperationError, UpstreamBadResponse, UpstreamError
@@ -167,6 +169,8 @@ class LinkService:
         rules: LinkRules,
         lifetimes: LinkLifetimes,
         watch: WatchRules,
+        sessions: ViewingSessions,
+        session_limits: SessionLimits | None,
         metrics: Metrics,
         wall: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -179,6 +183,8 @@ class LinkService:
         self._rules = rules
         self._lifetimes = lifetimes
         self._watch = watch
+        self._sessions = sessions
+        self._session_limits = session_limits
         self._metrics = metrics
         self._wall = wall
         self._sleep = sleep
@@ -206,7 +212,12 @@ class LinkService:
         if isinstance(checked, GatewayError):
             raise self._refuse(_REFUSAL_REASONS[checked.code], checked)
         await self._watch_rules_allow(principal, viewer, event, checked)
-        return await self._mint_checked(principal, viewer, event_id, checked)
+        session = self._new_session(principal, event_id)
+        try:
+            return await self._mint_checked(principal, viewer, event_id, checked, session)
+        except GatewayError:
+            self._drop_session(principal, session)
+            raise
 
     async def play(
         self,
@@ -233,6 +244,7 @@ class LinkService:
         tried: list[Tried] = []
         first: GatewayError | None = None
         attempts = 0
+        session = self._new_session(principal, event_id)  # one for every attempt
         for step in steps:
             checked = self._check(event, streams, step, viewer, redirect_url)
             if isinstance(checked, Candidate):
@@ -243,9 +255,10 @@ class LinkService:
                         raise _with_tried(exc, [*tried, Tried(step, exc.code)]) from None
                 attempts += 1
                 try:
-                    minted = await self._mint_checked(principal, viewer, event_id, checked)
+                    minted = await self._mint_checked(principal, viewer, event_id, checked, session)
                 except GatewayError as exc:
                     if exc.operation_code not in VIEWER_REFUSAL_CODES:
+                        self._drop_session(principal, session)
                         raise _with_tried(exc, [*tried, Tried(step, exc.code)]) from None
                     checked = exc
                 else:
@@ -254,13 +267,19 @@ class LinkService:
             first = first or checked
             if attempts >= MAX_PLAY_MINTS:
                 break
+        self._drop_session(principal, session)
         if first is None:  # an empty ladder for this event: ULL only, and no ULL
             first = _no_stream()
         self._metrics.refusals.labels(_REFUSAL_REASONS.get(first.code, "stream")).inc()
         raise _with_tried(first, tried)
 
     async def _mint_checked(
-        self, principal: Principal, viewer: Viewer, event_id: str, candidate: Candidate
+        self,
+        principal: Principal,
+        viewer: Viewer,
+        event_id: str,
+        candidate: Candidate,
+        session: NewSession | None,
     ) -> Minted:
         stream, kind, redirect = candidate.stream, candidate.step.kind, candidate.redirect
         methods = (STREAM_LINK, LIVE_STREAM) if kind == "raw" else (STREAM_LINK,)
@@ -275,23 +294,58 @@ class LinkService:
                 redirect,
             )
         )
-        cached, store_answered = await self._admit(request_key, principal, methods)
+        cached, store_answered = await self._admit(request_key, principal, methods, session)
         if cached is not None:
             self._metrics.link_minted(cached.kind, "dedupe")
             return cached
-        minted = await self._call_upstream(principal, viewer, event_id, stream.name, kind, redirect)
+        minted = await self._call_upstream(
+            principal,
+            viewer,
+            event_id,
+            stream.name,
+            kind,
+            redirect,
+            session if store_answered else None,  # without the store, no session opened
+        )
         self._metrics.link_minted(minted.kind, "upstream")
         # Kept no longer than the dedupe window, nor past refreshAfter: a renewal gets
         # a new link.
         keep_s = min(self._limits.dedupe_window_s, minted.refresh_after - self._wall())
         if store_answered and keep_s > 0:  # else a second timeout
             # Stored while the answer goes out: the write is not on the viewer's path.
-            task = asyncio.get_running_loop().create_task(
-                self._remember(request_key, minted, keep_s)
-            )
-            self._writes.add(task)
-            task.add_done_callback(self._writes.discard)
+            self._in_background(self._remember(request_key, minted, keep_s))
         return minted
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    def _new_session(self, principal: Principal, event_id: str) -> NewSession | None:
+        if self._session_limits is None:
+            return None
+        about: dict[str, object] = {"eventId": event_id, "startedAt": iso_utc(self._wall())}
+        return self._sessions.new(
+            principal.user_id, secrets.token_urlsafe(16), self._session_limits, about
+        )
+
+    def _drop_session(self, principal: Principal, session: NewSession | None) -> None:
+        """Nothing was minted: end the session the attempt may have opened."""
+        if session is not None:
+            self._in_background(self._end_session(principal.user_id, session.session_id))
+
+    async def _end_session(self, user_id: str, session_id: str) -> None:
+        try:
+            await self._sessions.end(user_id, session_id)
+        except StoreUnavailable:
+            self._metrics.redis_errors.labels("session_end").inc()
+
+    async def _announce_evicted(self, user_id: str, session_ids: tuple[str, ...]) -> None:
+        self._metrics.sessions_ended.labels("evicted").inc(len(session_ids))
+        try:
+            await self._sessions.announce(user_id, session_ids, "evicted")
+        except StoreUnavailable:
+            self._metrics.redis_errors.labels("session_announce").inc()
 
     async def _remember(self, request_key: str, minted: Minted, keep_s: float) -> None:
         try:
@@ -401,7 +455,11 @@ class LinkService:
     # --- budget ---------------------------------------------------------------
 
     async def _admit(
-        self, request_key: str, principal: Principal, methods: tuple[str, ...]
+        self,
+        request_key: str,
+        principal: Principal,
+        methods: tuple[str, ...],
+        session: NewSession | None,
     ) -> tuple[Minted | None, bool]:
         """The deduplicated answer (or None), and whether the store answered."""
         limits = self._limits
@@ -415,6 +473,7 @@ class LinkService:
                 user_rate_per_s=limits.user_rate_per_s,
                 user_burst=limits.user_burst,
                 max_wait_ms=limits.max_wait_ms,
+                session=session,
             )
         except StoreUnavailable:
             self._metrics.redis_errors.labels("link_admission").inc()
@@ -425,6 +484,19 @@ class LinkService:
             refresh_after = _epoch(data.get("refreshAfter")) or self._wall()
             minted = Minted(admission.cached, str(data.get("kind", "")), "dedupe", refresh_after)
             return minted, True
+        if admission.outcome == "too_many_streams":
+            raise self._refuse(
+                "too_many_streams",
+                GatewayError(
+                    409,
+                    "too_many_streams",
+                    "Too many streams",
+                    "This user already watches as many streams as allowed; stop one first.",
+                    retry_after_s=admission.retry_after_s,
+                ),
+            )
+        if admission.evicted:
+            self._in_background(self._announce_evicted(principal.user_id, admission.evicted))
         if admission.outcome == "user_limited":
             raise self._refuse(
                 "user_rate",
@@ -507,7 +579,14 @@ class LinkService:
         stream_name: str,
         kind: LinkKind,
         redirect: str,
+        session: NewSession | None,
     ) -> Minted:
+        extra: dict[str, Any] = {}
+        if session is not None:
+            extra = {
+                "sessionId": session.session_id,
+                "heartbeatEveryS": session.limits.ttl_s / 2,
+            }
         try:
             link = await self._client.stream_link(
                 user_id=principal.user_id,
@@ -525,6 +604,7 @@ class LinkService:
                         "eventId": event_id,
                         "streamName": stream_name,
                         "provider": link.provider,
+                        **extra,
                     }
                 )
             live = await self._client.live_stream(link.stream_link)
@@ -535,6 +615,7 @@ class LinkService:
             "streamName": stream_name,
             "transactionId": live.transaction_id,
             "cdn": live.content_delivery_network,
+            **extra,
         }
         if live.stream_type == HLS_STREAM_TYPE:
             return self._minted({"kind": "hls", "url": live.stream_link, **common})

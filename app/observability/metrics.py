@@ -152,6 +152,12 @@ class Metrics:
             ["operation"],
             registry=r,
         )
+        self.sessions_ended = Counter(
+            "gateway_sessions_ended_total",
+            "Viewing sessions ended, by why (stopped by the player, evicted by a newer one).",
+            ["reason"],
+            registry=r,
+        )
         self.refresh_leader = Gauge(
             "gateway_refresh_leader",
             "1 while this process holds the catalogue refresh lease.",

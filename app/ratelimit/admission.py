@@ -28,18 +28,21 @@ from typing import Literal
 import redis.asyncio as redis_asyncio
 
 from app.ratelimit.scripts import StoreScript, as_int, as_text, guarded, ms
+from app.ratelimit.sessions import NewSession
 
-Outcome = Literal["cached", "user_limited", "rate_limited", "admitted"]
+Outcome = Literal["cached", "user_limited", "rate_limited", "too_many_streams", "admitted"]
 
 
 @dataclass(frozen=True, slots=True)
 class Admission:
     """The verdict for one link request.
 
-    ``cached``: ``cached`` holds the stored answer. ``user_limited`` and
-    ``rate_limited``: ``retry_after_s`` > 0, nothing consumed. ``admitted``: sleep
-    ``wait_s`` before calling the upstream; ``tokens_left`` is the smallest token
-    count left among the method buckets (floored, negative when reserved ahead).
+    ``cached``: ``cached`` holds the stored answer. ``user_limited``,
+    ``rate_limited`` and ``too_many_streams``: ``retry_after_s`` > 0, nothing
+    consumed. ``admitted``: sleep ``wait_s`` before calling the upstream;
+    ``tokens_left`` is the smallest token count left among the method buckets
+    (floored, negative when reserved ahead); ``evicted``: the sessions ended to make
+    room for the new one.
     """
 
     outcome: Outcome
@@ -47,6 +50,7 @@ class Admission:
     wait_s: float = 0.0
     retry_after_s: float = 0.0
     tokens_left: float | None = None
+    evicted: tuple[str, ...] = ()
 
 
 def _digest(logical_key: str) -> str:
@@ -59,6 +63,7 @@ class LinkAdmission:
         self._tag = f"{{{prefix}:link}}"
         self._admit = StoreScript(redis, "admission.lua")
         self._tokens = StoreScript(redis, "bucket_tokens.lua")
+        self.unused_session_keys = (f"{self._tag}:sessions:-", f"{self._tag}:sessions-meta:-")
 
     def dedupe_key(self, dedupe_key: str) -> str:
         return f"{self._tag}:dedupe:{_digest(dedupe_key)}"
@@ -80,6 +85,7 @@ class LinkAdmission:
         user_rate_per_s: float,
         user_burst: int,
         max_wait_ms: int,
+        session: NewSession | None = None,
     ) -> Admission:
         if not methods or len(set(methods)) != len(methods):
             raise ValueError("methods must be one or more distinct method names")
@@ -89,12 +95,33 @@ class LinkAdmission:
             raise ValueError("bursts must be at least 1")
         if max_wait_ms < 0:
             raise ValueError("max_wait_ms must not be negative")
+        # Without a session the script never touches KEYS[3] and KEYS[4]; they are
+        # still named (under the same tag) so the key layout is fixed.
+        session_keys = session.keys if session else self.unused_session_keys
         keys = [
             self.dedupe_key(dedupe_key),
             self.user_key(user_key),
+            *session_keys,
             *(self.bucket_key(m) for m in methods),
         ]
-        args = [rate_per_s, burst, user_rate_per_s, user_burst, max_wait_ms]
+        args: list[str | int | float] = [
+            rate_per_s,
+            burst,
+            user_rate_per_s,
+            user_burst,
+            max_wait_ms,
+        ]
+        if session is None:
+            args += ["", 0, 0, "refuse", ""]
+        else:
+            limits = session.limits
+            args += [
+                session.session_id,
+                limits.max_per_user,
+                ms(limits.ttl_s),
+                limits.policy,
+                session.about.decode(),
+            ]
         reply = await self._admit(keys, args)
         return _parse(reply)
 
@@ -121,10 +148,13 @@ def _parse(reply: object) -> Admission:
         return Admission(outcome="user_limited", retry_after_s=as_int(reply[1]) / 1000)
     if outcome == "rate_limited":
         return Admission(outcome="rate_limited", retry_after_s=as_int(reply[1]) / 1000)
+    if outcome == "too_many_streams":
+        return Admission(outcome="too_many_streams", retry_after_s=as_int(reply[1]) / 1000)
     if outcome == "admitted":
         return Admission(
             outcome="admitted",
             wait_s=as_int(reply[1]) / 1000,
             tokens_left=float(as_int(reply[2])),
+            evicted=tuple(as_text(item) for item in reply[3:]),
         )
     raise TypeError(f"unexpected admission outcome: {outcome!r}")

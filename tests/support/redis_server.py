@@ -43,6 +43,8 @@ def run_redis_server(workdir: Path, port: int | None = None) -> Iterator[str]:
             "",
             "--appendonly",
             "no",
+            "--databases",  # one per suite that starts its own gateways (fresh_database)
+            "64",
             "--dir",
             str(workdir),
             "--loglevel",

@@ -1,0 +1,87 @@
+"""Viewing sessions (``MAX_STREAMS_PER_USER``): a player keeps its session alive and
+ends it when playback stops.
+
+- ``POST /v1/sessions/{sessionId}/heartbeat``: alive for another ``SESSION_TTL_S``
+  (send one every ``heartbeatEveryS`` from the minted answer);
+- ``DELETE /v1/sessions/{sessionId}``: playback stopped, the slot is free at once.
+
+Same credentials as links; a user reaches only their own sessions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Request
+from starlette.responses import Response
+
+from app.api.links import NO_STORE, authenticate
+from app.api.problems import problem_responses
+from app.catalogue.snapshot import iso_utc
+from app.errors import GatewayError
+from app.state import GatewayState, get_state
+from app.store import StoreUnavailable
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+StateDep = Annotated[GatewayState, Depends(get_state)]
+SessionId = Annotated[str, Path(alias="sessionId", pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+
+
+def session_not_found() -> GatewayError:
+    return GatewayError(
+        404,
+        "session_not_found",
+        "Session not found",
+        "No live session with this id for this user: it ended, expired or was replaced.",
+    )
+
+
+def store_unavailable() -> GatewayError:
+    return GatewayError(
+        503,
+        "store_unavailable",
+        "Store unavailable",
+        "Sessions cannot be reached right now; keep playing and retry.",
+        retry_after_s=5,
+    )
+
+
+@router.post(
+    "/{sessionId}/heartbeat",
+    summary="Keep a viewing session alive",
+    responses=problem_responses("invalid_request", "unauthorized", "session_not_found"),
+)
+async def heartbeat(request: Request, state: StateDep, session_id: SessionId) -> Response:
+    principal = await authenticate(state, request.headers)
+    ttl_s = state.settings.session_ttl_s
+    try:
+        expires_ms = await state.sessions.touch(principal.user_id, session_id, ttl_s)
+    except StoreUnavailable:
+        raise store_unavailable() from None
+    if expires_ms is None:
+        raise session_not_found()
+    body = {
+        "sessionId": session_id,
+        "expiresAt": iso_utc(expires_ms / 1000),
+        "heartbeatEveryS": ttl_s / 2,
+    }
+    return Response(orjson.dumps(body), media_type="application/json", headers=NO_STORE)
+
+
+@router.delete(
+    "/{sessionId}",
+    status_code=204,
+    summary="End a viewing session (playback stopped)",
+    responses=problem_responses("invalid_request", "unauthorized", "session_not_found"),
+)
+async def end(request: Request, state: StateDep, session_id: SessionId) -> Response:
+    principal = await authenticate(state, request.headers)
+    try:
+        ended = await state.sessions.end(principal.user_id, session_id)
+    except StoreUnavailable:
+        raise store_unavailable() from None
+    if not ended:
+        raise session_not_found()
+    state.metrics.sessions_ended.labels("stopped").inc()
+    return Response(status_code=204, headers=NO_STORE)
