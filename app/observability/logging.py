@@ -16,6 +16,7 @@ import contextlib
 import functools
 import io
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
@@ -228,25 +229,8 @@ def route_stdlib_logging(*, json_lines: bool, level: str, redactor: Redactor) ->
     logger (replacing one installed earlier), uvicorn's loggers handed to it, and
     uvicorn's access line switched off (uvicorn asks ``hasHandlers()`` per connection,
     so it does not even format it)."""
-    renderer: Processor = (
-        structlog.processors.JSONRenderer(serializer=_orjson_text)
-        if json_lines
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
     handler = StdoutLines(level=logging.getLevelNamesMapping()[level.upper()])
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[
-                structlog.stdlib.add_logger_name,
-                _exception_text,
-            ],
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                *json_line_processors(redactor),
-                renderer,
-            ],
-        )
-    )
+    handler.setFormatter(stdlib_formatter(json_lines=json_lines, redactor=redactor))
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, StdoutLines)]:
         root.removeHandler(old)
@@ -257,3 +241,30 @@ def route_stdlib_logging(*, json_lines: bool, level: str, redactor: Redactor) ->
     access = logging.getLogger("uvicorn.access")
     access.handlers = []
     access.propagate = False
+
+
+def stdlib_formatter(*, json_lines: bool, redactor: Redactor) -> logging.Formatter:
+    """Renders a standard-library record as a structlog line (JSON or console)."""
+    renderer: Processor = (
+        structlog.processors.JSONRenderer(serializer=_orjson_text)
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, _exception_text],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *json_line_processors(redactor),
+            renderer,
+        ],
+    )
+
+
+def uvicorn_formatter() -> logging.Formatter:
+    """The formatter of ``scripts/uvicorn-logging.json`` (uvicorn's ``--log-config``):
+    the lines uvicorn writes before any app is loaded, which with several workers are
+    all of its supervisor's, rendered like the app's. That process reads no settings:
+    ``LOG_FORMAT`` comes from the environment (default ``json``, as in ``Settings``);
+    its lines hold addresses and process ids, and token-shaped strings are scrubbed."""
+    console = os.environ.get("LOG_FORMAT", "json").strip().lower() == "console"
+    return stdlib_formatter(json_lines=not console, redactor=Redactor([]))

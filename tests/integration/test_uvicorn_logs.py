@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from tests.support.gateway import REPO_ROOT, run_gateway
-from tests.support.redis_server import free_port
+from tests.support.redis_server import free_port, fresh_database
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +41,7 @@ def commands(port: int) -> dict[str, list[str]]:
         "uvicorn": [*UVICORN, *where],
         "uvicorn-no-access-log": [*UVICORN, *where, "--no-access-log"],
         "scripts-serve": ["sh", str(REPO_ROOT / "scripts" / "serve")],
+        "scripts-serve-2-workers": ["sh", str(REPO_ROOT / "scripts" / "serve")],
     }
 
 
@@ -51,10 +52,24 @@ def bad_request(port: int) -> None:
         conn.recv(1024)
 
 
-@pytest.mark.parametrize("how", ["uvicorn", "uvicorn-no-access-log", "scripts-serve"])
-def test_every_line_is_json_with_one_access_line_per_request(how: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "how",
+    [
+        "uvicorn",
+        "uvicorn-no-access-log",
+        "scripts-serve",
+        pytest.param("scripts-serve-2-workers", marks=pytest.mark.redis),
+    ],
+)
+def test_every_line_is_json_with_one_access_line_per_request(
+    how: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     port = free_port()
     env = {**ENV, "HOST": "127.0.0.1", "PORT": str(port)}
+    if how == "scripts-serve-2-workers":  # a supervisor and two workers sharing Redis
+        redis_url = fresh_database(request.getfixturevalue("redis_server_url"), 9)
+        env |= {"WEB_CONCURRENCY": "2", "REPLICA_COUNT": "2", "REDIS_URL": redis_url}
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
     with run_gateway(env, tmp_path, name=how, port=port, command=commands(port)[how]) as gateway:
         with httpx.Client(base_url=gateway.url, timeout=10) as client:
             for index, (method, path) in enumerate(REQUESTS):
@@ -85,4 +100,8 @@ def test_every_line_is_json_with_one_access_line_per_request(how: str, tmp_path:
     assert any(str(event).startswith("Started server process") for event in from_uvicorn)
     assert "Invalid HTTP request received." in from_uvicorn
     assert "Application shutdown complete." in from_uvicorn
-    assert any(str(event).startswith("Finished server process") for event in from_uvicorn)
+    finished = [e for e in from_uvicorn if str(e).startswith("Finished server process")]
+    assert len(finished) == (2 if how.endswith("2-workers") else 1)
+    if how.endswith("2-workers"):
+        assert any(str(event).startswith("Started parent process") for event in from_uvicorn)
+        assert any(str(event).startswith("Stopping parent process") for event in from_uvicorn)
