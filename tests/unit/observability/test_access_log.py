@@ -106,7 +106,7 @@ async def test_lines_are_flushed_once_per_interval() -> None:
 
 
 SCRIPT = """
-import asyncio, os, sys
+import asyncio, logging, os, sys
 sys.path.insert(0, {repo!r})
 from app.observability.access_log import AccessLog
 from app.observability.logging import Redactor, configure_logging
@@ -119,6 +119,9 @@ async def main():
         log.request(f"id{{i}}", "GET", "/v1/sports", 200, 0.1, "hit", 0)
     structlog.get_logger("t").info("after_three")   # flushes the shared buffer, in order
     log.request("id3", "GET", "/v1/sports", 200, 0.1, "hit", 0)
+    logging.getLogger("uvicorn").setLevel(logging.INFO)  # as uvicorn sets it
+    logging.getLogger("uvicorn.error").info("from_uvicorn")  # the same buffer, in order
+    log.request("id4", "GET", "/v1/sports", 200, 0.1, "hit", 0)
     os.write(2, b"before-exit\\n")
 
 asyncio.run(main())
@@ -145,4 +148,6 @@ def test_unbuffered_stdout_is_buffered_in_order_and_flushed_at_exit(tmp_path: Pa
         "id2",
         "after_three",
         "id3",
+        "from_uvicorn",
+        "id4",
     ]
