@@ -38,11 +38,13 @@ _SECURITY_HEADER_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
 
 
 def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """``headers`` plus each of ``SECURITY_HEADERS`` that the answer did not set."""
-    present = {name.lower() for name, _ in headers} & _SECURITY_HEADER_NAMES
-    if not present:
-        return [*headers, *SECURITY_HEADERS]
-    return [*headers, *(header for header in SECURITY_HEADERS if header[0] not in present)]
+    """``headers`` plus each of ``SECURITY_HEADERS`` that the answer did not set (ASGI
+    header names are lower-case)."""
+    for name, _ in headers:
+        if name in _SECURITY_HEADER_NAMES:  # rare: a page with its own policy
+            present = {name for name, _ in headers}
+            return [*headers, *(header for header in SECURITY_HEADERS if header[0] not in present)]
+    return [*headers, *SECURITY_HEADERS]
 
 
 def response_headers(request_id: str) -> list[tuple[bytes, bytes]]:
