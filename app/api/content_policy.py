@@ -8,6 +8,15 @@ answers that did not set one.
 
 A page's inline ``<script>`` and ``<style>`` blocks are allowed by their SHA-256 hash,
 computed from the page as rendered, so no page needs ``'unsafe-inline'`` for them.
+For example, a page playing a stream in a ``<video>`` and framing a page of its own::
+
+    PLAYER = ContentSecurityPolicy({
+        "default-src": ["'none'"], "script-src": ["'self'"], "style-src": ["'self'"],
+        "media-src": ["'self'", "blob:"], "connect-src": ["'self'"],
+        "frame-src": ["'self'"], "frame-ancestors": ["'self'"],
+    })
+    return html_page(html, PLAYER)                      # in the route
+    app.mount("/_player", WithPolicy(StaticFiles(...), PLAYER))  # its files
 """
 
 from __future__ import annotations
