@@ -17,7 +17,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from app.api.content_policy import ContentSecurityPolicy, WithPolicy, html_page
+from app.api.content_policy import API_POLICY, ContentSecurityPolicy, WithPolicy, html_page
 
 ASSETS_URL = "/docs/assets"
 ASSETS_PACKAGE = ("fastapi_standalone_docs", "static")
@@ -41,7 +41,9 @@ REDOC_POLICY = ContentSecurityPolicy(
         "worker-src": ["blob:"],
     }
 )
-ASSETS_POLICY = ContentSecurityPolicy({"default-src": ["'none'"], "frame-ancestors": ["'none'"]})
+# A script or a stylesheet is not a document: the API's policy fits it (and a file
+# opened on its own runs nothing).
+ASSETS_POLICY = API_POLICY
 
 # Swagger UI's validator badge would send the document's URL to validator.swagger.io.
 SWAGGER_PARAMETERS = {"validatorUrl": None}

@@ -5,7 +5,7 @@ all from fixed sets or validated (method, route template, status, latency, cache
 state, call count, a request id that is generated or matched ``[A-Za-z0-9._-]``),
 so there is nothing for the redactor to find, and the line is encoded by one
 ``orjson.dumps`` call. It is the JSON object structlog's chain renders for the same
-fields (``json_line_processors``; tests/unit/observability/test_access_log.py checks
+fields (``line_processors``; tests/unit/observability/test_access_log.py checks
 it). In console mode it goes through structlog. It is the only access line: uvicorn's
 own is switched off (``route_stdlib_logging``), with or without ``--no-access-log``.
 

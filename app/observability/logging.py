@@ -156,9 +156,9 @@ def _orjson_text(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-def json_line_processors(redactor: Redactor) -> list[Processor]:
-    """What every structlog event goes through before JSON rendering; the access line
-    (``access_log.py``) writes the object this gives for its fields."""
+def line_processors(redactor: Redactor) -> list[Processor]:
+    """What every event goes through before it is rendered (JSON or console); the
+    access line (``access_log.py``) writes the JSON object this gives for its fields."""
     return [
         add_request_id,
         structlog.processors.add_log_level,
@@ -185,7 +185,7 @@ def configure_logging(*, json_lines: bool, level: str, redactor: Redactor) -> No
         renderer = structlog.dev.ConsoleRenderer(colors=False)
         logger_factory = structlog.PrintLoggerFactory(file=sys.stdout)
     structlog.configure(
-        processors=[*json_line_processors(redactor), renderer],
+        processors=[*line_processors(redactor), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
@@ -254,7 +254,7 @@ def stdlib_formatter(*, json_lines: bool, redactor: Redactor) -> logging.Formatt
         foreign_pre_chain=[structlog.stdlib.add_logger_name, _exception_text],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            *json_line_processors(redactor),
+            *line_processors(redactor),
             renderer,
         ],
     )

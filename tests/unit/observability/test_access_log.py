@@ -17,7 +17,7 @@ import structlog
 from structlog.typing import Processor
 
 from app.observability.access_log import FLUSH_EVERY_S, AccessLog
-from app.observability.logging import Redactor, json_line_processors
+from app.observability.logging import Redactor, line_processors
 
 TIMESTAMP = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z"
 
@@ -62,7 +62,7 @@ async def test_line_is_what_structlog_renders(row: tuple[object, ...]) -> None:
     AccessLog(json_lines=True, enabled=True, stream=stream).request(*row)  # type: ignore[arg-type]
     ours = orjson.loads(stream.getvalue())
     chain: list[Processor] = [
-        *json_line_processors(Redactor(["a-secret-value"])),
+        *line_processors(Redactor(["a-secret-value"])),
         structlog.processors.JSONRenderer(),
     ]
     rendered = structlog.wrap_logger(structlog.ReturnLogger(), processors=chain).info(
