@@ -36,6 +36,7 @@ RUN groupadd --system --gid 10001 gateway \
 WORKDIR /srv/gateway
 COPY --from=builder /opt/venv /opt/venv
 COPY --chmod=0555 scripts/serve ./scripts/serve
+COPY --chmod=0444 scripts/uvicorn-logging.json ./scripts/uvicorn-logging.json
 USER 10001:10001
 EXPOSE 8000
 # Liveness only: /readyz (store and catalogue) is for the load balancer's decisions.

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.api import admin, catalogue, health, links, sessions
 from app.api.body_limit import BodyLimit
+from app.api.docs import install_docs
 from app.api.fast_reads import CachedReads
 from app.api.problems import install_problem_handlers, internal_error, problem_responses
 from app.api.schemas import Problem
@@ -120,8 +121,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Prometheus is this service's telemetry; FastAPI's native OpenTelemetry hooks
         # would cost a provider lookup on every request for nothing.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        docs_url=None,  # served by app/api/docs.py, with local assets and their own CSP
+        redoc_url=None,
     )
     install_problem_handlers(app)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(catalogue.router)
     app.include_router(links.router)

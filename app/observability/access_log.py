@@ -4,8 +4,10 @@ It runs on every request, so it skips structlog's processor chain: its fields ar
 all from fixed sets or validated (method, route template, status, latency, cache
 state, call count, a request id that is generated or matched ``[A-Za-z0-9._-]``),
 so there is nothing for the redactor to find, and the line is encoded by one
-``orjson.dumps`` call. The shape matches the other JSON log lines (``event``,
-``level``, ``timestamp``, ``request_id``). In console mode it goes through structlog.
+``orjson.dumps`` call. It is the JSON object structlog's chain renders for the same
+fields (``line_processors``; tests/unit/observability/test_access_log.py checks
+it). In console mode it goes through structlog. It is the only access line: uvicorn's
+own is switched off (``route_stdlib_logging``), with or without ``--no-access-log``.
 
 Lines are flushed at most ``FLUSH_EVERY_S`` after they are written, not one system
 call per request: under load that is a fifth of a worker's time. The stream is

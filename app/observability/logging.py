@@ -1,6 +1,12 @@
 """structlog set-up: one JSON object per line (or a console renderer for development),
 request-scoped context from contextvars, and a redaction step that runs last before
 rendering, so no secret reaches a log line whatever a caller passed in.
+
+Standard-library records (uvicorn's "Started server process", its errors and
+shutdown lines; warnings of httpx, asyncio and the rest) are rendered by the same
+processors through structlog's ``ProcessorFormatter`` on one root handler, so they
+come out as the same JSON lines, on stdout, whatever command started uvicorn. uvicorn's
+own access line is silenced: the app writes one per request (``access_log.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import contextlib
 import functools
 import io
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
@@ -17,6 +24,7 @@ from typing import Any, BinaryIO, cast
 
 import orjson
 import structlog
+from structlog.typing import Processor
 
 from app.observability.context import add_request_id
 
@@ -148,9 +156,21 @@ def _orjson_text(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+def line_processors(redactor: Redactor) -> list[Processor]:
+    """What every event goes through before it is rendered (JSON or console); the
+    access line (``access_log.py``) writes the JSON object this gives for its fields."""
+    return [
+        add_request_id,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redactor,
+    ]
+
+
 def configure_logging(*, json_lines: bool, level: str, redactor: Redactor) -> None:
-    """Configure structlog (process-wide, called from the app factory), and scrub the
-    standard-library loggers that libraries write to."""
+    """Configure structlog (process-wide, called from the app factory), and scrub and
+    render the standard-library loggers that libraries and uvicorn write to."""
     redact_stdlib_logging(redactor)
     renderer: Any
     logger_factory: Any
@@ -165,17 +185,86 @@ def configure_logging(*, json_lines: bool, level: str, redactor: Redactor) -> No
         renderer = structlog.dev.ConsoleRenderer(colors=False)
         logger_factory = structlog.PrintLoggerFactory(file=sys.stdout)
     structlog.configure(
-        processors=[
-            add_request_id,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            redactor,
-            renderer,
-        ],
+        processors=[*line_processors(redactor), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
         logger_factory=logger_factory,
         cache_logger_on_first_use=False,
     )
+    route_stdlib_logging(json_lines=json_lines, level=level, redactor=redactor)
+
+
+class StdoutLines(logging.Handler):
+    """One formatted record per line on stdout, through the same binary buffer as
+    structlog's lines (``stdout_bytes``), so the two stay in order. The stream is
+    looked up at each record: whatever stdout is at that moment."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + "\n"
+            binary = stdout_bytes()
+            if binary is not None:
+                binary.write(line.encode())
+                binary.flush()
+            else:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        except Exception:  # logging's own contract: report, never raise
+            self.handleError(record)
+
+
+def _exception_text(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A traceback ``RedactingFilter`` already turned into scrubbed text."""
+    record = event_dict.get("_record")
+    if record is not None and record.exc_text and "exc_info" not in event_dict:
+        event_dict["exception"] = record.exc_text
+    return event_dict
+
+
+def route_stdlib_logging(*, json_lines: bool, level: str, redactor: Redactor) -> None:
+    """Standard-library records to stdout as structlog lines: one handler on the root
+    logger (replacing one installed earlier), uvicorn's loggers handed to it, and
+    uvicorn's access line switched off (uvicorn asks ``hasHandlers()`` per connection,
+    so it does not even format it)."""
+    handler = StdoutLines(level=logging.getLevelNamesMapping()[level.upper()])
+    handler.setFormatter(stdlib_formatter(json_lines=json_lines, redactor=redactor))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, StdoutLines)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    server = logging.getLogger("uvicorn")  # uvicorn's default: its own stderr handler
+    server.handlers = []
+    server.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    access.handlers = []
+    access.propagate = False
+
+
+def stdlib_formatter(*, json_lines: bool, redactor: Redactor) -> logging.Formatter:
+    """Renders a standard-library record as a structlog line (JSON or console)."""
+    renderer: Processor = (
+        structlog.processors.JSONRenderer(serializer=_orjson_text)
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, _exception_text],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *line_processors(redactor),
+            renderer,
+        ],
+    )
+
+
+def uvicorn_formatter() -> logging.Formatter:
+    """The formatter of ``scripts/uvicorn-logging.json`` (uvicorn's ``--log-config``):
+    the lines uvicorn writes before any app is loaded, which with several workers are
+    all of its supervisor's, rendered like the app's. That process reads no settings:
+    ``LOG_FORMAT`` comes from the environment (default ``json``, as in ``Settings``);
+    its lines hold addresses and process ids, and token-shaped strings are scrubbed."""
+    console = os.environ.get("LOG_FORMAT", "json").strip().lower() == "console"
+    return stdlib_formatter(json_lines=not console, redactor=Redactor([]))

@@ -18,20 +18,33 @@ from contextvars import Token
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.content_policy import API_POLICY, CSP_HEADER
 from app.observability.access_log import AccessLog
 from app.observability.context import RequestFacts, reset_facts, set_facts
 from app.observability.metrics import Metrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
-# Sent with every answer: this API serves JSON only, never a page to frame or sniff.
+# Sent with every answer: the API serves JSON, never a page to frame or sniff.
 # ``frame-ancestors`` does X-Frame-Options' job in every current browser, and a JSON
 # answer is never rendered, so Referrer-Policy would have nothing to act on: two
-# headers, as each one a worker writes costs it time on every warm read.
+# headers, as each one a worker writes costs it time on every warm read. A page sets
+# a policy of its own (``app/api/content_policy.py``), which this one does not replace.
 SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
-    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (CSP_HEADER.encode(), API_POLICY.header_value().encode()),
 )
+_SECURITY_HEADER_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
+
+
+def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus each of ``SECURITY_HEADERS`` that the answer did not set (ASGI
+    header names are lower-case)."""
+    for name, _ in headers:
+        if name in _SECURITY_HEADER_NAMES:  # rare: a page with its own policy
+            present = {name for name, _ in headers}
+            return [*headers, *(header for header in SECURITY_HEADERS if header[0] not in present)]
+    return [*headers, *SECURITY_HEADERS]
 
 
 def response_headers(request_id: str) -> list[tuple[bytes, bytes]]:
@@ -148,14 +161,16 @@ class RequestObserver:
         facts, token, started = self._recorder.begin(scope)
         status = 500
         started_answer = False
-        extra = response_headers(facts.request_id)
+        request_id_header = (b"x-request-id", facts.request_id.encode())
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started_answer
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started_answer = True
-                message["headers"] = [*message.get("headers", ()), *extra]
+                message["headers"] = with_security_headers(
+                    [*message.get("headers", ()), request_id_header]
+                )
             await send(message)
 
         try:

@@ -1,18 +1,25 @@
-"""The access line: the JSON object orjson would write, buffered, flushed in time."""
+"""The access line: the JSON object structlog would write for the same fields,
+buffered, flushed in time."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import orjson
 import pytest
+import structlog
+from structlog.typing import Processor
 
 from app.observability.access_log import FLUSH_EVERY_S, AccessLog
+from app.observability.logging import Redactor, line_processors
+
+TIMESTAMP = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z"
 
 ROWS = [
     ("0123abcd", "GET", "/v1/events/open", 200, 0.021, "hit", 0),
@@ -46,6 +53,34 @@ async def test_line_is_the_json_object(row: tuple[object, ...]) -> None:
     }
 
 
+@pytest.mark.parametrize("row", ROWS)
+async def test_line_is_what_structlog_renders(row: tuple[object, ...]) -> None:
+    """The hand-written line and the line the app's structlog chain renders for the
+    same fields are the same JSON object (timestamps aside: same format)."""
+    request_id, method, route, status, ms, cache, calls = row
+    stream = io.BytesIO()
+    AccessLog(json_lines=True, enabled=True, stream=stream).request(*row)  # type: ignore[arg-type]
+    ours = orjson.loads(stream.getvalue())
+    chain: list[Processor] = [
+        *line_processors(Redactor(["a-secret-value"])),
+        structlog.processors.JSONRenderer(),
+    ]
+    rendered = structlog.wrap_logger(structlog.ReturnLogger(), processors=chain).info(
+        "request",
+        request_id=request_id,
+        method=method,
+        route=route,
+        status=status,
+        ms=ms,
+        cache=cache,
+        upstream_calls=calls,
+    )
+    theirs = orjson.loads(rendered)
+    for line in (ours, theirs):
+        assert re.fullmatch(TIMESTAMP, line.pop("timestamp"))
+    assert ours == theirs
+
+
 async def test_disabled_writes_nothing() -> None:
     stream = io.BytesIO()
     AccessLog(json_lines=True, enabled=False, stream=stream).request(*ROWS[0])
@@ -71,7 +106,7 @@ async def test_lines_are_flushed_once_per_interval() -> None:
 
 
 SCRIPT = """
-import asyncio, os, sys
+import asyncio, logging, os, sys
 sys.path.insert(0, {repo!r})
 from app.observability.access_log import AccessLog
 from app.observability.logging import Redactor, configure_logging
@@ -84,6 +119,9 @@ async def main():
         log.request(f"id{{i}}", "GET", "/v1/sports", 200, 0.1, "hit", 0)
     structlog.get_logger("t").info("after_three")   # flushes the shared buffer, in order
     log.request("id3", "GET", "/v1/sports", 200, 0.1, "hit", 0)
+    logging.getLogger("uvicorn").setLevel(logging.INFO)  # as uvicorn sets it
+    logging.getLogger("uvicorn.error").info("from_uvicorn")  # the same buffer, in order
+    log.request("id4", "GET", "/v1/sports", 200, 0.1, "hit", 0)
     os.write(2, b"before-exit\\n")
 
 asyncio.run(main())
@@ -110,4 +148,6 @@ def test_unbuffered_stdout_is_buffered_in_order_and_flushed_at_exit(tmp_path: Pa
         "id2",
         "after_three",
         "id3",
+        "from_uvicorn",
+        "id4",
     ]

@@ -1,0 +1,128 @@
+"""Standard-library records (uvicorn's, the libraries') come out as the same JSON lines
+as structlog's, scrubbed; uvicorn's access line is switched off."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import logging.config
+from collections.abc import Callable, Iterator
+
+import orjson
+import pytest
+import structlog
+from uvicorn.config import LOGGING_CONFIG
+
+from app.observability.logging import REDACTED, Redactor, StdoutLines, configure_logging
+
+SECRET = "cust-0f1e2d3c-secret-uid"
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+@pytest.fixture
+def logged(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dict[str, object]]]]:
+    """uvicorn's own logging set-up first (as ``uvicorn`` does before loading the app),
+    then the app's; everything restored afterwards. Returns the JSON lines so far."""
+    saved_structlog = structlog.get_config()
+    root = logging.getLogger()
+    saved_root = list(root.handlers)
+    saved = {
+        name: (list(logging.getLogger(name).handlers), logging.getLogger(name).propagate)
+        for name in UVICORN_LOGGERS
+    }
+    logging.config.dictConfig(copy.deepcopy(LOGGING_CONFIG))
+
+    def lines() -> list[dict[str, object]]:
+        out, err = capsys.readouterr()
+        assert err == ""
+        return [orjson.loads(line) for line in out.splitlines()]
+
+    try:
+        yield lines
+    finally:
+        structlog.configure(**saved_structlog)
+        root.handlers = saved_root
+        for name, (handlers, propagate) in saved.items():
+            logging.getLogger(name).handlers = handlers
+            logging.getLogger(name).propagate = propagate
+
+
+def test_uvicorn_lines_are_json(logged: Callable[[], list[dict[str, object]]]) -> None:
+    configure_logging(json_lines=True, level="info", redactor=Redactor([SECRET]))
+    error_log = logging.getLogger("uvicorn.error")
+    error_log.info("Started server process [%d]", 4242, extra={"color_message": "x"})
+    error_log.warning("Invalid HTTP request received.")
+    logging.getLogger("asyncio").error("Task exception was never retrieved")
+    lines = logged()
+    for line in lines:
+        assert str(line.pop("timestamp")).endswith("Z")
+    assert lines == [
+        {"event": "Started server process [4242]", "logger": "uvicorn.error", "level": "info"},
+        {"event": "Invalid HTTP request received.", "logger": "uvicorn.error", "level": "warning"},
+        {"event": "Task exception was never retrieved", "logger": "asyncio", "level": "error"},
+    ]
+
+
+def test_tracebacks_are_one_scrubbed_field(logged: Callable[[], list[dict[str, object]]]) -> None:
+    configure_logging(json_lines=True, level="info", redactor=Redactor([SECRET]))
+    for name in ("uvicorn.error", "some.library"):  # with and without RedactingFilter
+        try:
+            raise RuntimeError(f"upstream said no to /sport/all/{SECRET}")
+        except RuntimeError:
+            logging.getLogger(name).exception("Exception in ASGI application %s", SECRET)
+    lines = logged()
+    assert len(lines) == 2
+    for line in lines:
+        assert line["event"] == f"Exception in ASGI application {REDACTED}"
+        assert line["level"] == "error"
+        exception = str(line["exception"])
+        assert exception.startswith("Traceback (most recent call last)")
+        assert f"RuntimeError: upstream said no to /sport/all/{REDACTED}" in exception
+        assert SECRET not in orjson.dumps(line).decode()
+
+
+def test_uvicorn_access_line_is_off(logged: Callable[[], list[dict[str, object]]]) -> None:
+    assert logging.getLogger("uvicorn.access").hasHandlers()  # uvicorn's default
+    configure_logging(json_lines=True, level="info", redactor=Redactor([]))
+    assert not logging.getLogger("uvicorn.access").hasHandlers()
+    logging.getLogger("uvicorn.access").info('%s - "%s" %d', "127.0.0.1:5", "GET / HTTP/1.1", 200)
+    assert logged() == []
+
+
+def test_configured_twice_writes_each_line_once(
+    logged: Callable[[], list[dict[str, object]]],
+) -> None:
+    for _ in range(3):
+        configure_logging(json_lines=True, level="info", redactor=Redactor([]))
+    logging.getLogger("uvicorn.error").info("Shutting down")
+    assert [line["event"] for line in logged()] == ["Shutting down"]
+    assert sum(isinstance(h, StdoutLines) for h in logging.getLogger().handlers) == 1
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [
+        pytest.param("debug", ["info line", "warning line"], id="debug"),
+        pytest.param("info", ["info line", "warning line"], id="info"),
+        pytest.param("warning", ["warning line"], id="warning"),
+        pytest.param("error", [], id="error"),
+    ],
+)
+def test_log_level_applies_to_uvicorn_lines(
+    logged: Callable[[], list[dict[str, object]]], level: str, expected: list[str]
+) -> None:
+    configure_logging(json_lines=True, level=level, redactor=Redactor([]))
+    logging.getLogger("uvicorn.error").info("info line")
+    logging.getLogger("uvicorn.error").warning("warning line")
+    assert [line["event"] for line in logged()] == expected
+
+
+def test_console_format_renders_uvicorn_lines_too(
+    capsys: pytest.CaptureFixture[str], logged: Callable[[], list[dict[str, object]]]
+) -> None:
+    configure_logging(json_lines=False, level="info", redactor=Redactor([SECRET]))
+    logging.getLogger("uvicorn.error").info("Started server process [%s]", SECRET)
+    out = capsys.readouterr().out
+    assert "Started server process [[redacted]]" in out
+    assert "[info" in out
+    assert SECRET not in out
