@@ -127,7 +127,7 @@ def test_every_link_decision_has_exactly_one_record_and_no_secret(
             assert (answer.status_code == 200) == (decision != "refused"), answer.text
         assert not_decisions[0].status_code == 422
         time.sleep(0.5)  # the stream entries are written while the answers go out
-        log_lines = [json.loads(x) for x in gateway.log_text().splitlines() if x.startswith("{")]
+        log_lines = [json.loads(line) for line in gateway.log_text().splitlines() if line]
         with redis.Redis.from_url(redis_url, decode_responses=True) as store:
             entries = [fields for _, fields in store.xrange(STREAM)]
 
