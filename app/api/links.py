@@ -27,6 +27,21 @@ router = APIRouter(prefix="/v1", tags=["links"])
 StateDep = Annotated[GatewayState, Depends(get_state)]
 
 NO_STORE = {"Cache-Control": "no-store"}
+LINK_PROBLEMS = problem_responses(
+    "invalid_request",
+    "unauthorized",
+    "event_not_found",
+    "stream_not_found",
+    "event_pending",
+    "event_closed",
+    "geo_blocked",
+    "watch_rule_denied",
+    "too_many_streams",
+    "invalid_redirect_url",
+    "rate_limited",
+    "upstream_error",
+    "upstream_unavailable",
+)
 
 
 def resolve_viewer(state: GatewayState, peer: str | None, headers: Headers) -> Viewer:
@@ -135,21 +150,7 @@ def peer_of(request: Request) -> str | None:
     "/events/{eventId}/links",
     response_model=LinkOut,
     summary="Mint a stream link for the calling viewer",
-    responses=problem_responses(
-        "invalid_request",
-        "unauthorized",
-        "event_not_found",
-        "stream_not_found",
-        "event_pending",
-        "event_closed",
-        "geo_blocked",
-        "watch_rule_denied",
-        "too_many_streams",
-        "invalid_redirect_url",
-        "rate_limited",
-        "upstream_error",
-        "upstream_unavailable",
-    ),
+    responses=LINK_PROBLEMS,
 )
 async def mint_link(
     request: Request,
@@ -183,21 +184,7 @@ async def mint_link(
         "mint attempts upstream. When every step is refused, the problem is the first "
         "step's, with a `tried` list of `{streamName, kind, code}`."
     ),
-    responses=problem_responses(
-        "invalid_request",
-        "unauthorized",
-        "event_not_found",
-        "stream_not_found",
-        "event_pending",
-        "event_closed",
-        "geo_blocked",
-        "watch_rule_denied",
-        "too_many_streams",
-        "invalid_redirect_url",
-        "rate_limited",
-        "upstream_error",
-        "upstream_unavailable",
-    ),
+    responses=LINK_PROBLEMS,
 )
 async def play(
     request: Request,

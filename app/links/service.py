@@ -298,15 +298,10 @@ class LinkService:
         if cached is not None:
             self._metrics.link_minted(cached.kind, "dedupe")
             return cached
-        minted = await self._call_upstream(
-            principal,
-            viewer,
-            event_id,
-            stream.name,
-            kind,
-            redirect,
-            session if store_answered else None,  # without the store, no session opened
-        )
+        extra: dict[str, Any] = {}
+        if session is not None and store_answered:  # without the store, no session opened
+            extra = {"sessionId": session.session_id, "heartbeatEveryS": session.limits.ttl_s / 2}
+        minted = await self._call_upstream(principal, viewer, event_id, candidate, extra)
         self._metrics.link_minted(minted.kind, "upstream")
         # Kept no longer than the dedupe window, nor past refreshAfter: a renewal gets
         # a new link.
@@ -576,24 +571,18 @@ class LinkService:
         principal: Principal,
         viewer: Viewer,
         event_id: str,
-        stream_name: str,
-        kind: LinkKind,
-        redirect: str,
-        session: NewSession | None,
+        candidate: Candidate,
+        extra: dict[str, Any],
     ) -> Minted:
-        extra: dict[str, Any] = {}
-        if session is not None:
-            extra = {
-                "sessionId": session.session_id,
-                "heartbeatEveryS": session.limits.ttl_s / 2,
-            }
+        """stream/link, then liveStream for raw links; ``extra`` joins the answer."""
+        stream_name, kind = candidate.stream.name, candidate.step.kind
         try:
             link = await self._client.stream_link(
                 user_id=principal.user_id,
                 user_ip=str(viewer.ip),
                 event_id=event_id,
                 stream_name=stream_name,
-                redirect_url=redirect,
+                redirect_url=candidate.redirect,
                 raw=kind == "raw",
             )
             if kind == "player":
