@@ -1,6 +1,8 @@
 """Small real servers on loopback for the outbound-connection tests: an ASGI app served
-by uvicorn in a thread (plain or TLS), a self-signed certificate made with
-``cryptography``, and a forward proxy that answers for any origin it is asked for.
+by uvicorn in a thread (plain or TLS) and a self-signed certificate made with
+``cryptography``. The same app stands in for a forward proxy: uvicorn accepts the
+absolute-form requests a client sends to a proxy, and the app answers for whatever
+origin it is asked for (the ``Host`` it records).
 
 Every request a server sees is recorded with the client port it came from, so a test
 can count the TCP connections a client opened.
