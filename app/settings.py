@@ -15,6 +15,7 @@ from typing import Annotated, Literal, Self
 from pydantic import (
     AnyHttpUrl,
     Field,
+    FilePath,
     SecretStr,
     ValidationError,
     field_validator,
@@ -62,8 +63,9 @@ class Settings(BaseSettings):
     igm_connect_timeout_s: float = Field(default=2.0, gt=0)
     igm_read_timeout_s: float = Field(default=5.0, gt=0)
     igm_max_connections: int = Field(default=16, ge=1)
-    # builtin: app/upstream/transport.py; httpcore: httpx's default connection pool
-    igm_http_transport: Literal["builtin", "httpcore"] = "builtin"
+    igm_keepalive_expiry_s: float = Field(default=5.0, ge=0)
+    # PEM bundle of the CAs to trust for the upstream and AUTH_JWKS_URL (unset: certifi's)
+    igm_ca_bundle: FilePath | None = None
 
     # --- Shared store and fleet --------------------------------------------
     redis_url: str | None = None
@@ -172,6 +174,7 @@ class Settings(BaseSettings):
     @field_validator(
         "igm_customer_uid",
         "igm_server_ip",
+        "igm_ca_bundle",
         "redis_url",
         "replica_id",
         "replica_count",

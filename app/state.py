@@ -33,6 +33,7 @@ from app.links.service import LinkLifetimes, LinkLimits, LinkRules, LinkService
 from app.observability.context import count_upstream_call
 from app.observability.logging import Redactor
 from app.observability.metrics import Metrics
+from app.outbound import tls_verify
 from app.ratelimit.admission import LinkAdmission
 from app.ratelimit.gate import UpstreamGate
 from app.ratelimit.lease import Lease
@@ -41,7 +42,6 @@ from app.settings import Settings
 from app.store import build_store
 from app.upstream.breaker import CircuitBreaker
 from app.upstream.client import OnePlatformClient, UpstreamCall, build_http_client
-from app.upstream.http import UpstreamHttp
 from app.watch.callback import WatchCallback
 from app.watch.claims import parse_claim_rules
 from app.watch.rules import WatchRules
@@ -56,7 +56,7 @@ class GatewayState:
     redactor: Redactor
     replica_id: str
     redis: redis_asyncio.Redis
-    http: UpstreamHttp
+    http: httpx.AsyncClient
     client: OnePlatformClient
     catalogue: Catalogue
     authenticator: Authenticator
@@ -238,11 +238,14 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, GatewayState]]:
         owner = replica_name(settings)
         redis = build_store(settings.redis_url)
+        verify = tls_verify(settings.igm_ca_bundle)  # the upstream and JWKS trust alike
         http = build_http_client(
             connect_timeout_s=settings.igm_connect_timeout_s,
             read_timeout_s=settings.igm_read_timeout_s,
             max_connections=settings.igm_max_connections,
-            transport=upstream_transport(settings) or settings.igm_http_transport,
+            keepalive_expiry_s=settings.igm_keepalive_expiry_s,
+            verify=verify,
+            transport=upstream_transport(settings),
         )
 
         def observe(call: UpstreamCall) -> None:
@@ -269,10 +272,16 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             settings, client=client, redis=redis, metrics=metrics, owner=owner
         )
         jwks_http = (
-            httpx.AsyncClient(timeout=httpx.Timeout(3.0)) if settings.auth_jwks_url else None
+            httpx.AsyncClient(timeout=httpx.Timeout(3.0), verify=verify, trust_env=True)
+            if settings.auth_jwks_url
+            else None
         )
         watch_http = (
-            httpx.AsyncClient(timeout=httpx.Timeout(settings.watch_callback_timeout_s))
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(settings.watch_callback_timeout_s),
+                verify=verify,
+                trust_env=True,
+            )
             if settings.watch_callback_url
             else None
         )

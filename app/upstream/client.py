@@ -1,4 +1,5 @@
-"""The ONEPlatform client: the six calls of the guide over one pool of connections.
+"""The ONEPlatform client: the six calls of the guide over one ``httpx.AsyncClient``
+(``build_http_client``: httpx's own connection pool, proxy variables honoured).
 
 Every call carries ``X-Forwarded-For: <server IP>`` (the guide: server-side calls name
 the whitelisted server IP there). The customerUid travels in URLs, so nothing here
@@ -14,11 +15,12 @@ calling.
 from __future__ import annotations
 
 import math
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -38,9 +40,7 @@ from app.upstream.errors import (
     UpstreamTimeout,
     operation_error,
 )
-from app.upstream.http import UpstreamHttp, UpstreamResponse
 from app.upstream.models import Event, LiveStream, Sport, Stream, StreamLink, UpstreamModel
-from app.upstream.transport import Http11Transport
 
 log = structlog.get_logger(__name__)
 
@@ -85,25 +85,39 @@ class ListResult(Generic[T]):
     skipped: int
 
 
+DEFAULT_HEADERS: Final = {
+    "Accept": "application/json",
+    "Accept-Encoding": "gzip, deflate",
+    "User-Agent": "oneplatform-gateway",
+}
+MAX_BODY_BYTES: Final = 32 * 1024 * 1024  # decoded; ONEPlatform's largest list is ~1 MB
+
+
 def build_http_client(
     *,
     connect_timeout_s: float,
     read_timeout_s: float,
     max_connections: int,
-    transport: httpx.AsyncBaseTransport | Literal["builtin", "httpcore"] = "builtin",
-) -> UpstreamHttp:
-    """The pooled connections the lifespan owns: the built-in HTTP/1.1 transport
-    (``app/upstream/transport.py``), httpx's own httpcore pool, or a given transport
-    (the in-process simulator)."""
-    if transport == "builtin":
-        transport = Http11Transport(max_connections=max_connections)
-    elif transport == "httpcore":
-        limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
-        transport = httpx.AsyncHTTPTransport(limits=limits)
-    return UpstreamHttp(
-        transport, connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s
+    keepalive_expiry_s: float = 5.0,
+    verify: ssl.SSLContext | bool = True,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """The pooled connections the lifespan owns: httpx's own transport, with proxy
+    variables honoured (``trust_env``), ``verify`` for TLS, and the pool's size and
+    keep-alive; or a given transport (the in-process simulator, a ``MockTransport``),
+    which then brings its own connections and takes no proxy."""
+    return httpx.AsyncClient(
+        headers=DEFAULT_HEADERS,
+        timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s, pool=connect_timeout_s),
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=keepalive_expiry_s,
+        ),
+        verify=verify,
+        trust_env=True,
+        follow_redirects=False,
+        transport=transport,
     )
 
 
@@ -133,7 +147,7 @@ def _operation_code(body: object) -> int | None:
     return None
 
 
-def _retry_after(response: UpstreamResponse) -> float | None:
+def _retry_after(response: httpx.Response) -> float | None:
     """Retry-After in seconds (the delta form; an HTTP date or nonsense gives None)."""
     value = response.headers.get("retry-after")
     if value is None:
@@ -153,7 +167,7 @@ def _wire_date(day: date) -> str:
 class OnePlatformClient:
     def __init__(
         self,
-        http: UpstreamHttp,
+        http: httpx.AsyncClient,
         *,
         api_url: str,
         player_api_url: str,
@@ -162,9 +176,8 @@ class OnePlatformClient:
         observer: CallObserver | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
-        self._http = http.with_headers(
-            {"X-Forwarded-For": server_ip, "Content-Type": "application/json"}
-        )
+        self._http = http
+        self._headers = {"X-Forwarded-For": server_ip, "Content-Type": "application/json"}
         self._api = api_url.rstrip("/")
         self._player_api = player_api_url.rstrip("/")
         self._uid = customer_uid
@@ -288,13 +301,15 @@ class OnePlatformClient:
         # puts the URL (and so the customerUid) into its exceptions, orjson the body.
         failure: UpstreamError | None = None
         try:
-            response = await self._http.request(verb, url, params=params)
+            response, content = await self._fetch(verb, url, params)
         except httpx.TimeoutException:
             failure = UpstreamTimeout(method, "timed out")
         except httpx.DecodingError:
             failure = UpstreamBadResponse(method, "the body could not be decoded")
         except httpx.RequestError as exc:
             failure = UpstreamConnectionError(method, type(exc).__name__)
+        except _TooLarge:
+            failure = UpstreamBadResponse(method, "the body is too large")
         if failure is not None:
             raise failure
         if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
@@ -303,7 +318,7 @@ class OnePlatformClient:
             raise UpstreamServerError(method, f"HTTP {response.status_code}", response.status_code)
         body: object = None
         try:
-            body = orjson.loads(response.content)
+            body = orjson.loads(content)
         except orjson.JSONDecodeError:
             failure = UpstreamBadResponse(
                 method, f"HTTP {response.status_code} with a body that is not JSON"
@@ -313,6 +328,20 @@ class OnePlatformClient:
         if response.status_code != httpx.codes.OK and _operation_code(body) is None:
             raise UpstreamBadResponse(method, f"unexpected HTTP {response.status_code}")
         return body
+
+    async def _fetch(
+        self, verb: str, url: str, params: dict[str, str] | None
+    ) -> tuple[httpx.Response, bytes]:
+        """The answer and its decoded body, read up to ``MAX_BODY_BYTES``."""
+        async with self._http.stream(verb, url, params=params, headers=self._headers) as response:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise _TooLarge
+                chunks.append(chunk)
+        return response, b"".join(chunks)
 
     @staticmethod
     def _items(key: str, model: type[M]) -> Callable[[str, object], ListResult[M]]:
@@ -353,6 +382,10 @@ class OnePlatformClient:
             )
 
         return parse
+
+
+class _TooLarge(Exception):
+    """An answer's decoded body passed ``MAX_BODY_BYTES`` (a runaway or a gzip bomb)."""
 
 
 # Outcomes that count against a method's circuit: the upstream is not answering.

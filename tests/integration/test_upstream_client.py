@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Literal
 
 import httpx
 import pytest
@@ -113,7 +112,6 @@ async def connect(
     customer_uid: str | None = None,
     server_ip: str | None = None,
     read_timeout_s: float = 5.0,
-    transport: Literal["builtin", "httpcore"] = "builtin",
 ) -> AsyncIterator[Observed]:
     """A client as the lifespan builds it, pointed at the simulator."""
     calls: list[UpstreamCall] = []
@@ -121,7 +119,6 @@ async def connect(
         connect_timeout_s=2.0,
         read_timeout_s=read_timeout_s,
         max_connections=10,
-        transport=transport,
     ) as http:
         client = OnePlatformClient(
             http,
@@ -134,9 +131,9 @@ async def connect(
         yield Observed(client, calls)
 
 
-@pytest.fixture(params=["builtin", "httpcore"])  # IGM_HTTP_TRANSPORT's two choices
-async def up(sim: SimulatorHandle, request: pytest.FixtureRequest) -> AsyncIterator[Observed]:
-    async with connect(sim, transport=request.param) as observed:
+@pytest.fixture
+async def up(sim: SimulatorHandle) -> AsyncIterator[Observed]:
+    async with connect(sim) as observed:
         yield observed
 
 

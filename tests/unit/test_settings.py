@@ -126,6 +126,9 @@ MALFORMED: list[tuple[str, str]] = [
     ("WATCH_CALLBACK_FAILURE", "maybe"),
     ("AUDIT_REDIS_STREAM", "bad stream name"),
     ("AUDIT_REDIS_STREAM_MAXLEN", "10"),
+    ("IGM_KEEPALIVE_EXPIRY_S", "-1"),
+    ("IGM_MAX_CONNECTIONS", "0"),
+    ("IGM_CA_BUNDLE", "/nonexistent/ca-bundle.pem"),
 ]
 
 
@@ -223,6 +226,24 @@ def test_blank_means_unset(
     settings = env(**variables)
     assert settings.customer_uid.get_secret_value() == uid
     assert settings.server_ip == server_ip
+
+
+def test_upstream_connection_settings(env: Env, tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")  # read at start-up, not here
+    defaults = env(**GOOD)
+    assert (defaults.igm_ca_bundle, defaults.igm_keepalive_expiry_s) == (None, 5.0)
+    assert defaults.igm_max_connections == 16
+    configured = env(
+        **GOOD,
+        IGM_CA_BUNDLE=str(bundle),
+        IGM_KEEPALIVE_EXPIRY_S="30",
+        IGM_MAX_CONNECTIONS="64",
+    )
+    assert configured.igm_ca_bundle == bundle
+    assert configured.igm_keepalive_expiry_s == 30.0
+    assert configured.igm_max_connections == 64
+    assert env(**GOOD, IGM_CA_BUNDLE="").igm_ca_bundle is None  # blank means unset
 
 
 # --- lists and secrets ---------------------------------------------------------------------

@@ -19,7 +19,6 @@ from app.simulator.app import create_simulator
 from app.simulator.config import SimulatorConfig
 from app.state import build_catalogue
 from app.upstream.client import OnePlatformClient, build_http_client
-from app.upstream.http import UpstreamHttp
 
 INTERVAL_S = 0.3
 
@@ -73,7 +72,7 @@ CatalogueFactory = Callable[..., Catalogue]
 @pytest.fixture
 async def make_catalogue(sim: Sim, store: redis_asyncio.Redis) -> AsyncIterator[CatalogueFactory]:
     """Build catalogues ("replicas") sharing the store and the simulator."""
-    clients: list[UpstreamHttp] = []
+    clients: list[httpx.AsyncClient] = []
     built: list[Catalogue] = []
 
     def factory(owner: str = "replica-a", **overrides: Any) -> Catalogue:

@@ -4,6 +4,7 @@ wire, how answers are read, how failures are translated, and what the observer s
 from __future__ import annotations
 
 import asyncio
+import gzip
 from datetime import date
 from urllib.parse import unquote
 
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from app.upstream.client import METHODS, OnePlatformClient
+from app.upstream.client import MAX_BODY_BYTES, METHODS, OnePlatformClient
 from app.upstream.errors import (
     InvalidCustomer,
     UpstreamBadResponse,
@@ -348,6 +349,33 @@ async def _nth_method(client: OnePlatformClient, index: int) -> object:
             raw=True,
         )  # fmt: skip
     return await client.live_stream("ref")
+
+
+BODY_SIZES = [
+    pytest.param(1024 * 1024, False, None, id="1-MiB-plain"),
+    pytest.param(MAX_BODY_BYTES - 32, True, None, id="just-under-the-cap-gzip"),
+    pytest.param(MAX_BODY_BYTES, False, UpstreamBadResponse, id="over-the-cap-plain"),
+    pytest.param(MAX_BODY_BYTES, True, UpstreamBadResponse, id="over-the-cap-gzip-bomb"),
+]
+
+
+@pytest.mark.parametrize(("padding", "gzipped", "expected"), BODY_SIZES)
+async def test_bodies_are_read_up_to_the_cap(
+    padding: int, gzipped: bool, expected: type[UpstreamError] | None
+) -> None:
+    body = b'{"sports": [], "pad": "' + b" " * padding + b'"}'
+    response = (
+        httpx.Response(200, content=gzip.compress(body), headers={"Content-Encoding": "gzip"})
+        if gzipped  # a gzip bomb: ~32 KiB on the wire
+        else httpx.Response(200, content=body)
+    )
+    async with scripted_client(lambda request: response) as (client, recorded):
+        if expected is None:
+            assert (await client.sports()).items == ()
+        else:
+            with pytest.raises(expected, match="too large"):
+                await client.sports()
+    assert recorded.calls[-1].outcome == ("ok" if expected is None else "bad_response")
 
 
 async def test_decode_failures_carry_no_body() -> None:
