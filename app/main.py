@@ -7,9 +7,10 @@ the settings at fault and exits. Every client is built in the lifespan (``app.st
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Sequence
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
@@ -19,6 +20,8 @@ from app.api.fast_links import DirectLinks
 from app.api.fast_reads import CachedReads
 from app.api.problems import install_problem_handlers, problem_responses
 from app.api.schemas import Problem
+from app.demo.routes import DemoSite, demo_router
+from app.demo.tokens import DemoTokenIssuer
 from app.identity.viewer_ip import Network, is_trusted, parse_ip
 from app.observability.access_log import AccessLog
 from app.observability.logging import Redactor, configure_logging
@@ -111,6 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(catalogue.router)
     app.include_router(links.router)
+    if settings.demo_enabled:
+        app.include_router(demo_site(settings))
     app.cached_reads = CachedReads(
         recorder, frozenset(settings.cors_allow_origins), max_header_bytes=MAX_HEADER_BYTES
     )
@@ -135,6 +140,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestObserver, recorder=recorder)
     _register_problem_schema(app)
     return app
+
+
+def demo_site(settings: Settings) -> APIRouter:
+    """The demo stream, player page and reference page (``/`` in demo mode, else ``/demo``)."""
+    issuer = None
+    if settings.demo_tokens and settings.auth_jwt_secret is not None:
+        issuer = DemoTokenIssuer(
+            settings.auth_jwt_secret,
+            settings.auth_jwt_issuer,
+            settings.auth_jwt_audience,
+            wall=time.time,
+        )
+    site = DemoSite.load(settings.demo_vendor_dir, issuer, wall=time.time)
+    return demo_router(site, page_path="/" if settings.igm_mode == "simulator" else "/demo")
 
 
 def _register_problem_schema(app: FastAPI) -> None:

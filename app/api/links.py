@@ -45,6 +45,10 @@ async def mint_answer(
     """The JSON answer to a link request (``GatewayError`` for every refusal): who is
     asking, from where, then the link service. Used by the route below and by
     ``app/api/fast_links.py``."""
+    if not state.settings.links_enabled:
+        raise GatewayError(
+            404, "links_disabled", "Links disabled", "This gateway does not mint links."
+        )
     # Credentials are read from the headers directly: declared as Header() parameters
     # (they are not in the OpenAPI document anyway) they cost more to extract than the
     # body does to validate.

@@ -137,10 +137,13 @@ class RequestObserver:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                headers = list(message.get("headers", ()))
+                # a page that sets its own policy (app/demo) keeps it
+                own_csp = any(name.lower() == b"content-security-policy" for name, _ in headers)
                 message["headers"] = [
-                    *message.get("headers", ()),
+                    *headers,
                     request_id_header,
-                    *SECURITY_HEADERS,
+                    *(SECURITY_HEADERS[:1] if own_csp else SECURITY_HEADERS),
                 ]
             await send(message)
 
