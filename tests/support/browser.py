@@ -56,7 +56,8 @@ def browser_page(timeout_ms: float = 15_000) -> Iterator[BrowserPage]:
 
             def on_console(message: ConsoleMessage) -> None:
                 if message.type == "error":
-                    session.console_errors.append(message.text)
+                    where = message.location.get("url", "")
+                    session.console_errors.append(f"{message.text} [{where}]")
 
             def on_page_error(error: Error) -> None:
                 session.console_errors.append(f"uncaught: {error.message}")

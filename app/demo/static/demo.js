@@ -196,6 +196,11 @@ async function play(eventId) {
     showStatus(`Refused: ${error.message}`, true);
     return;
   }
+  await playAnswer(eventId, answer);
+}
+
+// Plays a link answer (from /play, or from POST /v1/events/{eventId}/links).
+async function playAnswer(eventId, answer) {
   state.playing = { eventId, kind: answer.kind, answer };
   renderEvents();
   showStatus(`Playing ${answer.kind} (${answer.streamName})`);
@@ -342,6 +347,9 @@ function stop(reason) {
   }
   renderEvents();
 }
+
+// For scripts and tests: play an answer obtained elsewhere, or stop with a reason.
+window.demoPage = { playAnswer, stop };
 
 async function start() {
   const issued = await fetchDemoToken().catch(() => false);
