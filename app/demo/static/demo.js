@@ -186,8 +186,6 @@ async function play(eventId) {
   stop(null);
   state.stopped = null;
   state.lastProblem = null;
-  const event = state.events[eventId];
-  $("now-playing").textContent = event ? event.title : eventId;
   showStatus("Asking for a link…");
   let answer;
   try {
@@ -201,6 +199,8 @@ async function play(eventId) {
 
 // Plays a link answer (from /play, or from POST /v1/events/{eventId}/links).
 async function playAnswer(eventId, answer) {
+  const event = state.events[eventId];
+  $("now-playing").textContent = event ? event.title : eventId;
   state.playing = { eventId, kind: answer.kind, answer };
   renderEvents();
   showStatus(`Playing ${answer.kind} (${answer.streamName})`);
