@@ -8,8 +8,8 @@ Each loop restarts the segments' timestamps. The playlist does not tag that with
 ``#EXT-X-DISCONTINUITY``: hls.js (1.7) re-bases a timestamp jump inside one
 discontinuity sequence by itself and plays on, while the tagged loop start made it
 stall and skip ahead in chromium (measured with the browser tests: 2 s of frames in a
-minute, against 25 frames a second untagged). A player that needs the tag gets a
-glitch at each loop restart (every 8 s), not a stall.
+minute, against 25 frames a second untagged). A player that needs the tag may stall
+at a loop restart (every 8 s): chromium's own HLS playback, without hls.js, does.
 """
 
 from __future__ import annotations
