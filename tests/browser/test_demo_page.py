@@ -10,6 +10,7 @@ gateway's OpenAPI document lists both, and skip (saying so) until then.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from tests.browser.pages import (
 )
 from tests.support.browser import BrowserPage, browser_page
 from tests.support.gateway import REPO_ROOT, GatewayProcess, run_gateway
+from tests.support.jwt_keys import sign_hs256
 from tests.support.simulator import SimulatorHandle, run_simulator
 
 VENDOR = REPO_ROOT / "node_modules"
@@ -427,3 +429,39 @@ def test_a_refused_segment_renews_the_link(
     assert renewals >= 1
     assert refused
     assert_video_plays(browser.page, browser.page, "#video")
+
+
+def test_production_page_asks_for_a_jwt_to_paste(tmp_path: Path, browser: BrowserPage) -> None:
+    """DEMO_PAGE without the token issuer: /demo asks for the viewer's JWT, then uses it."""
+    with run_simulator({"SIM_EVENTS_MIN_INTERVAL_S": "0"}) as simulator:
+        env = {
+            "IGM_MODE": "production",
+            "IGM_CUSTOMER_UID": simulator.customer_uid,
+            "IGM_SERVER_IP": simulator.server_ip,
+            "IGM_API_URL": simulator.api_url,
+            "IGM_PLAYER_API_URL": simulator.api_url,
+            "LOG_FORMAT": "json",
+            "AUTH_JWT_SECRET": JWT_SECRET,
+            "DEMO_PAGE": "true",
+            "DEMO_VENDOR_DIR": str(VENDOR),
+        }
+        with run_gateway(env, tmp_path / "logs", name="paste") as gateway:
+            expected = {e["eventId"] for e in wait_warm(gateway)}
+            assert httpx.get(f"{gateway.url}/_demo/token").status_code == 404
+            page = browser.page
+            page.goto(f"{gateway.url}/demo")
+            page.locator("#auth").wait_for(state="visible")
+            assert page.evaluate("window.demoState.token") is None
+            token = sign_hs256({"sub": "pasted-viewer", "exp": int(time.time()) + 600}, JWT_SECRET)
+            page.locator("#jwt").fill(token)
+            page.get_by_role("button", name="Use token").click()
+            page.locator("#events li").first.wait_for(timeout=LIST_TIMEOUT_S * 1000)
+            listed = page.locator("#events li").evaluate_all(
+                "(nodes) => nodes.map((n) => n.dataset.eventId)"
+            )
+            assert set(listed) == expected
+            assert page.evaluate("[window.demoState.token, window.demoState.tokenSource]") == [
+                token,
+                "pasted",
+            ]
+            assert page.locator("#auth").is_hidden()
