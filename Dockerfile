@@ -6,6 +6,14 @@
 # (see docs/deployment.md); nothing secret is baked into the image.
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+ARG NODE_IMAGE=node:20.18.1-bookworm-slim
+
+# --- player libraries for the demo page: npm ci of the pinned package-lock.json ----
+# (served at /_demo/vendor/ when DEMO_PAGE=true; only the files served are copied on)
+FROM ${NODE_IMAGE} AS player-libraries
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
 
 # --- builder: the project and its dependencies in a venv ---------------------------
 FROM ${PYTHON_IMAGE} AS builder
@@ -37,6 +45,12 @@ WORKDIR /srv/gateway
 COPY --from=builder /opt/venv /opt/venv
 COPY --chmod=0555 scripts/serve ./scripts/serve
 COPY --chmod=0444 scripts/uvicorn-logging.json ./scripts/uvicorn-logging.json
+COPY --from=player-libraries /src/node_modules/hls.js/dist/hls.min.js \
+     ./node_modules/hls.js/dist/
+COPY --from=player-libraries /src/node_modules/@theolive/player/THEOLive.js \
+     /src/node_modules/@theolive/player/THEOplayer.transmux.js \
+     /src/node_modules/@theolive/player/THEOplayer.transmux.wasm \
+     ./node_modules/@theolive/player/
 USER 10001:10001
 EXPOSE 8000
 # Liveness only: /readyz (store and catalogue) is for the load balancer's decisions.

@@ -7,10 +7,11 @@ the settings at fault and exits. Every client is built in the lifespan (``app.st
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
@@ -20,6 +21,8 @@ from app.api.docs import install_docs
 from app.api.fast_reads import CachedReads
 from app.api.problems import install_problem_handlers, internal_error, problem_responses
 from app.api.schemas import Problem
+from app.demo.routes import DemoSite, demo_router
+from app.demo.tokens import DemoTokenIssuer
 from app.identity.viewer_ip import Network, is_trusted, parse_ip
 from app.observability.access_log import AccessLog
 from app.observability.logging import Redactor, configure_logging
@@ -131,6 +134,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(links.router)
     app.include_router(sessions.router)
     app.include_router(admin.router_for(include_in_schema=settings.admin_in_openapi))
+    if settings.demo_enabled:
+        app.include_router(demo_site(settings))
     cors = cors_options(settings)
     app.cached_reads = CachedReads(
         recorder,
@@ -147,6 +152,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, **cors)
     _register_problem_schema(app)
     return app
+
+
+def demo_site(settings: Settings) -> APIRouter:
+    """The demo stream, player page and reference page (``/`` in demo mode, else ``/demo``)."""
+    issuer = None
+    if settings.demo_tokens and settings.auth_jwt_secret is not None:
+        issuer = DemoTokenIssuer(
+            settings.auth_jwt_secret,
+            settings.auth_jwt_issuer,
+            settings.auth_jwt_audience,
+            wall=time.time,
+        )
+    site = DemoSite.load(settings.demo_vendor_dir, issuer, wall=time.time)
+    return demo_router(site, page_path="/" if settings.igm_mode == "simulator" else "/demo")
 
 
 def _register_problem_schema(app: FastAPI) -> None:

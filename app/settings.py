@@ -30,6 +30,10 @@ TEST_API_URL = "https://stream-services-test.igamemedia.com/api"
 TEST_PLAYER_API_URL = "https://player-test.igamemedia.com/api"
 SIMULATOR_CUSTOMER_UID = "demo-customer-uid"
 SIMULATOR_API_KEY = "demo-api-key"
+# Demo mode signs the demo page's viewer tokens with this (GET /_demo/token); a fixed
+# value so that every replica of a demo fleet accepts the others' tokens.
+SIMULATOR_JWT_SECRET = "demo-jwt-secret-for-the-simulator-only-0123456789"  # noqa: S105
+SIMULATOR_REDIRECT_URL = "https://www.example.com/"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -139,6 +143,13 @@ class Settings(BaseSettings):
 
     # --- HTTP surface and operations ----------------------------------------
     cors_allow_origins: Annotated[list[str], NoDecode] = []
+    # false: a gateway that only serves reads; link routes answer 404 links_disabled
+    links_enabled: bool = True
+    # The reference page at /demo in production (always at / in demo mode), and whether
+    # GET /_demo/token hands anyone a viewer JWT signed with AUTH_JWT_SECRET (staging only)
+    demo_page: bool = False
+    demo_token_issuer: bool = False
+    demo_vendor_dir: Path = Path("node_modules")
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Keys for /admin (X-Admin-Key); never the same as API_KEYS. Empty: /admin is shut.
@@ -214,6 +225,9 @@ class Settings(BaseSettings):
             )
             if not any(configured):
                 self.api_keys = [SecretStr(SIMULATOR_API_KEY)]
+                self.auth_jwt_secret = SecretStr(SIMULATOR_JWT_SECRET)
+            if self.default_redirect_url is None:
+                self.default_redirect_url = AnyHttpUrl(SIMULATOR_REDIRECT_URL)
             return self
         missing = [
             name
@@ -228,6 +242,17 @@ class Settings(BaseSettings):
                 f"{' and '.join(missing)} must be set in production mode "
                 "(or set IGM_MODE=simulator for the built-in demo upstream)"
             )
+        if self.links_enabled and not self.link_auth_configured:
+            raise ValueError(
+                "API_KEYS, AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL must be set "
+                "so that link requests can authenticate (or set LINKS_ENABLED=false)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _demo_tokens_need_a_secret(self) -> Self:
+        if self.demo_token_issuer and self.auth_jwt_secret is None:
+            raise ValueError("DEMO_TOKEN_ISSUER needs AUTH_JWT_SECRET (HS256) to sign with")
         return self
 
     @model_validator(mode="after")
@@ -272,6 +297,24 @@ class Settings(BaseSettings):
                 "rate - burst so that no second ever sees more than LINK_RATE_PER_S calls)"
             )
         return self
+
+    @property
+    def link_auth_configured(self) -> bool:
+        return bool(
+            self.api_keys or self.auth_jwt_secret or self.auth_jwt_public_key or self.auth_jwks_url
+        )
+
+    @property
+    def demo_enabled(self) -> bool:
+        """The demo stream, player page and reference page: demo mode, or DEMO_PAGE."""
+        return self.igm_mode == "simulator" or self.demo_page
+
+    @property
+    def demo_tokens(self) -> bool:
+        """Whether GET /_demo/token mints viewer JWTs: demo mode, or an explicit opt-in."""
+        if self.auth_jwt_secret is None:
+            return False
+        return self.igm_mode == "simulator" or (self.demo_page and self.demo_token_issuer)
 
     @property
     def customer_uid(self) -> SecretStr:

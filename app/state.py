@@ -84,13 +84,16 @@ def upstream_transport(settings: Settings) -> httpx.AsyncBaseTransport | None:
     if not settings.embedded_simulator:
         return None
     from app.simulator.app import create_simulator  # demo mode only
-    from app.simulator.config import SimulatorConfig
+    from app.simulator.config import DEMO_HLS_URL, DEMO_PLAYER_URL, SimulatorConfig
 
     config = SimulatorConfig(
         customer_uid=settings.customer_uid.get_secret_value(),
         server_ips=(settings.server_ip,),
         events_min_interval_s=settings.events_min_interval_s,
         link_rate_per_s=int(settings.link_rate_per_s),
+        # the stream and player page this gateway serves itself (app/demo/routes.py)
+        hls_url=DEMO_HLS_URL,
+        player_url=DEMO_PLAYER_URL,
     )
     return httpx.ASGITransport(app=create_simulator(config))
 

@@ -142,6 +142,14 @@ def _record(
     )
 
 
+def links_enabled(state: GatewayState) -> None:
+    """A gateway started with ``LINKS_ENABLED=false`` mints nothing."""
+    if not state.settings.links_enabled:
+        raise GatewayError(
+            404, "links_disabled", "Links disabled", "This gateway does not mint links."
+        )
+
+
 def peer_of(request: Request) -> str | None:
     return request.client.host if request.client else None
 
@@ -158,6 +166,7 @@ async def mint_link(
     event_id: Annotated[str, Path(alias="eventId", min_length=1, max_length=128)],
     body: Annotated[LinkRequestIn, Body()],
 ) -> Response:
+    links_enabled(state)
     pending = PendingDecision("links", event_id, body.stream_name, body.kind)
     with audited(state, pending):
         pending.principal = await authenticate(state, request.headers)
@@ -192,6 +201,7 @@ async def play(
     event_id: Annotated[str, Path(alias="eventId", min_length=1, max_length=128)],
     body: Annotated[PlayRequestIn, Body()],
 ) -> Response:
+    links_enabled(state)
     pending = PendingDecision("play", event_id, None, None)
     with audited(state, pending):
         pending.principal = await authenticate(state, request.headers)

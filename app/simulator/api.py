@@ -20,8 +20,6 @@ from app.simulator.messages import link_body, live_stream_body
 from app.simulator.sports import SPORTS
 from app.simulator.state import SimState
 
-PLAYER_URL = "https://player-test.igamemedia.com/liveplayerlegacy"
-HLS_URL = "https://dev.cdn.video.igame.media/abr/{event_id}/playlist.m3u8"
 _EVENT_DATE = re.compile(r"\d{2}-\d{2}-\d{4}")
 
 router = APIRouter(prefix="/api")
@@ -159,7 +157,7 @@ async def stream_link(request: Request, state: SimState) -> Response:
         if verdict.raw:
             body = link_body(pascal, 200, minted.encoded_ref, "STREAM", "XVI")
         else:
-            url = f"{PLAYER_URL}?tid={minted.transaction_id}&tk={minted.token}"
+            url = state.config.player_link(minted.event_id, minted.transaction_id, minted.token)
             body = link_body(pascal, 200, url, "PLAYER", "IGM")
         return Outcome(200, body, 200)
 
@@ -193,7 +191,7 @@ async def live_stream(request: Request, state: SimState) -> Response:
             link = theo_channel_id(state.config.seed, minted.event_id, minted.stream_name)
             stream_type, cdn = 4, "EC"
         else:
-            link, stream_type, cdn = HLS_URL.format(event_id=minted.event_id), 2, "AAA"
+            link, stream_type, cdn = state.config.hls_link(minted.event_id), 2, "AAA"
         body = live_stream_body(
             200, link, stream_type, cdn, minted.transaction_id, minted.token, minted.event_id
         )

@@ -8,6 +8,12 @@ Environment variables (all optional)::
     SIM_LINK_RATE_PER_S         link calls per sliding second       (150)
     SIM_SEED                    seed of the generated schedule      (1)
     SIM_IP_COUNTRIES            extra geo entries, "1.2.3.4=US,10.1.0.0/16=US-NJ"
+    SIM_HLS_URL                 liveStream's HLS link, ``{event_id}`` filled in  (the guide's)
+    SIM_PLAYER_URL              stream/link's player link, before ``?tid=..&tk=..`` (the guide's)
+
+The two link templates may be relative (``/_demo/hls/{event_id}/playlist.m3u8``): a
+gateway in demo mode serves a real stream and player page there, and a page resolves
+the link against its own origin.
 """
 
 from __future__ import annotations
@@ -28,6 +34,13 @@ DEFAULT_IP_COUNTRIES: tuple[tuple[str, str], ...] = (
 )
 
 
+HLS_URL = "https://dev.cdn.video.igame.media/abr/{event_id}/playlist.m3u8"
+PLAYER_URL = "https://player-test.igamemedia.com/liveplayerlegacy"
+# What a gateway in demo mode serves itself (app/demo/routes.py).
+DEMO_HLS_URL = "/_demo/hls/{event_id}/playlist.m3u8"
+DEMO_PLAYER_URL = "/_demo/player/{event_id}"
+
+
 class SimulatorConfigError(ValueError):
     """An environment variable of the simulator could not be read."""
 
@@ -42,6 +55,15 @@ class SimulatorConfig:
     link_rate_per_s: int = 150
     seed: int = 1
     ip_countries: tuple[tuple[str, str], ...] = DEFAULT_IP_COUNTRIES
+    hls_url: str = HLS_URL
+    player_url: str = PLAYER_URL
+
+    def hls_link(self, event_id: str) -> str:
+        return self.hls_url.replace("{event_id}", event_id)
+
+    def player_link(self, event_id: str, transaction_id: str, token: str) -> str:
+        base = self.player_url.replace("{event_id}", event_id)
+        return f"{base}?tid={transaction_id}&tk={token}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SimulatorConfig:
@@ -58,6 +80,8 @@ class SimulatorConfig:
             link_rate_per_s=_number(env, "SIM_LINK_RATE_PER_S", defaults.link_rate_per_s, int),
             seed=_number(env, "SIM_SEED", defaults.seed, int),
             ip_countries=defaults.ip_countries + extra,
+            hls_url=env.get("SIM_HLS_URL", "").strip() or defaults.hls_url,
+            player_url=env.get("SIM_PLAYER_URL", "").strip() or defaults.player_url,
         )
 
 

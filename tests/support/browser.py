@@ -7,6 +7,10 @@ Policy violations (the page's ``securitypolicyviolation`` events, seen by a scri
 Playwright adds before any of the page's own) and every request to another origin,
 which is aborted: a page that needs the internet fails here as it would in a closed
 network.
+
+``browser_page()`` is the lighter form the demo page tests use: one page in a fresh
+browser, with the console errors and uncaught page errors seen so far
+(``BrowserPage``); ``chromium_missing()`` says why browser tests cannot run, or None.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",  # muted autoplay needs no click in a test
 ]
 # Runs before the page's own scripts; Playwright's init scripts are not subject to the
 # page's CSP.
@@ -52,6 +57,12 @@ document.addEventListener("securitypolicyviolation", (e) => {
 
 def chromium_binary() -> str | None:
     return CHROMIUM if os.access(CHROMIUM, os.X_OK) else shutil.which("chromium")
+
+
+def chromium_missing() -> str | None:
+    if chromium_binary() is None:
+        return f"no chromium at {CHROMIUM} (apt-get install -y chromium)"
+    return None
 
 
 @dataclass
@@ -129,3 +140,31 @@ def open_page(browser: Browser, origin: str) -> Iterator[tuple[Page, PageReport]
             report.csp_violations += page.evaluate("window.__cspViolations || []")
     finally:
         context.close()
+
+
+@dataclass
+class BrowserPage:
+    page: Page
+    console_errors: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def browser_page(timeout_ms: float = 15_000) -> Iterator[BrowserPage]:
+    """One page in a fresh headless chromium; console and page errors collected."""
+    with launch_chromium() as browser:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        page.set_default_timeout(timeout_ms)
+        session = BrowserPage(page)
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                where = message.location.get("url", "")
+                session.console_errors.append(f"{message.text} [{where}]")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: session.console_errors.append(f"uncaught: {error}"))
+        try:
+            yield session
+        finally:
+            context.close()

@@ -45,6 +45,11 @@ STOP_TIMEOUT_S = 25.0  # uvicorn's --timeout-graceful-shutdown is 20 s
 _PLACEHOLDER = re.compile(r"\$\{(LB_[A-Z0-9_]+)\}")
 # Passed through to the children; everything else they get is set explicitly, so a
 # developer's IGM_*, REDIS_URL, ... never leaks into the topology.
+# As in docker-compose.yml: links to the demo stream and player page the gateways serve.
+DEMO_LINKS = {
+    "SIM_HLS_URL": "/_demo/hls/{event_id}/playlist.m3u8",
+    "SIM_PLAYER_URL": "/_demo/player/{event_id}",
+}
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 
 
@@ -125,6 +130,11 @@ def gateway_env(
         "REPLICA_COUNT": str(len(GATEWAYS)),
         "TRUSTED_PROXIES": f"{LOOPBACK}/32",
         "LOG_FORMAT": "json",
+        "API_KEYS": "demo-api-key",
+        "AUTH_JWT_SECRET": "demo-jwt-secret-for-the-compose-fleet-only-0123456789",
+        "DEFAULT_REDIRECT_URL": "https://www.example.com/",
+        "DEMO_PAGE": "true",
+        "DEMO_TOKEN_ISSUER": "true",
     }
     return child_env(env | dict(extra))
 
@@ -207,7 +217,9 @@ def run_topology(
     with ExitStack() as stack:
         redis_url = stack.enter_context(run_redis_server(workdir / "redis"))
         simulator = stack.enter_context(
-            run_simulator({"SIM_SERVER_IPS": LOOPBACK} | dict(simulator_settings or {}))
+            run_simulator(
+                {"SIM_SERVER_IPS": LOOPBACK, **DEMO_LINKS} | dict(simulator_settings or {})
+            )
         )
         gateways: list[Process] = []
         gateway_urls: list[str] = []

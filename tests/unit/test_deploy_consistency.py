@@ -344,7 +344,11 @@ def test_dockerfile_base_images_are_pinned() -> None:
     assert len(froms) >= 2, "a multi-stage build"
     for image in froms:
         image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], image)
-        assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", image), image
+        # python for the service; node only to npm ci the demo page's player libraries
+        assert re.fullmatch(
+            r"python:3\.11\.\d+-slim-bookworm|node:20\.\d+\.\d+-bookworm-slim", image
+        ), image
+    assert froms[-1] == "${PYTHON_IMAGE}", "the runtime is the python image"
 
 
 def test_dockerfile_runtime_stage() -> None:

@@ -183,6 +183,60 @@ def test_each_problem_reads_name_colon_reason(env: Env, name: str, value: str) -
     assert [p.split(": ", 1)[0] for p in problems] == [name]
 
 
+# --- who may mint links -------------------------------------------------------------------
+
+NO_AUTH = {"IGM_CUSTOMER_UID": UID, "IGM_SERVER_IP": "203.0.113.10"}
+
+
+def test_production_without_link_auth_is_refused(env: Env) -> None:
+    message = problem(env, **NO_AUTH)
+    for name in ("API_KEYS", "AUTH_JWT_SECRET", "AUTH_JWT_PUBLIC_KEY", "AUTH_JWKS_URL"):
+        assert name in message
+    assert "LINKS_ENABLED=false" in message  # the way out for a read-only gateway
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"LINKS_ENABLED": "false"},
+        {"API_KEYS": API_KEY_ONE},
+        {"AUTH_JWT_SECRET": "a-jwt-secret-of-at-least-thirty-two-bytes"},
+        {"AUTH_JWKS_URL": "https://idp.example/.well-known/jwks.json"},
+    ],
+    ids=["links-disabled", "api-key", "jwt-secret", "jwks-url"],
+)
+def test_production_with_a_way_to_authenticate_or_without_links(
+    env: Env, variables: dict[str, str]
+) -> None:
+    settings = env(**NO_AUTH, **variables)
+    assert settings.links_enabled == ("LINKS_ENABLED" not in variables)
+
+
+@pytest.mark.parametrize(
+    ("variables", "tokens"),
+    [
+        ({}, False),
+        ({"DEMO_PAGE": "true"}, False),
+        ({"DEMO_PAGE": "true", "DEMO_TOKEN_ISSUER": "true"}, True),
+        ({"DEMO_TOKEN_ISSUER": "true"}, False),  # no page, no issuer
+    ],
+    ids=["plain-production", "page-only", "page-and-issuer", "issuer-without-page"],
+)
+def test_demo_tokens_in_production_only_by_opt_in(
+    env: Env, variables: dict[str, str], tokens: bool
+) -> None:
+    secret = "a-jwt-secret-of-at-least-thirty-two-bytes"
+    settings = env(**NO_AUTH, AUTH_JWT_SECRET=secret, **variables)
+    assert settings.demo_tokens is tokens
+    assert settings.demo_enabled is (variables.get("DEMO_PAGE") == "true")
+
+
+def test_demo_token_issuer_needs_a_jwt_secret(env: Env) -> None:
+    message = problem(env, **GOOD, DEMO_PAGE="true", DEMO_TOKEN_ISSUER="true")
+    assert "DEMO_TOKEN_ISSUER" in message
+    assert "AUTH_JWT_SECRET" in message
+
+
 # --- simulator mode --------------------------------------------------------------------
 
 
@@ -192,6 +246,10 @@ def test_simulator_mode_fills_the_demo_credentials(env: Env) -> None:
     assert settings.server_ip == "127.0.0.1"
     assert [key.get_secret_value() for key in settings.api_keys] == [SIMULATOR_API_KEY]
     assert settings.embedded_simulator
+    # the demo page's tokens, and a redirect URL so that link requests may leave it out
+    assert settings.demo_tokens
+    assert settings.demo_enabled
+    assert str(settings.default_redirect_url) == "https://www.example.com/"
 
 
 def test_simulator_mode_keeps_what_is_given(env: Env) -> None:
@@ -268,7 +326,7 @@ def test_comma_lists(env: Env) -> None:
 
 @pytest.mark.parametrize("value", ["", " , ,"])
 def test_empty_lists(env: Env, value: str) -> None:
-    settings = env(**GOOD | {"API_KEYS": value}, TRUSTED_PROXIES=value)
+    settings = env(**GOOD | {"API_KEYS": value}, TRUSTED_PROXIES=value, LINKS_ENABLED="false")
     assert settings.api_keys == []
     assert settings.trusted_proxies == []
 
@@ -282,7 +340,9 @@ def test_secrets_stay_hidden(env: Env) -> None:
 
 
 def test_a_dotenv_in_the_working_directory_is_read(env: Env, tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text(f"IGM_CUSTOMER_UID={UID}\nIGM_SERVER_IP=203.0.113.10\n")
+    (tmp_path / ".env").write_text(
+        f"IGM_CUSTOMER_UID={UID}\nIGM_SERVER_IP=203.0.113.10\nAPI_KEYS={API_KEY_ONE}\n"
+    )
     assert env().customer_uid.get_secret_value() == UID
 
 

@@ -26,6 +26,8 @@ def test_every_variable_is_read() -> None:
             "SIM_LINK_RATE_PER_S": "20",
             "SIM_SEED": "42",
             "SIM_IP_COUNTRIES": "1.2.3.4=US, 5.6.0.0/16=us-nj",
+            "SIM_HLS_URL": "/_demo/hls/{event_id}/playlist.m3u8",
+            "SIM_PLAYER_URL": "http://lb.example/_demo/player/{event_id}",
             "UNRELATED": "x",
         }
     )
@@ -35,6 +37,18 @@ def test_every_variable_is_read() -> None:
     assert config.link_rate_per_s == 20
     assert config.seed == 42
     assert config.ip_countries[-2:] == (("1.2.3.4", "US"), ("5.6.0.0/16", "us-nj"))
+    assert config.hls_link("E1") == "/_demo/hls/E1/playlist.m3u8"
+    assert config.player_link("E1", "42", "tok") == (
+        "http://lb.example/_demo/player/E1?tid=42&tk=tok"
+    )
+
+
+def test_default_links_are_the_guides() -> None:
+    config = SimulatorConfig()
+    assert config.hls_link("E1") == "https://dev.cdn.video.igame.media/abr/E1/playlist.m3u8"
+    assert config.player_link("E1", "42", "tok") == (
+        "https://player-test.igamemedia.com/liveplayerlegacy?tid=42&tk=tok"
+    )
 
 
 @pytest.mark.parametrize(
