@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
-from app.api import catalogue, health, links
+from app.api import catalogue, health, links, live
 from app.api.body_limit import BodyLimit
 from app.api.fast_links import DirectLinks
 from app.api.fast_reads import CachedReads
@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(live.router)  # before /v1/events/{eventId}
     app.include_router(catalogue.router)
     app.include_router(links.router)
     app.cached_reads = CachedReads(

@@ -27,6 +27,7 @@ from app.catalogue.shared import SharedLists
 from app.identity.auth import Authenticator
 from app.identity.country import CountryResolver
 from app.links.service import LinkLimits, LinkRules, LinkService
+from app.live.feed import LiveFeed, LiveLimits
 from app.observability.context import count_upstream_call
 from app.observability.logging import Redactor
 from app.observability.metrics import Metrics
@@ -56,6 +57,7 @@ class GatewayState:
     countries: CountryResolver
     links: LinkService
     started_at: float  # monotonic
+    live: LiveFeed
 
 
 async def get_state(request: Request) -> GatewayState:
@@ -91,11 +93,12 @@ def build_catalogue(
     redis: redis_asyncio.Redis,
     metrics: Metrics,
     owner: str,
+    live: LiveFeed | None = None,
 ) -> Catalogue:
     wall = time.time
     shared = SharedLists(redis)
     index = EventIndex()
-    lists = LocalLists(shared, index)
+    lists = LocalLists(shared, index, on_install=live.installed if live else None)
     gate = UpstreamGate(redis)
     policy = RefreshPolicy(
         interval_s=settings.events_min_interval_s,
@@ -224,8 +227,11 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             observer=observe,
             breaker=CircuitBreaker(),
         )
+        live = LiveFeed(
+            LiveLimits(max_clients=settings.sse_max_clients, log_size=settings.sse_resume_log)
+        )
         catalogue = build_catalogue(
-            settings, client=client, redis=redis, metrics=metrics, owner=owner
+            settings, client=client, redis=redis, metrics=metrics, owner=owner, live=live
         )
         jwks_http = (
             httpx.AsyncClient(timeout=httpx.Timeout(3.0)) if settings.auth_jwks_url else None
@@ -246,6 +252,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             authenticator=build_authenticator(settings, jwks_http),
             countries=countries,
             started_at=time.monotonic(),
+            live=live,
             links=build_links(
                 settings, catalogue=catalogue, client=client, redis=redis, metrics=metrics
             ),
@@ -267,6 +274,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             yield {"gateway": state}
         finally:
             log.info("gateway_stopping", replica=owner)
+            live.close()
             await state.links.close()
             await catalogue.stop()
             metrics.process_stopped()

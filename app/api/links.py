@@ -8,10 +8,10 @@ from fastapi import APIRouter, Body, Depends, Path, Request
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from app.api.auth import authenticate
 from app.api.problems import problem_responses
 from app.api.schemas import LinkOut, LinkRequestIn
 from app.errors import GatewayError
-from app.identity.auth import AuthError
 from app.identity.viewer_ip import is_trusted, parse_ip, viewer_ip
 from app.links.service import Viewer
 from app.state import GatewayState, get_state
@@ -48,22 +48,7 @@ async def mint_answer(
     # Credentials are read from the headers directly: declared as Header() parameters
     # (they are not in the OpenAPI document anyway) they cost more to extract than the
     # body does to validate.
-    try:
-        principal = await state.authenticator.authenticate(
-            authorization=headers.get("authorization"),
-            api_key=headers.get("x-api-key"),
-            user_id=headers.get("x-user-id"),
-        )
-    except AuthError as exc:
-        state.metrics.refusals.labels("auth").inc()
-        raise GatewayError(
-            401,
-            "unauthorized",
-            "Unauthorized",
-            f"Authentication failed: {exc}.",
-            extra={"reason": str(exc.reason)},
-            headers={"WWW-Authenticate": 'Bearer realm="oneplatform-gateway"'},
-        ) from None
+    principal = await authenticate(state, headers)
     viewer = resolve_viewer(state, peer, headers)
     minted = await state.links.mint(
         principal=principal,

@@ -1,0 +1,133 @@
+"""``GET /v1/events/live``: event status pushed as Server-Sent Events (sse-starlette).
+
+The first message is a ``snapshot`` (the open list, and the watched events' records),
+then one ``event`` message per change, as ``app/live/feed.py`` computes them once for
+every subscriber of this replica. A reconnect with ``Last-Event-ID`` gets exactly the
+messages it missed, or a fresh snapshot when this replica no longer holds them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import StringConstraints
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.types import Receive, Scope, Send
+
+from app.api.auth import authenticate
+from app.api.problems import problem_responses
+from app.catalogue.service import EVENT_ID
+from app.errors import GatewayError
+from app.live.feed import LiveFeed, LiveFull, Subscription
+from app.state import GatewayState, get_state
+
+router = APIRouter(prefix="/v1", tags=["live"])
+StateDep = Annotated[GatewayState, Depends(get_state)]
+
+MAX_WATCHED = 50
+FULL_RETRY_AFTER_S = 5.0
+HEARTBEAT = ServerSentEvent(comment="heartbeat")
+
+WatchedId = Annotated[str, StringConstraints(pattern=EVENT_ID.pattern)]
+
+STREAM_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": (
+            "`text/event-stream`. Every message has an `id:` (send it back as "
+            "`Last-Event-ID` to resume) and a `retry:`; a comment heartbeat every 15 s.\n\n"
+            "- `event: snapshot`, data `{events: [Event...], fetchedAt, watched?: "
+            "{eventId: Event|null}}`: first, and again whenever a resume is not possible\n"
+            "- `event: event`, data `{eventId, change: opened|closed|voided|pending|"
+            "removed|updated, event: Event|null}`: one per change"
+        ),
+        "content": {
+            "text/event-stream": {
+                "schema": {"type": "string"},
+                "example": (
+                    'id: 1764878400123456-EV-1\nevent: event\ndata: {"eventId":"EV-1",'
+                    '"change":"closed","event":{"eventId":"EV-1","eventStatusCode":"C"}}\n'
+                    "retry: 3000\n\n"
+                ),
+            }
+        },
+    },
+    **problem_responses("invalid_request", "unauthorized", "catalogue_warming", "live_full"),
+}
+
+
+class LiveStream(EventSourceResponse):
+    """The SSE response; its subscription ends with it, however it ends."""
+
+    def __init__(self, feed: LiveFeed, subscription: Subscription, state: GatewayState) -> None:
+        settings = state.settings
+        super().__init__(
+            _messages(subscription),
+            headers={"Cache-Control": "no-store"},
+            ping=settings.sse_heartbeat_s,
+            ping_message_factory=lambda: HEARTBEAT,
+            send_timeout=settings.sse_send_timeout_s,
+        )
+        self._feed = feed
+        self._subscription = subscription
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._feed.unsubscribe(self._subscription)
+
+
+async def _messages(subscription: Subscription) -> AsyncIterator[bytes]:
+    initial, subscription.initial = subscription.initial, []
+    for frame in initial:
+        yield frame
+    queue = subscription.queue
+    while (queued := await queue.get()) is not None:
+        yield queued
+
+
+@router.get(
+    "/events/live",
+    summary="Event status, pushed live (Server-Sent Events)",
+    status_code=200,
+    response_class=LiveStream,
+    responses=STREAM_DOC,
+)
+async def live_events(
+    request: Request,
+    state: StateDep,
+    event_ids: Annotated[
+        list[WatchedId] | None,
+        Query(
+            alias="eventId",
+            max_length=MAX_WATCHED,
+            description="Events whose current records the snapshot includes (repeatable)",
+        ),
+    ] = None,
+    access_token: Annotated[
+        str | None,
+        Query(
+            max_length=8192,
+            description="The bearer JWT, for EventSource (which cannot set headers)",
+        ),
+    ] = None,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", max_length=256, include_in_schema=False)
+    ] = None,
+) -> LiveStream:
+    await authenticate(state, request.headers, access_token=access_token)
+    await state.catalogue.open_events()  # 503 catalogue_warming while cold
+    feed = state.live
+    try:
+        subscription = feed.subscribe(last_event_id, event_ids or ())
+    except LiveFull:
+        raise GatewayError(
+            503,
+            "live_full",
+            "Too many live subscribers",
+            "This replica holds as many live subscribers as it may.",
+            retry_after_s=FULL_RETRY_AFTER_S,
+        ) from None
+    return LiveStream(feed, subscription, state)

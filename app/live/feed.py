@@ -1,0 +1,237 @@
+"""Event changes for live subscribers: computed once per installed list, fanned out to
+every subscriber of this replica, and kept in a short log for ``Last-Event-ID``.
+
+``installed`` is called by ``LocalLists`` for every list snapshot this replica installs
+(fetched by its own refresher or picked up from the shared store). The feed keeps its
+own view of the events (eventId -> newest record, as the event index does, and the open
+list's ids), diffs it over the events the new list carries (``event_changes``), and
+turns each change into one encoded SSE message, shared by all subscribers.
+
+Ids come from data every replica shares: the installed snapshot's ``fetched_at`` (set
+by the refresher that wrote it) and the eventId, ``<fetched_at in µs>-<eventId>``. The
+first copy of a list a replica holds is its baseline (nothing to compare with); a
+re-encoded copy with the same ``fetched_at`` (the refresher marks date lists' events
+open from the open list) carries nothing the open list has not said, and is skipped.
+
+Bounded everywhere: at most ``max_clients`` subscribers, a queue of ``QUEUE_SIZE``
+messages each (a subscriber that falls further behind is dropped: its stream ends and
+the client reconnects with ``Last-Event-ID``), and ``log_size`` messages to resume from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+from sse_starlette import ServerSentEvent
+
+from app.catalogue.lists import OPEN, LocalList
+from app.live.changes import EventChange, event_changes
+from app.upstream.models import Event
+
+log = structlog.get_logger(__name__)
+
+QUEUE_SIZE = 64
+RETRY_MS = 3000
+RECORD_KEEP_S = 3 * 86400.0  # events no list has carried for this long are forgotten
+
+
+class LiveFull(Exception):
+    """This replica holds as many subscribers as it may."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveLimits:
+    max_clients: int
+    log_size: int
+
+
+@dataclass(eq=False, slots=True)
+class Subscription:
+    """One subscriber: the messages to send first, then its queue (``None`` ends it)."""
+
+    initial: list[bytes]
+    queue: asyncio.Queue[bytes | None] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_SIZE + 1)  # + the closing None
+    )
+    resumed: bool = False
+
+
+def message(kind: str, message_id: str, data: bytes) -> bytes:
+    """One SSE message, encoded once (the data is JSON: one line)."""
+    return ServerSentEvent(data=data.decode(), event=kind, id=message_id, retry=RETRY_MS).encode()
+
+
+def change_id(fetched_at: float, event_id: str) -> str:
+    return f"{round(fetched_at * 1_000_000)}-{event_id}"
+
+
+def render(event: Event) -> dict[str, Any]:
+    """The event as ``GET /v1/events/{eventId}`` and the lists render it."""
+    return event.model_dump(mode="json")
+
+
+class LiveFeed:
+    def __init__(self, limits: LiveLimits) -> None:
+        self._limits = limits
+        self._records: dict[str, tuple[float, Event]] = {}
+        self._open_ids: frozenset[str] = frozenset()
+        self._open: LocalList | None = None
+        self._log: deque[tuple[str, bytes]] = deque()
+        self._positions: dict[str, int] = {}  # id -> sequence number
+        self._sequence = itertools.count()
+        self._first = 0  # sequence number of self._log[0]
+        # The id of the state before the first logged message: this replica's own
+        # until a message is evicted, then the evicted message's id.
+        self._origin = f"start-{os.urandom(6).hex()}"
+        self._subscribers: set[Subscription] = set()
+        self._snapshot_cache: tuple[str, Any, bytes] | None = None
+
+    # --- changes in ----------------------------------------------------------
+
+    def installed(self, previous: LocalList | None, current: LocalList) -> None:
+        """A list snapshot was installed on this replica (``LocalLists`` calls this)."""
+        fetched_at = current.snapshot.fetched_at
+        is_open = current.snapshot.name == OPEN
+        if is_open:
+            self._open = current
+        if previous is not None and previous.snapshot.fetched_at == fetched_at:
+            return  # the same fetch re-encoded (date lists patched from the open list)
+        touched = {event.event_id for event in current.events}
+        before = self._view(touched)
+        for event in current.events:
+            held = self._records.get(event.event_id)
+            if held is None or held[0] <= fetched_at:
+                self._records[event.event_id] = (fetched_at, event)
+        open_before = self._open_ids
+        if is_open:
+            self._open_ids = frozenset(touched)
+        if previous is None:
+            return  # this replica's first copy of the list: the baseline
+        left = open_before - self._open_ids
+        before.update(self._view(left))
+        changes = event_changes(before, self._view(touched | left), open_before, self._open_ids)
+        self._prune(fetched_at - RECORD_KEEP_S)
+        if changes:
+            self.publish([self._encode(change, fetched_at) for change in changes])
+
+    def _view(self, ids: Iterable[str]) -> dict[str, Event]:
+        return {key: held[1] for key in ids if (held := self._records.get(key)) is not None}
+
+    def _prune(self, horizon: float) -> None:
+        stale = [key for key, (seen, _) in self._records.items() if seen < horizon]
+        for key in stale:
+            del self._records[key]
+
+    def _encode(self, change: EventChange, fetched_at: float) -> tuple[str, bytes]:
+        message_id = change_id(fetched_at, change.event_id)
+        data = {
+            "eventId": change.event_id,
+            "change": change.change,
+            "event": None if change.event is None else render(change.event),
+        }
+        return message_id, message("event", message_id, orjson.dumps(data))
+
+    # --- changes out -----------------------------------------------------------
+
+    def publish(self, messages: list[tuple[str, bytes]]) -> None:
+        """Log the messages and queue them for every subscriber."""
+        fresh = [(key, frame) for key, frame in messages if key not in self._positions]
+        for key, frame in fresh:
+            self._positions[key] = next(self._sequence)
+            self._log.append((key, frame))
+        while len(self._log) > self._limits.log_size:
+            evicted, _ = self._log.popleft()
+            del self._positions[evicted]
+            self._origin = evicted
+            self._first += 1
+        if not fresh:
+            return
+        frames = [frame for _, frame in fresh]
+        for subscriber in list(self._subscribers):
+            queue = subscriber.queue
+            if queue.qsize() + len(frames) > QUEUE_SIZE:
+                self._drop(subscriber)
+                continue
+            for frame in frames:
+                queue.put_nowait(frame)
+
+    def _drop(self, subscriber: Subscription) -> None:
+        """End a subscriber that fell behind: its stream closes, its client reconnects."""
+        self._subscribers.discard(subscriber)
+        queue = subscriber.queue
+        while not queue.empty():
+            queue.get_nowait()
+        queue.put_nowait(None)
+        log.info("live_subscriber_dropped", reason="behind")
+
+    # --- subscribers -------------------------------------------------------------
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    @property
+    def ready(self) -> bool:
+        return self._open is not None
+
+    @property
+    def head(self) -> str:
+        """The id of the state after the last change this replica logged."""
+        return self._log[-1][0] if self._log else self._origin
+
+    def subscribe(self, last_event_id: str | None, watched: Iterable[str] = ()) -> Subscription:
+        """A new subscriber: the missed messages after ``last_event_id`` when this
+        replica still holds them all, else a snapshot. Raises ``LiveFull``."""
+        if len(self._subscribers) >= self._limits.max_clients:
+            raise LiveFull
+        missed = self._since(last_event_id) if last_event_id is not None else None
+        if missed is not None and len(missed) <= QUEUE_SIZE:
+            subscription = Subscription(missed, resumed=True)
+        else:
+            subscription = Subscription([self.snapshot(watched)])
+        self._subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+
+    def close(self) -> None:
+        """End every stream (shutdown)."""
+        for subscriber in list(self._subscribers):
+            self._drop(subscriber)
+
+    def _since(self, last_event_id: str) -> list[bytes] | None:
+        if last_event_id == self._origin:
+            start = 0
+        elif (position := self._positions.get(last_event_id)) is not None:
+            start = position - self._first + 1
+        else:
+            return None
+        return [frame for _, frame in itertools.islice(self._log, start, None)]
+
+    def snapshot(self, watched: Iterable[str] = ()) -> bytes:
+        """The ``snapshot`` message: the open list, and the watched events' records."""
+        assert self._open is not None, "subscribe only once the open list is here"
+        body = self._open.snapshot.body  # {"events": [...], "fetchedAt": "..."}
+        head = self.head
+        wanted = list(dict.fromkeys(watched))
+        if not wanted:
+            cached = self._snapshot_cache
+            if cached is not None and cached[0] == head and cached[1] is body:
+                return cached[2]
+            frame = message("snapshot", head, body)
+            self._snapshot_cache = (head, body, frame)
+            return frame
+        records: Mapping[str, Any] = {
+            key: render(held[1]) if (held := self._records.get(key)) else None for key in wanted
+        }
+        data = body[:-1] + b',"watched":' + orjson.dumps(records) + b"}"
+        return message("snapshot", head, data)
