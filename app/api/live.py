@@ -30,6 +30,10 @@ MAX_WATCHED = 50
 FULL_RETRY_AFTER_S = 5.0
 HEARTBEAT = ServerSentEvent(comment="heartbeat")
 
+# A URL stays well under uvicorn's 64 KiB request line even percent-encoded; larger
+# tokens go in the Authorization header (up to 8 KiB, app/identity/auth.py).
+MAX_QUERY_TOKEN_CHARS = 4096
+JWT_COMPACT = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$"
 WatchedId = Annotated[str, StringConstraints(pattern=EVENT_ID.pattern)]
 
 STREAM_DOC: dict[int | str, dict[str, Any]] = {
@@ -109,7 +113,8 @@ async def live_events(
     access_token: Annotated[
         str | None,
         Query(
-            max_length=8192,
+            max_length=MAX_QUERY_TOKEN_CHARS,
+            pattern=JWT_COMPACT,
             description="The bearer JWT, for EventSource (which cannot set headers)",
         ),
     ] = None,
