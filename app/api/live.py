@@ -8,19 +8,18 @@ messages it missed, or a fresh snapshot when this replica no longer holds them a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import StringConstraints
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from starlette.types import Receive, Scope, Send
 
 from app.api.auth import authenticate
 from app.api.problems import problem_responses
 from app.catalogue.service import EVENT_ID
 from app.errors import GatewayError
-from app.live.feed import LiveFeed, LiveFull, Subscription
+from app.live.feed import LiveFeed, LiveFull, Subscription, messages
 from app.state import GatewayState, get_state
 
 router = APIRouter(prefix="/v1", tags=["live"])
@@ -28,7 +27,6 @@ StateDep = Annotated[GatewayState, Depends(get_state)]
 
 MAX_WATCHED = 50
 FULL_RETRY_AFTER_S = 5.0
-HEARTBEAT = ServerSentEvent(comment="heartbeat")
 
 # A URL stays well under uvicorn's 64 KiB request line even percent-encoded; larger
 # tokens go in the Authorization header (up to 8 KiB, app/identity/auth.py).
@@ -67,10 +65,11 @@ class LiveStream(EventSourceResponse):
     def __init__(self, feed: LiveFeed, subscription: Subscription, state: GatewayState) -> None:
         settings = state.settings
         super().__init__(
-            _messages(subscription),
+            messages(subscription, settings.sse_heartbeat_s),
             headers={"Cache-Control": "no-store"},
-            ping=settings.sse_heartbeat_s,
-            ping_message_factory=lambda: HEARTBEAT,
+            # The heartbeat comes from the stream itself (one task fewer per subscriber
+            # than sse-starlette's ping task), under the same send timeout.
+            ping=0,
             send_timeout=settings.sse_send_timeout_s,
         )
         self._feed = feed
@@ -81,15 +80,6 @@ class LiveStream(EventSourceResponse):
             await super().__call__(scope, receive, send)
         finally:
             self._feed.unsubscribe(self._subscription)
-
-
-async def _messages(subscription: Subscription) -> AsyncIterator[bytes]:
-    initial, subscription.initial = subscription.initial, []
-    for frame in initial:
-        yield frame
-    queue = subscription.queue
-    while (queued := await queue.get()) is not None:
-        yield queued
 
 
 @router.get(

@@ -13,7 +13,7 @@ first copy of a list a replica holds is its baseline (nothing to compare with); 
 re-encoded copy with the same ``fetched_at`` (the refresher marks date lists' events
 open from the open list) carries nothing the open list has not said, and is skipped.
 
-Bounded everywhere: at most ``max_clients`` subscribers, a queue of ``QUEUE_SIZE``
+Bounded everywhere: at most ``max_clients`` subscribers, ``QUEUE_SIZE`` pending
 messages each (a subscriber that falls further behind is dropped: its stream ends and
 the client reconnects with ``Last-Event-ID``), and ``log_size`` messages to resume from.
 """
@@ -24,7 +24,7 @@ import asyncio
 import itertools
 import os
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +38,9 @@ from app.upstream.models import Event
 
 log = structlog.get_logger(__name__)
 
-QUEUE_SIZE = 64
+QUEUE_SIZE = 64  # messages a subscriber may fall behind by before it is dropped
 RETRY_MS = 3000
+HEARTBEAT = ServerSentEvent(comment="heartbeat").encode()
 RECORD_KEEP_S = 3 * 86400.0  # events no list has carried for this long are forgotten
 
 
@@ -55,13 +56,63 @@ class LiveLimits:
 
 @dataclass(eq=False, slots=True)
 class Subscription:
-    """One subscriber: the messages to send first, then its queue (``None`` ends it)."""
+    """One subscriber: the messages to send first, then what ``push`` hands it.
+
+    Kept small (a list and, while waiting, one future: no queue, no lock), as a replica
+    holds thousands of these.
+    """
 
     initial: list[bytes]
-    queue: asyncio.Queue[bytes | None] = field(
-        default_factory=lambda: asyncio.Queue(QUEUE_SIZE + 1)  # + the closing None
-    )
     resumed: bool = False
+    pending: list[bytes] = field(default_factory=list)
+    ended: bool = False
+    waiter: asyncio.Future[None] | None = None
+
+    def push(self, frames: list[bytes]) -> None:
+        self.pending.extend(frames)
+        self._wake()
+
+    def end(self) -> None:
+        self.ended = True
+        self.pending = []
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, timeout_s: float) -> bool:
+        """Until there is something to send or the end (True), or ``timeout_s`` (False)."""
+        if self.pending or self.ended:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiter = waiter
+        try:
+            async with asyncio.timeout(timeout_s):
+                await waiter
+        except TimeoutError:
+            return False
+        finally:
+            self.waiter = None
+        return True
+
+
+async def messages(subscription: Subscription, heartbeat_s: float) -> AsyncIterator[bytes]:
+    """What a subscriber's stream sends: the first messages, then every change as it
+    comes, with a comment heartbeat after ``heartbeat_s`` of silence."""
+    initial, subscription.initial = subscription.initial, []
+    for frame in initial:
+        yield frame
+    while True:
+        if not await subscription.wait(heartbeat_s):
+            yield HEARTBEAT
+            continue
+        if subscription.ended:
+            return
+        frames, subscription.pending = subscription.pending, []
+        for frame in frames:
+            yield frame
 
 
 def message(kind: str, message_id: str, data: bytes) -> bytes:
@@ -155,21 +206,17 @@ class LiveFeed:
         if not fresh:
             return
         frames = [frame for _, frame in fresh]
+        log.info("live_changes_published", changes=len(frames), subscribers=self.subscribers)
         for subscriber in list(self._subscribers):
-            queue = subscriber.queue
-            if queue.qsize() + len(frames) > QUEUE_SIZE:
+            if len(subscriber.pending) + len(frames) > QUEUE_SIZE:
                 self._drop(subscriber)
-                continue
-            for frame in frames:
-                queue.put_nowait(frame)
+            else:
+                subscriber.push(frames)
 
     def _drop(self, subscriber: Subscription) -> None:
         """End a subscriber that fell behind: its stream closes, its client reconnects."""
         self._subscribers.discard(subscriber)
-        queue = subscriber.queue
-        while not queue.empty():
-            queue.get_nowait()
-        queue.put_nowait(None)
+        subscriber.end()
         log.info("live_subscriber_dropped", reason="behind")
 
     # --- subscribers -------------------------------------------------------------

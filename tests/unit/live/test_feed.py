@@ -7,7 +7,15 @@ import pytest
 
 from app.catalogue.lists import OPEN, LocalList, decode_list
 from app.catalogue.snapshot import make_snapshot
-from app.live.feed import QUEUE_SIZE, LiveFeed, LiveFull, LiveLimits, Subscription
+from app.live.feed import (
+    HEARTBEAT,
+    QUEUE_SIZE,
+    LiveFeed,
+    LiveFull,
+    LiveLimits,
+    Subscription,
+    messages,
+)
 
 T0 = 1_796_400_000.0
 DAY = "events:2026-12-04"
@@ -52,12 +60,11 @@ def fresh(max_clients: int = 10, log_size: int = 100) -> tuple[LiveFeed, Lists]:
 
 
 def drain(subscription: Subscription) -> list[dict[str, Any]]:
-    frames = [*subscription.initial]
-    subscription.initial = []
-    while not subscription.queue.empty():
-        item = subscription.queue.get_nowait()
-        frames.append(b"" if item is None else item)
-    return [parse(frame) if frame else {"end": True} for frame in frames]
+    """What the subscriber has been handed so far (``{"end": True}`` once it is ended)."""
+    frames = [*subscription.initial, *subscription.pending]
+    subscription.initial, subscription.pending = [], []
+    messages = [parse(frame) for frame in frames]
+    return [*messages, {"end": True}] if subscription.ended else messages
 
 
 def test_first_copies_are_the_baseline_and_the_snapshot_holds_the_open_list() -> None:
@@ -183,8 +190,8 @@ def test_a_subscriber_that_falls_behind_is_ended_not_buffered() -> None:
         time = f"2026-12-04T{step // 60:02d}:{step % 60:02d}:00Z"
         lists.install(listed(OPEN, T0 + 10 * step, event("A", "O", startTime=time)))
     assert feed.subscribers == 0
-    assert slow.queue.qsize() == 1
-    assert slow.queue.get_nowait() is None
+    assert slow.ended
+    assert slow.pending == []
 
 
 def test_close_ends_every_stream() -> None:
@@ -193,3 +200,17 @@ def test_close_ends_every_stream() -> None:
     feed.close()
     assert feed.subscribers == 0
     assert all(drain(sub)[-1] == {"end": True} for sub in subs)
+
+
+async def test_the_stream_sends_the_first_messages_changes_heartbeats_then_ends() -> None:
+    feed, lists = fresh()
+    sub = feed.subscribe(None)
+    stream = messages(sub, heartbeat_s=0.01)
+    assert parse(await anext(stream))["event"] == "snapshot"
+    assert await anext(stream) == HEARTBEAT  # nothing happened for heartbeat_s
+    assert HEARTBEAT == b": heartbeat\r\n\r\n"
+    lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
+    assert parse(await anext(stream))["data"]["change"] == "opened"
+    feed.close()
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
