@@ -114,7 +114,15 @@ class LocalLists:
         self._lists[snapshot.name] = local
         self._index.update(local.events, snapshot.fetched_at)
         if self._on_install is not None:
-            self._on_install(current, local)
+            try:
+                self._on_install(current, local)
+            except Exception as exc:  # a listener's fault must not stop the sync loop
+                log.error(
+                    "list_listener_failed",
+                    list=snapshot.name,
+                    error_type=type(exc).__name__,
+                    error=str(exc),
+                )
         waiter = self._waiters.pop(snapshot.name, None)
         if waiter is not None:
             waiter.set()

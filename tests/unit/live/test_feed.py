@@ -4,8 +4,11 @@ from typing import Any
 
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
-from app.catalogue.lists import OPEN, LocalList, decode_list
+from app.catalogue.index import EventIndex
+from app.catalogue.lists import OPEN, LocalList, LocalLists, decode_list
+from app.catalogue.shared import SharedLists
 from app.catalogue.snapshot import make_snapshot
 from app.live.feed import (
     HEARTBEAT,
@@ -16,6 +19,7 @@ from app.live.feed import (
     Subscription,
     messages,
 )
+from app.store import build_store
 
 T0 = 1_796_400_000.0
 DAY = "events:2026-12-04"
@@ -214,3 +218,19 @@ async def test_the_stream_sends_the_first_messages_changes_heartbeats_then_ends(
     feed.close()
     with pytest.raises(StopAsyncIteration):
         await anext(stream)
+
+
+async def test_a_failing_listener_does_not_stop_the_lists() -> None:
+    def broken(previous: LocalList | None, current: LocalList) -> None:
+        raise RuntimeError("listener bug")
+
+    store = build_store(None)
+    index = EventIndex()
+    lists = LocalLists(SharedLists(store), index, on_install=broken)
+    with capture_logs() as logs:
+        lists.install(make_snapshot(OPEN, {"events": [event("A", "O")]}, T0))
+    await store.aclose()
+    assert lists.get(OPEN) is not None
+    assert index.get("A") is not None
+    assert [line["event"] for line in logs] == ["list_listener_failed"]
+    assert logs[0]["error_type"] == "RuntimeError"
