@@ -228,7 +228,11 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             breaker=CircuitBreaker(),
         )
         live = LiveFeed(
-            LiveLimits(max_clients=settings.sse_max_clients, log_size=settings.sse_resume_log)
+            LiveLimits(
+                max_clients=settings.sse_max_clients,
+                log_size=settings.sse_resume_log,
+                heartbeat_s=settings.sse_heartbeat_s,
+            )
         )
         catalogue = build_catalogue(
             settings, client=client, redis=redis, metrics=metrics, owner=owner, live=live
@@ -258,6 +262,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             ),
         )
         await catalogue.start()
+        live.start()
         # Everything built so far lives as long as the process: move it out of the
         # collector's reach, so full collections stop walking FastAPI's and pydantic's
         # ~100k objects (86 ms each, measured) several times a second under load.
@@ -274,7 +279,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             yield {"gateway": state}
         finally:
             log.info("gateway_stopping", replica=owner)
-            live.close()
+            await live.stop()
             await state.links.close()
             await catalogue.stop()
             metrics.process_stopped()

@@ -65,10 +65,10 @@ class LiveStream(EventSourceResponse):
     def __init__(self, feed: LiveFeed, subscription: Subscription, state: GatewayState) -> None:
         settings = state.settings
         super().__init__(
-            messages(subscription, settings.sse_heartbeat_s),
+            messages(subscription),
             headers={"Cache-Control": "no-store"},
-            # The heartbeat comes from the stream itself (one task fewer per subscriber
-            # than sse-starlette's ping task), under the same send timeout.
+            # Heartbeats come from the feed, one timer for every subscriber, through
+            # the stream and its send timeout: no ping task per subscriber.
             ping=0,
             send_timeout=settings.sse_send_timeout_s,
         )

@@ -13,7 +13,8 @@ first copy of a list a replica holds is its baseline (nothing to compare with); 
 re-encoded copy with the same ``fetched_at`` (the refresher marks date lists' events
 open from the open list) carries nothing the open list has not said, and is skipped.
 
-Bounded everywhere: at most ``max_clients`` subscribers, ``QUEUE_SIZE`` pending
+Heartbeats (an SSE comment) go to every subscriber every ``heartbeat_s`` from one
+task. Bounded everywhere: at most ``max_clients`` subscribers, ``QUEUE_SIZE`` pending
 messages each (a subscriber that falls further behind is dropped: its stream ends and
 the client reconnects with ``Last-Event-ID``), and ``log_size`` messages to resume from.
 """
@@ -24,7 +25,7 @@ import asyncio
 import itertools
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,7 @@ class LiveFull(Exception):
 class LiveLimits:
     max_clients: int
     log_size: int
+    heartbeat_s: float = 15.0
 
 
 @dataclass(eq=False, slots=True)
@@ -82,32 +84,26 @@ class Subscription:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def wait(self, timeout_s: float) -> bool:
-        """Until there is something to send or the end (True), or ``timeout_s`` (False)."""
+    async def wait(self) -> None:
+        """Until there is something to send, or the end."""
         if self.pending or self.ended:
-            return True
+            return
         waiter = asyncio.get_running_loop().create_future()
         self.waiter = waiter
         try:
-            async with asyncio.timeout(timeout_s):
-                await waiter
-        except TimeoutError:
-            return False
+            await waiter
         finally:
             self.waiter = None
-        return True
 
 
-async def messages(subscription: Subscription, heartbeat_s: float) -> AsyncIterator[bytes]:
-    """What a subscriber's stream sends: the first messages, then every change as it
-    comes, with a comment heartbeat after ``heartbeat_s`` of silence."""
+async def messages(subscription: Subscription) -> AsyncIterator[bytes]:
+    """What a subscriber's stream sends: the first messages, then whatever is pushed
+    (changes, heartbeats) as it comes, until the subscription ends."""
     initial, subscription.initial = subscription.initial, []
     for frame in initial:
         yield frame
     while True:
-        if not await subscription.wait(heartbeat_s):
-            yield HEARTBEAT
-            continue
+        await subscription.wait()
         if subscription.ended:
             return
         frames, subscription.pending = subscription.pending, []
@@ -130,8 +126,14 @@ def render(event: Event) -> dict[str, Any]:
 
 
 class LiveFeed:
-    def __init__(self, limits: LiveLimits) -> None:
+    def __init__(
+        self,
+        limits: LiveLimits,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._limits = limits
+        self._sleep = sleep
+        self._heartbeat_task: asyncio.Task[None] | None = None
         self._records: dict[str, tuple[float, Event]] = {}
         self._open_ids: frozenset[str] = frozenset()
         self._open: LocalList | None = None
@@ -218,6 +220,33 @@ class LiveFeed:
         self._subscribers.discard(subscriber)
         subscriber.end()
         log.info("live_subscriber_dropped", reason="behind")
+
+    # --- heartbeats ----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="live-heartbeats")
+
+    async def stop(self) -> None:
+        """End every stream and the heartbeats (shutdown)."""
+        self.close()
+        task, self._heartbeat_task = self._heartbeat_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _heartbeats(self) -> None:
+        """A comment to every subscriber every ``heartbeat_s``: one timer for all of
+        them (sse-starlette's ping would be a task and a timer per stream)."""
+        while True:
+            await self._sleep(self._limits.heartbeat_s)
+            self.heartbeat()
+
+    def heartbeat(self) -> None:
+        """A heartbeat to every subscriber (not to one already full: it is not read)."""
+        beat = [HEARTBEAT]
+        for subscriber in list(self._subscribers):
+            if len(subscriber.pending) < QUEUE_SIZE:
+                subscriber.push(beat)
 
     # --- subscribers -------------------------------------------------------------
 

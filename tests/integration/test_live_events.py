@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 INTERVAL_S = 1.0
 WAIT_S = 20.0  # a change needs one list refresh (~1.5 s) and one sync (0.1 s)
+HEARTBEAT_S = 1.0
 API_KEY = "test-api-key"
 AUTH = {"X-API-Key": API_KEY, "X-User-Id": "viewer-1"}
 PENDING, CLOSING, ADDED = "LIVE-P-1", "LIVE-O-1", "LIVE-N-1"
@@ -81,6 +82,7 @@ def fleet(redis_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
             REPLICA_COUNT="3",
             API_KEYS=API_KEY,
             AUTH_JWT_SECRET=HS_SECRET,
+            SSE_HEARTBEAT_S=str(HEARTBEAT_S),
         )
         log_dir = Path(tmp_path_factory.mktemp("live"))
         with run_fleet(2, env, log_dir) as replicas:
@@ -273,6 +275,22 @@ async def test_a_reconnect_with_last_event_id_gets_exactly_the_missed_messages(
             async with subscribe(replica.url, headers=headers) as current:
                 await asyncio.sleep(0.5)
                 assert current.messages == []
+
+
+async def test_a_quiet_stream_gets_comment_heartbeats(fleet: Fleet) -> None:
+    received = b""
+    async with (
+        httpx.AsyncClient(base_url=fleet.replicas[1].url, timeout=10) as client,
+        client.stream("GET", "/v1/events/live", headers=AUTH) as response,
+    ):
+        started = time.monotonic()
+        async for chunk in response.aiter_bytes():
+            received += chunk
+            if received.count(b"\r\n: heartbeat\r\n\r\n") >= 2:
+                break
+            assert time.monotonic() - started < 10 * HEARTBEAT_S, received[-300:]
+    assert received.startswith(b"id: ")
+    assert b"event: snapshot\r\n" in received
 
 
 @pytest.mark.parametrize("last_event_id", ["1000000-LIVE-O-1", "not-an-id"])

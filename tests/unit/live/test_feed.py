@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -206,18 +207,43 @@ def test_close_ends_every_stream() -> None:
     assert all(drain(sub)[-1] == {"end": True} for sub in subs)
 
 
-async def test_the_stream_sends_the_first_messages_changes_heartbeats_then_ends() -> None:
+async def test_the_stream_sends_the_first_messages_then_what_comes_then_ends() -> None:
     feed, lists = fresh()
     sub = feed.subscribe(None)
-    stream = messages(sub, heartbeat_s=0.01)
+    stream = messages(sub)
     assert parse(await anext(stream))["event"] == "snapshot"
-    assert await anext(stream) == HEARTBEAT  # nothing happened for heartbeat_s
+    feed.heartbeat()
+    assert await anext(stream) == HEARTBEAT
     assert HEARTBEAT == b": heartbeat\r\n\r\n"
     lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
     assert parse(await anext(stream))["data"]["change"] == "opened"
     feed.close()
     with pytest.raises(StopAsyncIteration):
         await anext(stream)
+
+
+async def test_one_timer_sends_every_subscriber_a_heartbeat_until_stopped() -> None:
+    slept: list[float] = []
+    ticks: asyncio.Queue[None] = asyncio.Queue()
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await ticks.get()
+
+    feed = LiveFeed(LiveLimits(max_clients=10, log_size=10, heartbeat_s=15.0), sleep=sleep)
+    Lists(feed).install(listed(OPEN, T0, event("A", "O")))
+    subs = [feed.subscribe(None) for _ in range(3)]
+    for sub in subs:
+        drain(sub)
+    feed.start()
+    for _ in range(2):
+        ticks.put_nowait(None)
+        for _ in range(3):
+            await asyncio.sleep(0)
+    assert slept == [15.0, 15.0, 15.0]
+    assert all(sub.pending == [HEARTBEAT, HEARTBEAT] for sub in subs)
+    await feed.stop()
+    assert all(sub.ended for sub in subs)
 
 
 async def test_a_failing_listener_does_not_stop_the_lists() -> None:
