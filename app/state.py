@@ -232,7 +232,8 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
                 max_clients=settings.sse_max_clients,
                 log_size=settings.sse_resume_log,
                 heartbeat_s=settings.sse_heartbeat_s,
-            )
+            ),
+            metrics,
         )
         catalogue = build_catalogue(
             settings, client=client, redis=redis, metrics=metrics, owner=owner, live=live

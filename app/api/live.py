@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import StringConstraints
 from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
 from app.api.auth import authenticate
@@ -78,6 +79,10 @@ class LiveStream(EventSourceResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            # The client stopped reading: the stream ends here (uvicorn closes the
+            # connection, noting the unfinished response), no error to report.
+            self._feed.dropped("send_timeout")
         finally:
             self._feed.unsubscribe(self._subscription)
 
@@ -118,6 +123,7 @@ async def live_events(
     try:
         subscription = feed.subscribe(last_event_id, event_ids or ())
     except LiveFull:
+        state.metrics.refusals.labels("live_full").inc()
         raise GatewayError(
             503,
             "live_full",

@@ -35,6 +35,7 @@ from sse_starlette import ServerSentEvent
 
 from app.catalogue.lists import OPEN, LocalList
 from app.live.changes import EventChange, event_changes
+from app.observability.metrics import Metrics
 from app.upstream.models import Event
 
 log = structlog.get_logger(__name__)
@@ -129,9 +130,11 @@ class LiveFeed:
     def __init__(
         self,
         limits: LiveLimits,
+        metrics: Metrics | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._limits = limits
+        self._metrics = metrics
         self._sleep = sleep
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._records: dict[str, tuple[float, Event]] = {}
@@ -212,14 +215,15 @@ class LiveFeed:
         for subscriber in list(self._subscribers):
             if len(subscriber.pending) + len(frames) > QUEUE_SIZE:
                 self._drop(subscriber)
+                self.dropped("behind")
             else:
                 subscriber.push(frames)
 
     def _drop(self, subscriber: Subscription) -> None:
-        """End a subscriber that fell behind: its stream closes, its client reconnects."""
+        """End a subscriber's stream (its client reconnects)."""
         self._subscribers.discard(subscriber)
         subscriber.end()
-        log.info("live_subscriber_dropped", reason="behind")
+        self._count_subscribers()
 
     # --- heartbeats ----------------------------------------------------------------
 
@@ -274,10 +278,23 @@ class LiveFeed:
         else:
             subscription = Subscription([self.snapshot(watched)])
         self._subscribers.add(subscription)
+        self._count_subscribers()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        self._subscribers.discard(subscription)
+        if subscription in self._subscribers:
+            self._subscribers.discard(subscription)
+            self._count_subscribers()
+
+    def dropped(self, reason: str) -> None:
+        """A stream ended by this side: ``behind`` or ``send_timeout``."""
+        log.info("live_subscriber_dropped", reason=reason)
+        if self._metrics is not None:
+            self._metrics.live_dropped.labels(reason).inc()
+
+    def _count_subscribers(self) -> None:
+        if self._metrics is not None:
+            self._metrics.live_subscribers.set(len(self._subscribers))
 
     def close(self) -> None:
         """End every stream (shutdown)."""

@@ -385,6 +385,10 @@ async def test_the_cap_answers_503_and_shutdown_ends_streams_cleanly(fleet: Flee
                 assert refused.headers["content-type"] == "application/problem+json"
                 assert refused.json()["code"] == "live_full"
                 assert int(refused.headers["Retry-After"]) >= 1
+                async with httpx.AsyncClient(base_url=capped.url, timeout=10) as client:
+                    metrics = (await client.get("/metrics")).text
+                assert "gateway_live_subscribers 2.0" in metrics
+                assert 'gateway_refusals_total{reason="live_full"} 1.0' in metrics
             # A client that left frees its place (the server hears the disconnect).
             deadline = time.monotonic() + WAIT_S
             while True:

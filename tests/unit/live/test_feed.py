@@ -20,6 +20,7 @@ from app.live.feed import (
     Subscription,
     messages,
 )
+from app.observability.metrics import Metrics
 from app.store import build_store
 
 T0 = 1_796_400_000.0
@@ -56,8 +57,10 @@ class Lists:
         self.held[local.snapshot.name] = local
 
 
-def fresh(max_clients: int = 10, log_size: int = 100) -> tuple[LiveFeed, Lists]:
-    feed = LiveFeed(LiveLimits(max_clients=max_clients, log_size=log_size))
+def fresh(
+    max_clients: int = 10, log_size: int = 100, metrics: Metrics | None = None
+) -> tuple[LiveFeed, Lists]:
+    feed = LiveFeed(LiveLimits(max_clients=max_clients, log_size=log_size), metrics)
     lists = Lists(feed)
     lists.install(listed(OPEN, T0, event("A", "O")))
     lists.install(listed(DAY, T0 + 1, event("A", "O"), event("B", "P"), event("C", "O")))
@@ -189,14 +192,20 @@ def test_the_cap_refuses_and_a_gone_subscriber_frees_its_place() -> None:
 
 
 def test_a_subscriber_that_falls_behind_is_ended_not_buffered() -> None:
-    feed, lists = fresh()
+    metrics = Metrics()
+    feed, lists = fresh(metrics=metrics)
     slow = feed.subscribe(None)
+    assert metrics.registry.get_sample_value("gateway_live_subscribers") == 1
     for step in range(1, QUEUE_SIZE + 2):
         time = f"2026-12-04T{step // 60:02d}:{step % 60:02d}:00Z"
         lists.install(listed(OPEN, T0 + 10 * step, event("A", "O", startTime=time)))
     assert feed.subscribers == 0
     assert slow.ended
     assert slow.pending == []
+    assert metrics.registry.get_sample_value("gateway_live_subscribers") == 0
+    assert (
+        metrics.registry.get_sample_value("gateway_live_dropped_total", {"reason": "behind"}) == 1
+    )
 
 
 def test_close_ends_every_stream() -> None:
