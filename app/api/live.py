@@ -63,15 +63,14 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
 class LiveStream(EventSourceResponse):
     """The SSE response; its subscription ends with it, however it ends."""
 
-    def __init__(self, feed: LiveFeed, subscription: Subscription, state: GatewayState) -> None:
-        settings = state.settings
+    def __init__(self, feed: LiveFeed, subscription: Subscription, send_timeout_s: float) -> None:
         super().__init__(
             messages(subscription),
             headers={"Cache-Control": "no-store"},
             # Heartbeats come from the feed, one timer for every subscriber, through
             # the stream and its send timeout: no ping task per subscriber.
             ping=0,
-            send_timeout=settings.sse_send_timeout_s,
+            send_timeout=send_timeout_s,
         )
         self._feed = feed
         self._subscription = subscription
@@ -131,4 +130,4 @@ async def live_events(
             "This replica holds as many live subscribers as it may.",
             retry_after_s=FULL_RETRY_AFTER_S,
         ) from None
-    return LiveStream(feed, subscription, state)
+    return LiveStream(feed, subscription, state.settings.sse_send_timeout_s)
