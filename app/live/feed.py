@@ -197,9 +197,9 @@ class LiveFeed:
 
     # --- changes out -----------------------------------------------------------
 
-    def publish(self, messages: list[tuple[str, bytes]]) -> None:
-        """Log the messages and queue them for every subscriber."""
-        fresh = [(key, frame) for key, frame in messages if key not in self._positions]
+    def publish(self, encoded: list[tuple[str, bytes]]) -> None:
+        """Log the (id, message) pairs and hand the messages to every subscriber."""
+        fresh = [(key, frame) for key, frame in encoded if key not in self._positions]
         for key, frame in fresh:
             self._positions[key] = next(self._sequence)
             self._log.append((key, frame))
