@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
-from app.api import admin, catalogue, health, links, sessions
+from app.api import admin, catalogue, health, links, live, sessions
 from app.api.body_limit import BodyLimit
 from app.api.docs import install_docs
 from app.api.fast_reads import CachedReads
@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_docs(app)
     app.include_router(health.router)
+    app.include_router(live.router)  # before /v1/events/{eventId}
     app.include_router(catalogue.router)
     app.include_router(links.router)
     app.include_router(sessions.router)

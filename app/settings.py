@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     audit_raw_ip: bool = False
     audit_user_id_key: SecretStr | None = None
 
+    # --- Live event status (GET /v1/events/live) ----------------------------
+    sse_max_clients: int = Field(default=10_000, ge=1)
+    sse_heartbeat_s: float = Field(default=15.0, gt=0)
+    sse_send_timeout_s: float = Field(default=10.0, gt=0)
+    sse_resume_log: int = Field(default=1000, ge=1)
+
     # --- Viewer identity, IP and country ------------------------------------
     trusted_proxies: Annotated[list[Network], NoDecode] = []
     geo_country_header: str | None = None

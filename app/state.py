@@ -30,6 +30,7 @@ from app.identity.auth import Authenticator
 from app.identity.country import CountryResolver
 from app.links.ladder import PlayStep
 from app.links.service import LinkLifetimes, LinkLimits, LinkRules, LinkService
+from app.live.feed import LiveFeed, LiveLimits
 from app.observability.context import count_upstream_call
 from app.observability.logging import Redactor
 from app.observability.metrics import Metrics
@@ -67,6 +68,7 @@ class GatewayState:
     admin_keys: AdminKeys
     sessions: ViewingSessions
     started_at: float  # monotonic
+    live: LiveFeed
 
 
 async def get_state(request: Request) -> GatewayState:
@@ -105,11 +107,12 @@ def build_catalogue(
     redis: redis_asyncio.Redis,
     metrics: Metrics,
     owner: str,
+    live: LiveFeed | None = None,
 ) -> Catalogue:
     wall = time.time
     shared = SharedLists(redis)
     index = EventIndex()
-    lists = LocalLists(shared, index)
+    lists = LocalLists(shared, index, on_install=live.installed if live else None)
     gate = UpstreamGate(redis)
     policy = RefreshPolicy(
         interval_s=settings.events_min_interval_s,
@@ -271,8 +274,16 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             observer=observe,
             breaker=CircuitBreaker(),
         )
+        live = LiveFeed(
+            LiveLimits(
+                max_clients=settings.sse_max_clients,
+                log_size=settings.sse_resume_log,
+                heartbeat_s=settings.sse_heartbeat_s,
+            ),
+            metrics,
+        )
         catalogue = build_catalogue(
-            settings, client=client, redis=redis, metrics=metrics, owner=owner
+            settings, client=client, redis=redis, metrics=metrics, owner=owner, live=live
         )
         jwks_http = (
             httpx.AsyncClient(timeout=httpx.Timeout(3.0), verify=verify, trust_env=True)
@@ -315,6 +326,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
                 metrics=metrics,
             ),
             started_at=time.monotonic(),
+            live=live,
             links=build_links(
                 settings,
                 catalogue=catalogue,
@@ -327,6 +339,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             sessions=sessions,
         )
         await catalogue.start()
+        live.start()
         # Everything built so far lives as long as the process: move it out of the
         # collector's reach, so full collections stop walking FastAPI's and pydantic's
         # ~100k objects (86 ms each, measured) several times a second under load.
@@ -343,6 +356,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             yield {"gateway": state}
         finally:
             log.info("gateway_stopping", replica=owner)
+            await live.stop()
             await state.links.close()
             await state.audit.close()
             await catalogue.stop()

@@ -13,11 +13,12 @@ from fastapi import APIRouter, Body, Depends, Path, Request
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from app.api.auth import authenticate
 from app.api.problems import problem_responses
 from app.api.schemas import LinkOut, LinkRequestIn, PlayOut, PlayRequestIn
 from app.audit import AuditRecord, Decision, now_iso
 from app.errors import GatewayError
-from app.identity.auth import AuthError, Principal
+from app.identity.auth import Principal
 from app.identity.viewer_ip import is_trusted, parse_ip, viewer_ip
 from app.links.service import Minted, Viewer
 from app.observability.context import current_facts
@@ -59,28 +60,6 @@ def resolve_viewer(state: GatewayState, peer: str | None, headers: Headers) -> V
         ip = viewer_ip(peer, headers.getlist("x-forwarded-for"), trusted) or peer_ip
     location = state.countries.resolve(ip, headers, from_trusted_proxy=from_proxy)
     return Viewer(ip, location)
-
-
-async def authenticate(state: GatewayState, headers: Headers) -> Principal:
-    """Who is asking: a bearer JWT or an API key with ``X-User-Id`` (else a 401).
-    Credentials are read from the headers directly: they are not ``Header()``
-    parameters, so they stay out of the OpenAPI document's parameters."""
-    try:
-        return await state.authenticator.authenticate(
-            authorization=headers.get("authorization"),
-            api_key=headers.get("x-api-key"),
-            user_id=headers.get("x-user-id"),
-        )
-    except AuthError as exc:
-        state.metrics.refusals.labels("auth").inc()
-        raise GatewayError(
-            401,
-            "unauthorized",
-            "Unauthorized",
-            f"Authentication failed: {exc}.",
-            extra={"reason": str(exc.reason)},
-            headers={"WWW-Authenticate": 'Bearer realm="oneplatform-gateway"'},
-        ) from None
 
 
 @dataclass(slots=True)

@@ -61,6 +61,12 @@ EXAMPLES: dict[str, tuple[int, str, str, str]] = {
         "Not fetched yet",
         "This list has not been fetched from ONEPlatform yet; it is queued.",
     ),
+    "live_full": (
+        503,
+        "live_full",
+        "Too many live subscribers",
+        "This replica holds as many live subscribers as it may.",
+    ),
     "upstream_unavailable": (
         503,
         "upstream_unavailable",

@@ -16,7 +16,8 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response
 
-from app.api.links import NO_STORE, authenticate
+from app.api.auth import authenticate
+from app.api.links import NO_STORE
 from app.api.problems import problem_responses
 from app.catalogue.snapshot import iso_utc
 from app.errors import GatewayError

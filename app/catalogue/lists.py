@@ -3,12 +3,14 @@
 ``LocalLists`` keeps each list's snapshot, its decoded events (for the event index)
 and lazily built filtered variants (``?sport=FT&status=O``), each encoded once per
 snapshot. ``sync_once`` pulls whatever the fleet's refresher wrote since last time.
-Waiters for a list that is not here yet are woken when it arrives.
+Waiters for a list that is not here yet are woken when it arrives, and ``on_install``
+(the live feed) hears of every list installed, in the order the refresher fetched them.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -85,9 +87,15 @@ def decode_list(snapshot: Snapshot) -> LocalList:
 
 
 class LocalLists:
-    def __init__(self, shared: SharedLists, index: EventIndex) -> None:
+    def __init__(
+        self,
+        shared: SharedLists,
+        index: EventIndex,
+        on_install: Callable[[LocalList | None, LocalList], None] | None = None,
+    ) -> None:
         self._shared = shared
         self._index = index
+        self._on_install = on_install  # (the copy replaced or None, the new copy)
         self._lists: dict[str, LocalList] = {}
         self._versions: dict[str, int] = {}
         self._waiters: dict[str, asyncio.Event] = {}
@@ -105,6 +113,16 @@ class LocalLists:
         local = decode_list(snapshot)
         self._lists[snapshot.name] = local
         self._index.update(local.events, snapshot.fetched_at)
+        if self._on_install is not None:
+            try:
+                self._on_install(current, local)
+            except Exception as exc:  # a listener's fault must not stop the sync loop
+                log.error(
+                    "list_listener_failed",
+                    list=snapshot.name,
+                    error_type=type(exc).__name__,
+                    error=str(exc),
+                )
         waiter = self._waiters.pop(snapshot.name, None)
         if waiter is not None:
             waiter.set()
@@ -135,7 +153,9 @@ class LocalLists:
             if self._versions.get(name) != version and (wanted is None or name in wanted)
         ]
         snapshots = await self._shared.read(changed)
-        for name, snapshot in snapshots.items():
+        # Oldest fetch first, as the refresher installed them: every replica then sees
+        # the same sequence of lists (the live feed's ids depend on it).
+        for name, snapshot in sorted(snapshots.items(), key=lambda item: item[1].fetched_at):
             current = self._lists.get(name)
             if current is None or current.snapshot.fetched_at <= snapshot.fetched_at:
                 self.install(snapshot)

@@ -170,6 +170,19 @@ class Metrics:
             multiprocess_mode="livemax",
             registry=r,
         )
+        self.live_subscribers = Gauge(
+            "gateway_live_subscribers",
+            "Live event streams (GET /v1/events/live) this process holds.",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.live_dropped = Counter(
+            "gateway_live_dropped_total",
+            "Live streams ended because the client fell behind (behind) or stopped reading "
+            "(send_timeout).",
+            ["reason"],
+            registry=r,
+        )
 
         # (metric, label values) -> what to add at the next fold
         self._counts: dict[tuple[Counter, tuple[object, ...]], int] = {}

@@ -150,6 +150,7 @@ OPERATIONS = [
     ("GET", "/v1/sports"),
     ("GET", "/v1/events"),
     ("GET", "/v1/events/open"),
+    ("GET", "/v1/events/live"),
     ("GET", "/v1/events/{eventId}"),
     ("GET", "/v1/events/{eventId}/streams"),
     ("POST", "/v1/events/{eventId}/links"),

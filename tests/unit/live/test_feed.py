@@ -1,0 +1,271 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+from structlog.testing import capture_logs
+
+from app.catalogue.index import EventIndex
+from app.catalogue.lists import OPEN, LocalList, LocalLists, decode_list
+from app.catalogue.shared import SharedLists
+from app.catalogue.snapshot import make_snapshot
+from app.live.feed import (
+    HEARTBEAT,
+    QUEUE_SIZE,
+    LiveFeed,
+    LiveFull,
+    LiveLimits,
+    Subscription,
+    messages,
+)
+from app.observability.metrics import Metrics
+from app.store import build_store
+
+T0 = 1_796_400_000.0
+DAY = "events:2026-12-04"
+
+
+def event(event_id: str, status: str, **fields: Any) -> dict[str, Any]:
+    return {"eventId": event_id, "eventStatusCode": status, "geoAllow": [], **fields}
+
+
+def listed(name: str, at: float, *events: dict[str, Any]) -> LocalList:
+    return decode_list(make_snapshot(name, {"events": list(events)}, at))
+
+
+def parse(frame: bytes) -> dict[str, Any]:
+    """One SSE message as fields (data decoded from JSON)."""
+    fields: dict[str, Any] = {}
+    for line in frame.decode().split("\r\n"):
+        if line:
+            name, _, value = line.partition(": ")
+            fields[name] = orjson.loads(value) if name == "data" else value
+    return fields
+
+
+class Lists:
+    """Installs lists into a feed the way ``LocalLists`` does: (previous, current)."""
+
+    def __init__(self, feed: LiveFeed) -> None:
+        self.feed = feed
+        self.held: dict[str, LocalList] = {}
+
+    def install(self, local: LocalList) -> None:
+        self.feed.installed(self.held.get(local.snapshot.name), local)
+        self.held[local.snapshot.name] = local
+
+
+def fresh(
+    max_clients: int = 10, log_size: int = 100, metrics: Metrics | None = None
+) -> tuple[LiveFeed, Lists]:
+    feed = LiveFeed(LiveLimits(max_clients=max_clients, log_size=log_size), metrics)
+    lists = Lists(feed)
+    lists.install(listed(OPEN, T0, event("A", "O")))
+    lists.install(listed(DAY, T0 + 1, event("A", "O"), event("B", "P"), event("C", "O")))
+    return feed, lists
+
+
+def drain(subscription: Subscription) -> list[dict[str, Any]]:
+    """What the subscriber has been handed so far (``{"end": True}`` once it is ended)."""
+    frames = [*subscription.initial, *subscription.pending]
+    subscription.initial, subscription.pending = [], []
+    messages = [parse(frame) for frame in frames]
+    return [*messages, {"end": True}] if subscription.ended else messages
+
+
+def test_first_copies_are_the_baseline_and_the_snapshot_holds_the_open_list() -> None:
+    feed, _ = fresh()
+    sub = feed.subscribe(None, ["B", "nope"])
+    [snapshot] = drain(sub)
+    assert snapshot["event"] == "snapshot"
+    assert snapshot["id"] == feed.head
+    assert snapshot["id"].startswith("start-")
+    assert snapshot["retry"] == "3000"
+    assert [e["eventId"] for e in snapshot["data"]["events"]] == ["A"]
+    assert snapshot["data"]["watched"]["B"]["eventStatusCode"] == "P"
+    assert snapshot["data"]["watched"]["nope"] is None
+    assert "watched" not in drain(feed.subscribe(None))[0]["data"]
+
+
+async def test_changes_reach_every_subscriber_with_ids_from_the_snapshot() -> None:
+    feed, lists = fresh()
+    subs = [feed.subscribe(None) for _ in range(3)]
+    lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
+    lists.install(listed(DAY, T0 + 11, event("A", "C"), event("B", "O"), event("C", "O")))
+    lists.install(listed(OPEN, T0 + 20, event("B", "O")))
+    expected = [
+        (f"{round((T0 + 10) * 1e6)}-B", "opened", "O"),
+        (f"{round((T0 + 11) * 1e6)}-A", "closed", "C"),
+    ]
+    for sub in subs:
+        messages = drain(sub)[1:]
+        got = [
+            (m["id"], m["data"]["change"], m["data"]["event"]["eventStatusCode"]) for m in messages
+        ]
+        assert got == expected
+        assert all(m["event"] == "event" for m in messages)
+
+
+def test_leaving_the_open_list_while_open_is_removed() -> None:
+    feed, lists = fresh()
+    sub = feed.subscribe(None)
+    lists.install(listed(OPEN, T0 + 10))
+    [_, removed] = drain(sub)
+    assert removed["data"] == {
+        "eventId": "A",
+        "change": "removed",
+        "event": removed["data"]["event"],
+    }
+    assert removed["data"]["event"]["eventStatusCode"] == "O"
+
+
+def test_a_re_encoded_copy_of_the_same_fetch_says_nothing() -> None:
+    feed, lists = fresh()
+    sub = feed.subscribe(None)
+    # The refresher marks date-list events open from the open list, keeping fetched_at.
+    lists.install(listed(DAY, T0 + 1, event("A", "O"), event("B", "O"), event("C", "O")))
+    assert drain(sub)[1:] == []
+    lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
+    assert [m["data"]["change"] for m in drain(sub)] == ["opened"]
+
+
+def test_an_older_record_does_not_win_over_a_newer_one() -> None:
+    feed, lists = fresh()
+    sub = feed.subscribe(None)
+    lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))  # B opened
+    lists.install(listed(DAY, T0 + 5, event("A", "O"), event("B", "P"), event("C", "O")))
+    assert [m["data"]["change"] for m in drain(sub)[1:]] == ["opened"]
+
+
+def test_resume_gives_exactly_the_missed_messages() -> None:
+    feed, lists = fresh()
+    first = feed.subscribe(None)
+    lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
+    seen = drain(first)
+    lists.install(listed(DAY, T0 + 11, event("A", "C"), event("B", "O"), event("C", "V")))
+    resumed = feed.subscribe(seen[-1]["id"])
+    assert resumed.resumed
+    assert [(m["data"]["eventId"], m["data"]["change"]) for m in drain(resumed)] == [
+        ("A", "closed"),
+        ("C", "voided"),
+    ]
+    # From the snapshot's id (taken before any change): every change since.
+    again = feed.subscribe(seen[0]["id"])
+    assert [m["data"]["change"] for m in drain(again)] == ["opened", "closed", "voided"]
+    # Up to date: nothing to send, no snapshot either.
+    assert drain(feed.subscribe(feed.head)) == []
+
+
+@pytest.mark.parametrize("last_event_id", ["1-A", "garbage", ""])
+def test_an_unknown_id_gets_a_snapshot(last_event_id: str) -> None:
+    feed, _ = fresh()
+    [message] = drain(feed.subscribe(last_event_id))
+    assert message["event"] == "snapshot"
+
+
+def test_an_evicted_id_gets_a_snapshot_and_the_eviction_point_still_resumes() -> None:
+    feed, lists = fresh(log_size=2)
+    origin = feed.head
+    for step in range(1, 4):  # three changes: A's start time moves three times
+        lists.install(
+            listed(OPEN, T0 + 10 * step, event("A", "O", startTime=f"2026-12-04T1{step}:00:00Z"))
+        )
+    first_id = f"{round((T0 + 10) * 1e6)}-A"
+    assert drain(feed.subscribe(origin))[0]["event"] == "snapshot"
+    assert [m["id"] for m in drain(feed.subscribe(first_id))] == [
+        f"{round((T0 + 20) * 1e6)}-A",
+        f"{round((T0 + 30) * 1e6)}-A",
+    ]
+
+
+def test_the_cap_refuses_and_a_gone_subscriber_frees_its_place() -> None:
+    feed, _ = fresh(max_clients=2)
+    one = feed.subscribe(None)
+    feed.subscribe(None)
+    with pytest.raises(LiveFull):
+        feed.subscribe(None)
+    feed.unsubscribe(one)
+    feed.subscribe(None)
+    assert feed.subscribers == 2
+
+
+def test_a_subscriber_that_falls_behind_is_ended_not_buffered() -> None:
+    metrics = Metrics()
+    feed, lists = fresh(metrics=metrics)
+    slow = feed.subscribe(None)
+    assert metrics.registry.get_sample_value("gateway_live_subscribers") == 1
+    for step in range(1, QUEUE_SIZE + 2):
+        time = f"2026-12-04T{step // 60:02d}:{step % 60:02d}:00Z"
+        lists.install(listed(OPEN, T0 + 10 * step, event("A", "O", startTime=time)))
+    assert feed.subscribers == 0
+    assert slow.ended
+    assert slow.pending == []
+    assert metrics.registry.get_sample_value("gateway_live_subscribers") == 0
+    assert (
+        metrics.registry.get_sample_value("gateway_live_dropped_total", {"reason": "behind"}) == 1
+    )
+
+
+def test_close_ends_every_stream() -> None:
+    feed, _ = fresh()
+    subs = [feed.subscribe(None) for _ in range(3)]
+    feed.close()
+    assert feed.subscribers == 0
+    assert all(drain(sub)[-1] == {"end": True} for sub in subs)
+
+
+async def test_the_stream_sends_the_first_messages_then_what_comes_then_ends() -> None:
+    feed, lists = fresh()
+    sub = feed.subscribe(None)
+    stream = messages(sub)
+    assert parse(await anext(stream))["event"] == "snapshot"
+    feed.heartbeat()
+    assert await anext(stream) == HEARTBEAT
+    assert HEARTBEAT == b": heartbeat\r\n\r\n"
+    lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
+    assert parse(await anext(stream))["data"]["change"] == "opened"
+    feed.close()
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+
+
+async def test_one_timer_sends_every_subscriber_a_heartbeat_until_stopped() -> None:
+    slept: list[float] = []
+    ticks: asyncio.Queue[None] = asyncio.Queue()
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await ticks.get()
+
+    feed = LiveFeed(LiveLimits(max_clients=10, log_size=10, heartbeat_s=15.0), sleep=sleep)
+    Lists(feed).install(listed(OPEN, T0, event("A", "O")))
+    subs = [feed.subscribe(None) for _ in range(3)]
+    for sub in subs:
+        drain(sub)
+    feed.start()
+    for _ in range(2):
+        ticks.put_nowait(None)
+        for _ in range(3):
+            await asyncio.sleep(0)
+    assert slept == [15.0, 15.0, 15.0]
+    assert all(sub.pending == [HEARTBEAT, HEARTBEAT] for sub in subs)
+    await feed.stop()
+    assert all(sub.ended for sub in subs)
+
+
+async def test_a_failing_listener_does_not_stop_the_lists() -> None:
+    def broken(previous: LocalList | None, current: LocalList) -> None:
+        raise RuntimeError("listener bug")
+
+    store = build_store(None)
+    index = EventIndex()
+    lists = LocalLists(SharedLists(store), index, on_install=broken)
+    with capture_logs() as logs:
+        lists.install(make_snapshot(OPEN, {"events": [event("A", "O")]}, T0))
+    await store.aclose()
+    assert lists.get(OPEN) is not None
+    assert index.get("A") is not None
+    assert [line["event"] for line in logs] == ["list_listener_failed"]
+    assert logs[0]["error_type"] == "RuntimeError"
