@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import yaml
-from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import Receive, Scope, Send
 
 from app.main import create_app
@@ -118,17 +117,14 @@ def serve_default(variable: str) -> str:
 def exposed_metrics() -> dict[str, tuple[str, ...]]:
     """Name as scraped (``_total``, ``_bucket``...) -> label names, for every metric."""
     names: dict[str, tuple[str, ...]] = {}
-    for metric in vars(Metrics()).values():
-        if not isinstance(metric, MetricWrapperBase):
-            continue
-        base: str = metric._name
-        labels: tuple[str, ...] = tuple(metric._labelnames)
+    for metric, labels in Metrics().label_names.items():
+        (family,) = metric.describe()
         suffixes = {
             "counter": ("_total",),
             "histogram": ("_bucket", "_sum", "_count"),
             "gauge": ("",),
-        }[str(metric._type)]
-        names |= {base + suffix: labels for suffix in suffixes}
+        }[family.type]
+        names |= {family.name + suffix: labels for suffix in suffixes}
     return names
 
 
