@@ -363,6 +363,40 @@ def test_dockerfile_runtime_stage() -> None:
     assert any("--from=builder /opt/venv" in arg for arg in copies)
 
 
+def pip_installs(commands: Sequence[str]) -> list[str]:
+    """Each ``pip install ...`` in ``commands`` (shell lines or RUN arguments)."""
+    return [
+        found.strip()
+        for command in commands
+        for found in re.findall(r"pip install ([^&;\n]*)", command)
+    ]
+
+
+def test_dockerfile_installs_the_locked_dependencies_then_the_project() -> None:
+    instructions = dockerfile_instructions()
+    installs = pip_installs([arg for op, arg in instructions if op == "RUN"])
+    assert installs[0] == "--require-hashes -r requirements.lock"
+    assert installs[1:] == ["--no-deps ."]  # resolves nothing: the lock has it all
+    lock_copied = next(
+        i for i, (op, arg) in enumerate(instructions) if op == "COPY" and "requirements.lock" in arg
+    )
+    lock_installed = next(
+        i for i, (op, arg) in enumerate(instructions) if op == "RUN" and "requirements.lock" in arg
+    )
+    assert lock_copied < lock_installed
+    assert "!requirements.lock" in (REPO / ".dockerignore").read_text().splitlines()
+
+
+def test_scripts_test_installs_the_locked_dev_dependencies_then_the_project() -> None:
+    lines = [
+        line
+        for line in (REPO / "scripts" / "test").read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    ]
+    installs = [i for i in pip_installs(lines) if "--upgrade pip" not in i]
+    assert installs == ["-q --require-hashes -r requirements-dev.lock", "-q --no-deps -e ."]
+
+
 def test_dockerfile_and_dockerignore_hold_no_secret() -> None:
     text = " ".join(arg for op, arg in dockerfile_instructions() if op in {"ENV", "ARG"})
     for name in ("IGM_CUSTOMER_UID", "API_KEYS", "AUTH_JWT_SECRET", "REDIS_URL"):
