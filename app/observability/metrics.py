@@ -7,22 +7,12 @@ aggregates them with ``MultiProcessCollector``.
 
 Label values are always from small fixed sets (route templates, method names,
 outcomes, reasons): never event ids, users or IPs.
-
-The metrics counted on every request (requests and their latency, catalogue reads,
-upstream calls and their latency, links handed out) are tallied in plain dicts and
-folded into the Prometheus metrics before every exposition and within
-``FOLD_EVERY_S`` of a request: a label lookup and a locked increment per value per
-request was a fifth of a warm read's time in the gateway's own code. With several
-workers, another worker's last second may be missing from a scrape.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-from bisect import bisect_left
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -33,39 +23,11 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
+from prometheus_client.metrics import MetricWrapperBase
 
 from app.upstream.client import UpstreamCall
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-FOLD_EVERY_S = 1.0
-_UPPER_BOUNDS = (*[float(b) for b in LATENCY_BUCKETS], float("inf"))
-
-
-@dataclass(slots=True)
-class LatencyTally:
-    """Observations not yet in the histogram: count, sum and a count per bucket."""
-
-    count: int = 0
-    total: float = 0.0
-    buckets: list[int] = field(default_factory=lambda: [0] * len(_UPPER_BOUNDS))
-
-    def add(self, seconds: float) -> None:
-        self.count += 1
-        self.total += seconds
-        self.buckets[bisect_left(_UPPER_BOUNDS, seconds)] += 1  # le: first bound >= value
-
-
-def add_observations(child: Any, tally: LatencyTally) -> None:
-    """Add a tally to a ``Histogram`` child, as ``tally.count`` calls of ``observe``
-    would. prometheus-client has no bulk observe, so this adds to the child's
-    per-bucket values and sum directly (the same ``inc`` that ``observe`` makes;
-    tests/unit/test_metrics.py checks the result against ``observe``)."""
-    if list(child._upper_bounds) != list(_UPPER_BOUNDS):
-        raise ValueError("the histogram's buckets are not LATENCY_BUCKETS")
-    child._sum.inc(tally.total)
-    for value, count in zip(child._buckets, tally.buckets, strict=True):
-        if count:
-            value.inc(count)
 
 
 def multiprocess_dir() -> str | None:
@@ -75,180 +37,147 @@ def multiprocess_dir() -> str | None:
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.http_requests = Counter(
+        # metric -> its label names (what dashboards and alert rules may match on)
+        self.label_names: dict[MetricWrapperBase, tuple[str, ...]] = {}
+        self.http_requests = self._counter(
             "gateway_http_requests_total",
             "HTTP requests answered, by route template, method and status.",
-            ["route", "method", "status"],
-            registry=r,
+            ("route", "method", "status"),
         )
-        self.http_latency = Histogram(
+        self.http_latency = self._histogram(
             "gateway_http_request_duration_seconds",
             "Time to answer an HTTP request, by route template and method.",
-            ["route", "method"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            ("route", "method"),
         )
-        self.upstream_calls = Counter(
+        self.upstream_calls = self._counter(
             "gateway_upstream_calls_total",
             "Calls to ONEPlatform by method, outcome and operationCode.",
-            ["method", "outcome", "operation_code"],
-            registry=r,
+            ("method", "outcome", "operation_code"),
         )
-        self.upstream_latency = Histogram(
+        self.upstream_latency = self._histogram(
             "gateway_upstream_call_duration_seconds",
             "Latency of calls to ONEPlatform by method.",
-            ["method"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            ("method",),
         )
-        self.budget_decisions = Counter(
+        self.budget_decisions = self._counter(
             "gateway_budget_decisions_total",
             "Fleet budget decisions per upstream method: allowed, waited, refused.",
-            ["method", "decision"],
-            registry=r,
+            ("method", "decision"),
         )
-        self.budget_tokens_left = Gauge(
+        self.budget_tokens_left = self._gauge(
             "gateway_budget_tokens_left",
             "Tokens left in the fleet link bucket after the last decision.",
-            ["method"],
-            multiprocess_mode="livemin",
-            registry=r,
+            ("method",),
+            "livemin",
         )
-        self.catalogue_reads = Counter(
+        self.catalogue_reads = self._counter(
             "gateway_catalogue_reads_total",
             "Catalogue reads by list kind and result: hit, stale, miss.",
-            ["list", "result"],
-            registry=r,
+            ("list", "result"),
         )
-        self.catalogue_age = Gauge(
+        self.catalogue_age = self._gauge(
             "gateway_catalogue_age_seconds",
             "Age of the cached copy of each list (events_other: the oldest other date).",
-            ["list"],
-            multiprocess_mode="livemax",
-            registry=r,
+            ("list",),
+            "livemax",
         )
-        self.catalogue_refreshes = Counter(
+        self.catalogue_refreshes = self._counter(
             "gateway_catalogue_refreshes_total",
             "Refreshes of cached lists from the upstream, by list kind and outcome.",
-            ["list", "outcome"],
-            registry=r,
+            ("list", "outcome"),
         )
-        self.links_minted = Counter(
+        self.links_minted = self._counter(
             "gateway_links_minted_total",
             "Links handed out by kind (hls, theolive, player) and source (upstream, dedupe).",
-            ["kind", "source"],
-            registry=r,
+            ("kind", "source"),
         )
-        self.refusals = Counter(
+        self.refusals = self._counter(
             "gateway_refusals_total",
             "Requests refused before the upstream, by reason.",
-            ["reason"],
-            registry=r,
+            ("reason",),
         )
-        self.redis_errors = Counter(
+        self.redis_errors = self._counter(
             "gateway_redis_errors_total",
             "Shared-store commands that failed, by operation.",
-            ["operation"],
-            registry=r,
+            ("operation",),
         )
-        self.sessions_ended = Counter(
+        self.sessions_ended = self._counter(
             "gateway_sessions_ended_total",
             "Viewing sessions ended, by why (stopped by the player, evicted by a newer one).",
-            ["reason"],
-            registry=r,
+            ("reason",),
         )
-        self.refresh_leader = Gauge(
+        self.refresh_leader = self._gauge(
             "gateway_refresh_leader",
             "1 while this process holds the catalogue refresh lease.",
-            multiprocess_mode="livemax",
-            registry=r,
+            (),
+            "livemax",
         )
-        self.degraded = Gauge(
+        self.degraded = self._gauge(
             "gateway_degraded",
             "1 while this process cannot reach the shared store and serves from memory.",
-            multiprocess_mode="livemax",
-            registry=r,
+            (),
+            "livemax",
         )
-        self.live_subscribers = Gauge(
+        self.live_subscribers = self._gauge(
             "gateway_live_subscribers",
             "Live event streams (GET /v1/events/live) this process holds.",
-            multiprocess_mode="livesum",
-            registry=r,
+            (),
+            "livesum",
         )
-        self.live_dropped = Counter(
+        self.live_dropped = self._counter(
             "gateway_live_dropped_total",
             "Live streams ended because the client fell behind (behind) or stopped reading "
             "(send_timeout).",
-            ["reason"],
-            registry=r,
+            ("reason",),
         )
 
-        # (metric, label values) -> what to add at the next fold
-        self._counts: dict[tuple[Counter, tuple[object, ...]], int] = {}
-        self._times: dict[tuple[Histogram, tuple[object, ...]], LatencyTally] = {}
-        self._fold_pending = False
+    def _counter(self, name: str, documentation: str, labels: tuple[str, ...]) -> Counter:
+        metric = Counter(name, documentation, labels, registry=self.registry)
+        self.label_names[metric] = labels
+        return metric
 
-    # --- the per-request metrics (tallied; see the module's docstring) -------------
+    def _histogram(self, name: str, documentation: str, labels: tuple[str, ...]) -> Histogram:
+        metric = Histogram(
+            name, documentation, labels, buckets=LATENCY_BUCKETS, registry=self.registry
+        )
+        self.label_names[metric] = labels
+        return metric
+
+    def _gauge(
+        self,
+        name: str,
+        documentation: str,
+        labels: tuple[str, ...],
+        mode: Literal["livemin", "livemax", "livesum", "livemostrecent"],
+    ) -> Gauge:
+        metric = Gauge(name, documentation, labels, multiprocess_mode=mode, registry=self.registry)
+        self.label_names[metric] = labels
+        return metric
+
+    # --- the per-request metrics -----------------------------------------------------
 
     def request_done(self, route: str, method: str, status: int, seconds: float) -> None:
-        self._count(self.http_requests, (route, method, status))
-        self._time(self.http_latency, (route, method), seconds)
+        self.http_requests.labels(route, method, status).inc()
+        self.http_latency.labels(route, method).observe(seconds)
 
     def catalogue_read(self, kind: str, result: str) -> None:
-        self._count(self.catalogue_reads, (kind, result))
+        self.catalogue_reads.labels(kind, result).inc()
 
     def link_minted(self, kind: str, source: str) -> None:
-        self._count(self.links_minted, (kind, source))
+        self.links_minted.labels(kind, source).inc()
 
     def observe_upstream(self, call: UpstreamCall) -> None:
         code = str(call.operation_code) if call.operation_code is not None else ""
-        self._count(self.upstream_calls, (call.method, call.outcome, code))
-        self._time(self.upstream_latency, (call.method,), call.seconds)
-
-    def fold(self) -> None:
-        """Move the tallies into the Prometheus metrics."""
-        self._fold_pending = False
-        counts, self._counts = self._counts, {}
-        times, self._times = self._times, {}
-        for (counter, labels), count in counts.items():
-            counter.labels(*labels).inc(count)
-        for (histogram, labels), tally in times.items():
-            add_observations(histogram.labels(*labels), tally)
-
-    def _count(self, counter: Counter, labels: tuple[object, ...]) -> None:
-        key = (counter, labels)
-        self._counts[key] = self._counts.get(key, 0) + 1
-        if not self._fold_pending:
-            self._fold_soon()
-
-    def _time(self, histogram: Histogram, labels: tuple[object, ...], seconds: float) -> None:
-        tally = self._times.get((histogram, labels))
-        if tally is None:
-            tally = self._times[(histogram, labels)] = LatencyTally()
-        tally.add(seconds)
-        if not self._fold_pending:
-            self._fold_soon()
-
-    def _fold_soon(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no event loop (a script, a test): fold at once
-            self.fold()
-            return
-        self._fold_pending = True
-        loop.call_later(FOLD_EVERY_S, self.fold)
+        self.upstream_calls.labels(call.method, call.outcome, code).inc()
+        self.upstream_latency.labels(call.method).observe(call.seconds)
 
     def process_stopped(self) -> None:
-        """Fold the last tallies; with several workers, drop this process's live gauges
-        (leader, degraded)."""
-        self.fold()
+        """With several workers, drop this process's live gauges (leader, degraded)."""
         if multiprocess_dir() is not None:
             prometheus_multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format for ``GET /metrics`` (aggregated across workers if multiprocess)."""
-        self.fold()
         if multiprocess_dir() is not None:
             registry = CollectorRegistry()
             prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

@@ -43,7 +43,7 @@ SECRETS = (UID, API_KEY)
 INTERVAL_S = 2.0
 GATE_INTERVAL_S = INTERVAL_S + 0.5  # EVENTS_GATE_MARGIN_S defaults to 0.5
 READ_TIMEOUT_S = 1.0
-HANG_S = READ_TIMEOUT_S + 1.5
+HANG_S = READ_TIMEOUT_S + 4.0  # far past the timeout: a wait for it cannot pass for one
 OPEN = "FLT-OPEN-1"
 PENDING = "FLT-PEND-1"
 COUNTRY_HEADER = "CF-IPCountry"
@@ -387,7 +387,7 @@ def test_link_requests_fail_fast_with_a_problem(rig: Rig, method: SimMethod) -> 
         elapsed = time.monotonic() - sent
         body = assert_problem(response, {502, 503}, want_code)
         assert response.status_code == want_status, (kind, body)
-        assert elapsed < READ_TIMEOUT_S + 0.75, (kind, elapsed)  # never hangs
+        assert elapsed < READ_TIMEOUT_S + 2.5, (kind, elapsed)  # never hangs (HANG_S)
         if response.status_code == 503:
             assert int(response.headers["retry-after"]) >= 1
             assert body["retryAfter"] == int(response.headers["retry-after"])

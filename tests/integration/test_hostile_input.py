@@ -281,13 +281,14 @@ def test_oversized_headers_and_forwarded_chains(rig: Rig) -> None:
     )  # fmt: skip
     problem(long_chain, 431, "headers_too_large")
     assert len(link_calls(rig.sim)) == before
-    # A long chain within the limit: only the right-most hops are read, quickly.
+    # A long chain within the limit: only the right-most hops are read, without stalling
+    # the request (the bound is loose: a loaded machine may take a while for any request).
     hops = [f"10.0.{i // 250}.{i % 250}" for i in range(1_500)] + ["203.0.113.77"]
     user = f"chain-{uuid.uuid4().hex[:8]}"
     sent = time.monotonic()
     minted = rig.mint(headers={"X-Forwarded-For": ", ".join(hops), "X-User-Id": user},
                       via=rig.trusted)  # fmt: skip
-    assert time.monotonic() - sent < 1.0
+    assert time.monotonic() - sent < 5.0
     assert minted.status_code == 200, minted.text
     [call] = [c for c in link_calls(rig.sim) if c["params"].get("userId") == user]
     assert call["params"]["userIp"] == "203.0.113.77"
@@ -319,7 +320,10 @@ def test_slow_clients_do_not_hold_up_anyone_else(rig: Rig) -> None:
             assert read.status_code == 200
             slowest = max(slowest, time.perf_counter() - sent)
             time.sleep(0.02)
-        assert slowest < 0.25, slowest
+        # Held up by the slow clients, a read would wait for them to finish their headers
+        # (seconds from now: the sender is still alive below); a loaded machine may make
+        # a read slow, but not that slow.
+        assert slowest < 1.0, slowest
         assert sender.is_alive()  # the slow clients were still mid-request throughout
     finally:
         stop.set()

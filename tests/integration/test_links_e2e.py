@@ -22,10 +22,12 @@ from pydantic import TypeAdapter
 from app.api.schemas import LinkOut
 from tests.support.gateway import gateway_env, run_gateway
 from tests.support.jwt_keys import HS_SECRET, sign_hs256
-from tests.support.redis_server import fresh_database
+from tests.support.redis_server import database_url, fresh_database
 from tests.support.simulator import SimCall, SimulatorHandle, run_simulator
 
 pytestmark = pytest.mark.redis
+
+STORE_DB = 1  # this module's gateway's database on the shared redis-server
 
 API_KEY = "test-api-key"
 COUNTRY_HEADER = "CF-IPCountry"
@@ -78,7 +80,7 @@ def gateway(
 ) -> Iterator[httpx.Client]:
     env = gateway_env(
         simulator.api_url,
-        fresh_database(redis_server_url, 1),
+        fresh_database(redis_server_url, STORE_DB),
         IGM_SERVER_IP=SERVER_IP,
         API_KEYS=API_KEY,
         AUTH_JWT_SECRET=HS_SECRET,
@@ -264,15 +266,26 @@ def test_the_upstream_gets_the_viewer_ip_the_trusted_proxy_reported(
 # --- dedupe and the per-user limit ------------------------------------------------
 
 
+def dedupe_entries(redis_url: str) -> set[bytes]:
+    with redis.Redis.from_url(redis_url) as store:
+        return set(store.scan_iter(match="*:dedupe:*"))
+
+
 def test_identical_requests_within_the_window_share_one_upstream_call(
-    gateway: httpx.Client, simulator: SimulatorHandle
+    gateway: httpx.Client, simulator: SimulatorHandle, redis_server_url: str
 ) -> None:
     user = unique("double-click")
     headers = {**jwt_for(user), "X-Forwarded-For": "203.0.113.9", COUNTRY_HEADER: "US"}
     live_before = len(simulator.calls("live_stream"))
+    store_url = database_url(redis_server_url, STORE_DB)
+    stored_before = dedupe_entries(store_url)
 
     first = mint(gateway, headers, stream="HLS", kind="raw")
-    time.sleep(0.05)  # the answer is stored for dedupe as it goes out, not before
+    # The answer is stored for dedupe as it goes out, not before: wait until it is.
+    deadline = time.monotonic() + 10
+    while not dedupe_entries(store_url) - stored_before:
+        assert time.monotonic() < deadline, "the answer was never stored for dedupe"
+        time.sleep(0.01)
     second = mint(gateway, headers, stream="HLS", kind="raw")
 
     assert first.status_code == second.status_code == 200

@@ -193,7 +193,15 @@ def test_metrics_and_logs_after_a_whole_run(run: Run) -> None:
     for label_value in ("OBS-1", "viewer-obs", "backend-user", "127.0.0.1"):
         assert label_value not in metrics  # no unbounded labels
 
-    time.sleep(0.5)  # let the last lines reach the file
+    # The access line of the /metrics request above is written after every line before
+    # it: once it is in the file, so are they.
+    deadline = time.monotonic() + 20
+    while not any(
+        line.startswith("{") and orjson.loads(line).get("route") == "/metrics"
+        for line in run.gateway.log_text().splitlines()
+    ):
+        assert time.monotonic() < deadline, "the last lines never reached the log"
+        time.sleep(0.05)
     log = run.gateway.log_text()
     for secret in [*run.secrets, *minted]:
         assert secret not in log, "a secret reached the log"

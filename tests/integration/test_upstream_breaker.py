@@ -59,7 +59,12 @@ async def test_open_circuit_spares_the_upstream_then_probes(sim: SimulatorHandle
         problem = problem_from_upstream(spared.value)
         assert (problem.status, problem.code) == (503, "upstream_unavailable")
         assert problem.retry_after_s == pytest.approx(5.0)
-        assert len((await client.open_events()).items) >= 0  # other methods unaffected
+        # Other methods are unaffected: event/open is called, and answers.
+        await client.open_events()
+        assert sim.stats()["calls"]["event_open"] == 1
+        assert (calls[-1].method, calls[-1].outcome) == ("event_open", "ok")
+        assert breaker.state("event_open") == "closed"
+        assert breaker.state("sports") == "open"
 
         sim.clear_faults()
         clock.now += 5.0

@@ -76,10 +76,15 @@ def run_redis_server(workdir: Path, port: int | None = None) -> Iterator[str]:
             proc.wait()
 
 
+def database_url(server_url: str, db: int) -> str:
+    """The URL of database ``db`` on the same server."""
+    return f"{server_url.rsplit('/', 1)[0]}/{db}"
+
+
 def fresh_database(server_url: str, db: int) -> str:
     """The URL of database ``db`` on the same server, emptied: suites that start their
     own gateway processes each use their own database number."""
-    url = f"{server_url.rsplit('/', 1)[0]}/{db}"
+    url = database_url(server_url, db)
     with redis.Redis.from_url(url) as store:
         store.flushdb()
     return url

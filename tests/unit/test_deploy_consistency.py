@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import yaml
-from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import Receive, Scope, Send
 
 from app.main import create_app
@@ -118,17 +117,14 @@ def serve_default(variable: str) -> str:
 def exposed_metrics() -> dict[str, tuple[str, ...]]:
     """Name as scraped (``_total``, ``_bucket``...) -> label names, for every metric."""
     names: dict[str, tuple[str, ...]] = {}
-    for metric in vars(Metrics()).values():
-        if not isinstance(metric, MetricWrapperBase):
-            continue
-        base: str = metric._name
-        labels: tuple[str, ...] = tuple(metric._labelnames)
+    for metric, labels in Metrics().label_names.items():
+        (family,) = metric.describe()
         suffixes = {
             "counter": ("_total",),
             "histogram": ("_bucket", "_sum", "_count"),
             "gauge": ("",),
-        }[str(metric._type)]
-        names |= {base + suffix: labels for suffix in suffixes}
+        }[family.type]
+        names |= {family.name + suffix: labels for suffix in suffixes}
     return names
 
 
@@ -369,6 +365,40 @@ def test_dockerfile_runtime_stage() -> None:
     assert not any(re.search(r"apt-get|gcc|build-essential|pip install", arg) for arg in runs)
     copies = [arg for op, arg in stage if op == "COPY"]
     assert any("--from=builder /opt/venv" in arg for arg in copies)
+
+
+def pip_installs(commands: Sequence[str]) -> list[str]:
+    """Each ``pip install ...`` in ``commands`` (shell lines or RUN arguments)."""
+    return [
+        found.strip()
+        for command in commands
+        for found in re.findall(r"pip install ([^&;\n]*)", command)
+    ]
+
+
+def test_dockerfile_installs_the_locked_dependencies_then_the_project() -> None:
+    instructions = dockerfile_instructions()
+    installs = pip_installs([arg for op, arg in instructions if op == "RUN"])
+    assert installs[0] == "--require-hashes -r requirements.lock"
+    assert installs[1:] == ["--no-deps ."]  # resolves nothing: the lock has it all
+    lock_copied = next(
+        i for i, (op, arg) in enumerate(instructions) if op == "COPY" and "requirements.lock" in arg
+    )
+    lock_installed = next(
+        i for i, (op, arg) in enumerate(instructions) if op == "RUN" and "requirements.lock" in arg
+    )
+    assert lock_copied < lock_installed
+    assert "!requirements.lock" in (REPO / ".dockerignore").read_text().splitlines()
+
+
+def test_scripts_test_installs_the_locked_dev_dependencies_then_the_project() -> None:
+    lines = [
+        line
+        for line in (REPO / "scripts" / "test").read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    ]
+    installs = [i for i in pip_installs(lines) if "--upgrade pip" not in i]
+    assert installs == ["-q --require-hashes -r requirements-dev.lock", "-q --no-deps -e ."]
 
 
 def test_dockerfile_and_dockerignore_hold_no_secret() -> None:

@@ -20,7 +20,7 @@ from app.errors import GatewayError
 from tests.component.catalogue.conftest import INTERVAL_S, CatalogueFactory, Sim
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5.0) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 20.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
@@ -88,7 +88,7 @@ async def test_two_replicas_one_leader_and_no_violation(
         calls: int = (await sim.stats())["calls"].get("event_open", 0)
         return calls >= 4
 
-    await eventually(enough_calls, timeout_s=10)
+    await eventually(enough_calls, timeout_s=30)
     leaders = [r.refresher.is_leader for r in replicas]
     assert leaders.count(True) == 1
     stats = await sim.stats()

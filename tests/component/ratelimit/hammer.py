@@ -1,8 +1,10 @@
 """Hammer LinkAdmission from several asyncio tasks, in this process or a child.
 
-Run as ``python -m tests.component.ratelimit.hammer <json args>``: prints one JSON
-``HammerLog``. Instants are ``time.time()`` (the same clock as redis-server's
-``TIME`` on this host), comparable across processes.
+Run as ``python -m tests.component.ratelimit.hammer <json args>``: once connected it
+prints ``ready``, reads the start instant from stdin, hammers, and prints one JSON
+``HammerLog``. Instants are ``time.time()`` (the same clock as redis-server's ``TIME``
+on this host), comparable across processes. Every process starts together however long
+the others took to import and connect.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 
 from app.ratelimit.admission import LinkAdmission
@@ -22,7 +25,6 @@ from app.store import build_store
 @dataclass(frozen=True)
 class HammerPlan:
     redis_url: str
-    start_at: float  # time.time() at which every task starts
     duration_s: float
     tasks: int
     rate_per_s: float
@@ -39,16 +41,18 @@ class HammerLog:
     other: list[str] = field(default_factory=list)  # any other outcome (should stay empty)
 
 
-async def hammer(plan: HammerPlan) -> HammerLog:
+async def hammer(plan: HammerPlan, start: Callable[[], Awaitable[float]]) -> HammerLog:
+    """Connect, then await ``start()`` (the ``time.time()`` at which every task starts)."""
     log = HammerLog()
     client = build_store(plan.redis_url)
     links = LinkAdmission(client)
     await client.ping()  # connect before the start line
+    start_at = await start()
 
     async def one_task(index: int) -> None:
         rng = random.Random(index)  # jitter, not security
-        await asyncio.sleep(max(0.0, plan.start_at - time.time()))
-        while time.time() < plan.start_at + plan.duration_s:
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        while time.time() < start_at + plan.duration_s:
             got = await links.admit(
                 dedupe_key=uuid.uuid4().hex,
                 user_key=f"user-{index}",
@@ -79,7 +83,12 @@ async def hammer(plan: HammerPlan) -> HammerLog:
 def main() -> None:
     raw = json.loads(sys.argv[1])
     raw["methods"] = tuple(raw["methods"])
-    log = asyncio.run(hammer(HammerPlan(**raw)))
+
+    async def from_parent() -> float:
+        print("ready", flush=True)
+        return float(await asyncio.to_thread(sys.stdin.readline))
+
+    log = asyncio.run(hammer(HammerPlan(**raw), from_parent))
     print(json.dumps(asdict(log)))
 
 

@@ -1,7 +1,9 @@
 """LinkAdmission over fakeredis and a real redis-server.
 
 Bucket time is Redis's clock, so expected waits are bounded by the wall time the
-test itself took (``elapsed``), never asserted tighter than that.
+test itself took (``elapsed``), never asserted tighter than that. Rates are slow (a
+token every 10 s unless a test needs time to pass), so a test that takes seconds on a
+loaded machine still sees the bucket states it sets up.
 """
 
 from __future__ import annotations
@@ -15,15 +17,19 @@ import pytest
 import redis.asyncio as redis_asyncio
 
 from app.ratelimit.admission import Admission, LinkAdmission
+from tests.support.polling import eventually
+
+RATE, BURST = 0.1, 2  # a token every INTERVAL_MS
+INTERVAL_MS = 10_000
 
 
 async def admit(
     links: LinkAdmission,
     *,
     methods: Sequence[str] = ("stream_link",),
-    rate_per_s: float = 5,
-    burst: int = 2,
-    max_wait_ms: int = 700,
+    rate_per_s: float = RATE,
+    burst: int = BURST,
+    max_wait_ms: int = 35_000,
     user: str = "user-digest",
     dedupe: str | None = None,
     user_rate_per_s: float = 1000.0,
@@ -57,22 +63,28 @@ async def test_reservations_hand_out_growing_waits_then_refuse(
 ) -> None:
     links = LinkAdmission(store)
     elapsed = Elapsed()
-    got = [await admit(links) for _ in range(6)]  # rate 5/s: a token per 200 ms, burst 2
+    got = [await admit(links) for _ in range(6)]  # a token per 10 s, burst 2
     slack = elapsed.ms
 
     assert [a.outcome for a in got] == ["admitted"] * 5 + ["rate_limited"]
-    for a, expected_ms in zip(got, [0, 0, 200, 400, 600], strict=False):
+    for a, expected_ms in zip(got, [0, 0, 10_000, 20_000, 30_000], strict=False):
         assert expected_ms - slack <= a.wait_s * 1000 <= expected_ms + 1, a
     assert [a.tokens_left for a in got[:5]] == [1, 0, -1, -2, -3]
-    # the next token would need an 800 ms wait; max is 700, so about 100 ms from now
-    assert 100 - slack <= got[5].retry_after_s * 1000 <= 101
+    # the next token would need a 40 s wait; max is 35 s, so about 5 s from now
+    assert 5000 - slack <= got[5].retry_after_s * 1000 <= 5001
     assert got[5].wait_s == 0
     assert got[5].tokens_left is None
 
 
 @pytest.mark.parametrize(
     ("burst", "max_wait_ms", "requests", "expected_retry_ms"),
-    [(2, 700, 5, 100), (2, 650, 5, 150), (1, 0, 1, 200), (3, 0, 3, 200), (1, 350, 2, 50)],
+    [
+        (2, 35_000, 5, 5_000),
+        (2, 32_500, 5, 7_500),
+        (1, 0, 1, 10_000),
+        (3, 0, 3, 10_000),
+        (1, 17_500, 2, 2_500),
+    ],
 )
 async def test_retry_after_is_derived_from_the_bucket_state(
     store: redis_asyncio.Redis,
@@ -89,8 +101,26 @@ async def test_retry_after_is_derived_from_the_bucket_state(
     assert refused.outcome == "rate_limited"
     assert expected_retry_ms - elapsed.ms <= refused.retry_after_s * 1000 <= expected_retry_ms + 1
 
+
+@pytest.mark.parametrize(
+    ("burst", "max_wait_ms", "requests"),
+    [(1, 0, 1), (2, 2000, 4)],
+    ids=["no reservations", "reservations"],
+)
+async def test_a_caller_that_waits_its_retry_after_is_admitted(
+    store: redis_asyncio.Redis, burst: int, max_wait_ms: int, requests: int
+) -> None:
+    # One token a second: the refusal below holds for a second, and is waited out.
+    links = LinkAdmission(store)
+    for _ in range(requests):
+        got = await admit(links, rate_per_s=1, burst=burst, max_wait_ms=max_wait_ms)
+        assert got.outcome == "admitted"
+    refused = await admit(links, rate_per_s=1, burst=burst, max_wait_ms=max_wait_ms)
+    assert refused.outcome == "rate_limited"
+    assert 0 < refused.retry_after_s <= 1
+
     await asyncio.sleep(refused.retry_after_s)
-    retried = await admit(links, burst=burst, max_wait_ms=max_wait_ms)
+    retried = await admit(links, rate_per_s=1, burst=burst, max_wait_ms=max_wait_ms)
     assert retried.outcome == "admitted"
     assert retried.wait_s * 1000 <= max_wait_ms
 
@@ -98,36 +128,44 @@ async def test_retry_after_is_derived_from_the_bucket_state(
 async def test_refusal_consumes_nothing_from_any_bucket(store: redis_asyncio.Redis) -> None:
     links = LinkAdmission(store)
     raw = ("stream_link", "live_stream")
+
+    async def as_alice(methods: Sequence[str]) -> Admission:
+        # a user bucket that a charge would leave empty for 1000 s
+        return await admit(
+            links, methods=methods, max_wait_ms=0, user="u1", user_rate_per_s=0.001, user_burst=1
+        )
+
     # drain live_stream only
     for _ in range(2):
         assert (await admit(links, methods=["live_stream"], max_wait_ms=0)).outcome == "admitted"
-    before = await links.tokens_left("stream_link", 5, 2)
+    before = await links.tokens_left("stream_link", RATE, BURST)
 
-    refused = await admit(links, methods=raw, max_wait_ms=0, user="u1", user_burst=1)
+    refused = await as_alice(raw)
     assert refused.outcome == "rate_limited"
-    assert 0 < refused.retry_after_s <= 0.2
+    assert 0 < refused.retry_after_s <= INTERVAL_MS / 1000
 
-    assert await links.tokens_left("stream_link", 5, 2) == pytest.approx(before)
+    assert await links.tokens_left("stream_link", RATE, BURST) == pytest.approx(before)
     assert before == 2
     # the user bucket (burst 1) was not charged either
-    ok = await admit(links, methods=["stream_link"], max_wait_ms=0, user="u1", user_burst=1)
-    assert ok.outcome == "admitted"
+    assert (await as_alice(["stream_link"])).outcome == "admitted"
+    assert (await as_alice(["stream_link"])).outcome == "user_limited"  # a charge does show
 
 
 async def test_a_wait_in_one_bucket_reserves_the_same_instant_in_the_other(
     store: redis_asyncio.Redis,
 ) -> None:
     links = LinkAdmission(store)
-    for _ in range(3):  # live_stream: 2 free, then one reserved 200 ms ahead
-        await admit(links, methods=["live_stream"])
     elapsed = Elapsed()
+    for _ in range(3):  # live_stream: 2 free, then one reserved 10 s ahead
+        await admit(links, methods=["live_stream"])
     got = await admit(links, methods=["stream_link", "live_stream"])
     assert got.outcome == "admitted"
-    assert 400 - elapsed.ms - 1 <= got.wait_s * 1000 <= 401
-    # stream_link was full, but its token is taken at the call instant, 400 ms ahead:
-    # 2 - 1 - 0.4 s * 5/s = -1 token now (and the minimum over both buckets is -2).
+    assert 20_000 - elapsed.ms - 1 <= got.wait_s * 1000 <= 20_001
+    # stream_link was full, but its token is taken at the call instant, 20 s ahead:
+    # 2 - 1 - 20 s * 0.1/s = -1 token now (and the minimum over both buckets is -2).
     assert got.tokens_left == -2
-    assert await links.tokens_left("stream_link", 5, 2) == pytest.approx(-1, abs=0.05)
+    left = await links.tokens_left("stream_link", RATE, BURST)
+    assert -1 - 1e-6 <= left <= -1 + elapsed.ms / INTERVAL_MS
 
 
 async def test_user_limit_refuses_without_waiting_and_spares_the_fleet_budget(
@@ -136,29 +174,31 @@ async def test_user_limit_refuses_without_waiting_and_spares_the_fleet_budget(
     links = LinkAdmission(store)
 
     async def as_user(user: str) -> Admission:
-        return await admit(links, user=user, user_rate_per_s=1.0, user_burst=2)
+        return await admit(links, user=user, user_rate_per_s=0.1, user_burst=2)
 
     elapsed = Elapsed()  # alice's bucket refills from her first request on
     assert (await as_user("alice")).outcome == "admitted"
     assert (await as_user("alice")).outcome == "admitted"
-    fleet_before = await links.tokens_left("stream_link", 5, 2)
+    fleet_before = await links.tokens_left("stream_link", RATE, BURST)
 
     limited = await as_user("alice")
     assert limited.outcome == "user_limited"
-    assert 1000 - elapsed.ms - 1 <= limited.retry_after_s * 1000 <= 1001
+    assert 10_000 - elapsed.ms - 1 <= limited.retry_after_s * 1000 <= 10_001
     assert limited.wait_s == 0
-    assert await links.tokens_left("stream_link", 5, 2) >= fleet_before
+    assert await links.tokens_left("stream_link", RATE, BURST) >= fleet_before
 
     assert (await as_user("bob")).outcome == "admitted"
 
 
 async def test_user_limit_is_checked_before_the_fleet_budget(store: redis_asyncio.Redis) -> None:
     links = LinkAdmission(store)
-    await admit(links, user="alice", user_rate_per_s=0.5, user_burst=1, max_wait_ms=0)
+    elapsed = Elapsed()
+    await admit(links, user="alice", user_rate_per_s=0.05, user_burst=1, max_wait_ms=0)
     await admit(links, user="bob", max_wait_ms=0)  # fleet now empty too
-    got = await admit(links, user="alice", user_rate_per_s=0.5, user_burst=1, max_wait_ms=0)
+    got = await admit(links, user="alice", user_rate_per_s=0.05, user_burst=1, max_wait_ms=0)
     assert got.outcome == "user_limited"
-    assert 1.5 < got.retry_after_s <= 2.0
+    assert 20_000 - elapsed.ms - 1 <= got.retry_after_s * 1000 <= 20_001
+    assert (await admit(links, user="carol", max_wait_ms=0)).outcome == "rate_limited"
 
 
 async def test_dedupe_hit_returns_the_stored_answer_and_consumes_nothing(
@@ -168,33 +208,40 @@ async def test_dedupe_hit_returns_the_stored_answer_and_consumes_nothing(
     answer = b'{"url": "https://cdn.example/abc?token=x"}\x00\xff'
     first = await admit(links, dedupe="req-1")
     assert first.outcome == "admitted"
-    await links.remember("req-1", answer, window_s=0.3)
-    tokens = await links.tokens_left("stream_link", 5, 2)
+    await links.remember("req-1", answer, window_s=30)
+    assert 0 < await store.pttl(links.dedupe_key("req-1")) <= 30_000
+    tokens = await links.tokens_left("stream_link", RATE, BURST)
 
     for _ in range(5):  # more than the bucket could admit
         hit = await admit(links, dedupe="req-1", max_wait_ms=0, user_burst=1)
         assert hit == Admission(outcome="cached", cached=answer)
-    assert await links.tokens_left("stream_link", 5, 2) >= tokens
+    assert await links.tokens_left("stream_link", RATE, BURST) >= tokens
 
     other = await admit(links, dedupe="req-2")
     assert other.outcome == "admitted"
 
-    await asyncio.sleep(0.4)
+    # The window ends (its last 50 ms left, as if 30 s had passed): admitted again.
+    await store.pexpire(links.dedupe_key("req-1"), 50)
+
+    async def window_over() -> bool:
+        return await store.exists(links.dedupe_key("req-1")) == 0
+
+    await eventually(window_over, "the dedupe window ends")
     assert (await admit(links, dedupe="req-1")).outcome == "admitted"
 
 
 async def test_keys_are_hash_tagged_hashed_and_expire(store: redis_asyncio.Redis) -> None:
     links = LinkAdmission(store)
     raw_user = "alice@example.com"
-    await admit(
+    await admit(  # one token of a 2 s interval: every bucket is full again in 2 s
         links,
         methods=["stream_link", "live_stream"],
-        rate_per_s=10,
+        rate_per_s=0.5,
         user=raw_user,
-        user_rate_per_s=10,
+        user_rate_per_s=0.5,
         user_burst=2,
     )
-    await links.remember(f"{raw_user}|event-1", b"answer", window_s=0.1)
+    await links.remember(f"{raw_user}|event-1", b"answer", window_s=2)
 
     keys = sorted(k for k in await store.keys("*") if isinstance(k, bytes))
     assert len(keys) == len(await store.keys("*")) == 4
@@ -204,19 +251,22 @@ async def test_keys_are_hash_tagged_hashed_and_expire(store: redis_asyncio.Redis
     for key in keys:
         assert b"alice" not in key
         assert b"alice" not in (await store.get(key) or b"")
-        assert 0 < await store.pttl(key) <= 101
+        assert 0 < await store.pttl(key) <= 2001
 
-    await asyncio.sleep(0.2)
-    assert await store.keys("*") == []
-    assert await links.tokens_left("stream_link", 10, 2) == 2
+    async def all_expired() -> bool:
+        return await store.keys("*") == []
+
+    await eventually(all_expired, "every key expires")
+    assert await links.tokens_left("stream_link", 0.5, 2) == 2
 
 
 async def test_tokens_left_reads_without_consuming(store: redis_asyncio.Redis) -> None:
     links = LinkAdmission(store)
-    assert await links.tokens_left("stream_link", 5, 2) == 2
-    assert await links.tokens_left("stream_link", 5, 2) == 2
+    assert await links.tokens_left("stream_link", RATE, BURST) == 2
+    assert await links.tokens_left("stream_link", RATE, BURST) == 2
+    elapsed = Elapsed()
     await admit(links)
-    assert 1 <= await links.tokens_left("stream_link", 5, 2) < 1.1
+    assert 1 <= await links.tokens_left("stream_link", RATE, BURST) <= 1 + elapsed.ms / INTERVAL_MS
     assert await store.exists("{igm:link}:bucket:live_stream") == 0
 
 

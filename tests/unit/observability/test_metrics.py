@@ -1,13 +1,12 @@
-"""The per-request tallies fold into Prometheus exactly as direct observations would."""
+"""The per-request metrics land in the registry as direct observations would, at once."""
 
 from __future__ import annotations
-
-import asyncio
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from app.observability.metrics import FOLD_EVERY_S, LATENCY_BUCKETS, Metrics
+from app.observability.metrics import LATENCY_BUCKETS, Metrics
+from app.upstream.client import UpstreamCall
 
 # Values on, between, below and above the bucket bounds.
 SAMPLES = [0.0, 0.0001, 0.0005, 0.0007, 0.005, 0.0050001, 0.3, 10.0, 12.5, 3600.0]
@@ -19,7 +18,7 @@ def samples(text: str, prefix: str) -> list[str]:
     )
 
 
-def test_folded_requests_match_direct_observations() -> None:
+def test_requests_match_direct_observations() -> None:
     metrics = Metrics()
     for seconds in SAMPLES:
         metrics.request_done("/v1/events/open", "GET", 200, seconds)
@@ -51,43 +50,51 @@ def test_folded_requests_match_direct_observations() -> None:
         assert samples(ours, prefix)
 
 
+def test_a_request_is_in_the_registry_without_a_scrape() -> None:
+    """With several workers a scrape reads the shared files, not this process's memory:
+    every value must be in the registry as soon as it is recorded."""
+    metrics = Metrics()
+    value = metrics.registry.get_sample_value
+    labels = {"route": "/v1/sports", "method": "GET"}
+    metrics.request_done("/v1/sports", "GET", 200, 0.003)
+    assert value("gateway_http_requests_total", labels | {"status": "200"}) == 1
+    assert value("gateway_http_request_duration_seconds_count", labels) == 1
+    assert value("gateway_http_request_duration_seconds_sum", labels) == pytest.approx(0.003)
+    assert value("gateway_http_request_duration_seconds_bucket", labels | {"le": "0.0025"}) == 0
+    assert value("gateway_http_request_duration_seconds_bucket", labels | {"le": "0.005"}) == 1
+
+
 def test_catalogue_reads_are_counted() -> None:
     metrics = Metrics()
     for result in ("hit", "hit", "stale", "miss"):
         metrics.catalogue_read("open", result)
-    text = metrics.exposition()[0].decode()
-    assert 'gateway_catalogue_reads_total{list="open",result="hit"} 2.0' in text
-    assert 'gateway_catalogue_reads_total{list="open",result="stale"} 1.0' in text
-    assert 'gateway_catalogue_reads_total{list="open",result="miss"} 1.0' in text
-
-
-def test_a_tally_folds_again_after_the_first_fold() -> None:
-    metrics = Metrics()
-    metrics.catalogue_read("open", "hit")
-    metrics.exposition()
-    metrics.catalogue_read("open", "hit")
+    value = metrics.registry.get_sample_value
+    for result, count in (("hit", 2), ("stale", 1), ("miss", 1)):
+        assert value("gateway_catalogue_reads_total", {"list": "open", "result": result}) == count
     text = metrics.exposition()[0].decode()
     assert 'gateway_catalogue_reads_total{list="open",result="hit"} 2.0' in text
 
 
-@pytest.mark.timeout(10)
-async def test_tallies_reach_the_registry_without_a_scrape() -> None:
-    """With several workers a scrape reads the shared files, not this process's tally:
-    the tally must get there on its own within FOLD_EVERY_S."""
+def test_links_and_upstream_calls_are_counted() -> None:
     metrics = Metrics()
-    metrics.request_done("/v1/sports", "GET", 200, 0.001)
-    child = metrics.http_requests.labels("/v1/sports", "GET", "200")
-    assert child._value.get() == 0  # tallied, not folded yet
-    await asyncio.sleep(FOLD_EVERY_S + 0.2)
-    assert child._value.get() == 1
+    metrics.link_minted("hls", "upstream")
+    metrics.link_minted("hls", "dedupe")
+    metrics.link_minted("hls", "dedupe")
+    metrics.observe_upstream(UpstreamCall("stream_link", "ok", None, 0.04))
+    metrics.observe_upstream(UpstreamCall("stream_link", "operation_error", 304, 0.2))
+    value = metrics.registry.get_sample_value
+    assert value("gateway_links_minted_total", {"kind": "hls", "source": "upstream"}) == 1
+    assert value("gateway_links_minted_total", {"kind": "hls", "source": "dedupe"}) == 2
+    ok = {"method": "stream_link", "outcome": "ok", "operation_code": ""}
+    failed = {"method": "stream_link", "outcome": "operation_error", "operation_code": "304"}
+    assert value("gateway_upstream_calls_total", ok) == 1
+    assert value("gateway_upstream_calls_total", failed) == 1
+    latency = {"method": "stream_link"}
+    assert value("gateway_upstream_call_duration_seconds_count", latency) == 2
+    assert value("gateway_upstream_call_duration_seconds_sum", latency) == pytest.approx(0.24)
 
 
-def test_process_stopped_folds_what_is_left() -> None:
+def test_every_metric_declares_its_labels() -> None:
     metrics = Metrics()
-
-    async def serve_one() -> None:
-        metrics.request_done("/v1/sports", "GET", 200, 0.001)
-
-    asyncio.run(serve_one())  # the loop ends before its fold timer fires
-    metrics.process_stopped()
-    assert metrics.http_requests.labels("/v1/sports", "GET", "200")._value.get() == 1
+    declared = {family.name for metric in metrics.label_names for family in metric.describe()}
+    assert declared == {family.name for family in metrics.registry.collect()}
