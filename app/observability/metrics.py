@@ -112,7 +112,8 @@ class Metrics:
             "gateway_budget_tokens_left",
             "Tokens left in the fleet link bucket after the last decision.",
             ["method"],
-            multiprocess_mode="livemin",
+            # The bucket is the fleet's: the worker that decided last saw it last.
+            multiprocess_mode="livemostrecent",
             registry=r,
         )
         self.catalogue_reads = Counter(
