@@ -182,7 +182,10 @@ def _start_nginx(
     values |= {f"LB_GATEWAY_{i}": upstream for i, upstream in enumerate(upstreams, start=1)}
     conf = run_dir / "nginx.conf"
     conf.write_text(render_nginx_conf(NGINX_TEMPLATE.read_text(), values))
-    command = [binary, "-p", str(run_dir), "-c", str(conf), "-e", "stderr", "-g", "daemon off;"]
+    # Run as root (a CI container), nginx's workers would be "nobody", who cannot enter
+    # a private temp directory: the micro-cache lives there.
+    directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
+    command = [binary, "-p", str(run_dir), "-c", str(conf), "-e", "stderr", "-g", directives]
     return stack.enter_context(
         _process("nginx", command, env=child_env({}), cwd=run_dir, logs=logs)
     )
