@@ -186,3 +186,33 @@ def test_reads_with_credentials_bypass_the_cache(
         assert response.headers["x-cache-status"] == "BYPASS"
     assert requests_counted(topology, "/v1/sports") == before + 2
     assert lb.get(url).headers["x-cache-status"] == "MISS"  # nothing was stored
+
+
+def test_an_expired_answer_is_served_stale_when_no_replica_answers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Both replicas gone (a fleet of its own, killed): the expired entry is served
+    ``STALE``, the same bytes, rather than a 502."""
+    with (
+        run_topology(
+            tmp_path_factory.mktemp("lb-stale"),
+            gateway_settings={"EVENTS_MIN_INTERVAL_S": INTERVAL_S},
+            simulator_settings={"SIM_EVENTS_MIN_INTERVAL_S": INTERVAL_S},
+        ) as running,
+        httpx.Client(base_url=running.url, timeout=10.0) as client,
+    ):
+        deadline = time.monotonic() + 30
+        while (first := client.get("/v1/sports")).status_code != 200:
+            assert time.monotonic() < deadline, first.text
+            time.sleep(0.2)
+        assert client.get("/v1/sports").headers["x-cache-status"] == "HIT"
+        time.sleep(5.5)  # max-age=5: expired
+        for process in running.processes:
+            if process.name.startswith("gateway"):
+                process.popen.kill()
+                process.popen.wait(timeout=10)
+        stale = client.get("/v1/sports")
+        assert stale.status_code == 200
+        assert stale.headers["x-cache-status"] == "STALE"
+        assert stale.content == first.content
+        assert stale.headers["etag"] == first.headers["etag"]

@@ -190,6 +190,9 @@ def test_one_worker_of_the_replica_leads(rig: Rig) -> None:
         assert client.get(LEASE_KEY) == f"{rig.gateway.name}/{leader_pid}".encode()
     text = fresh_get(rig, "/metrics").text
     assert re.search(r"^gateway_refresh_leader 1\.0$", text, flags=re.MULTILINE), text
+    stats = rig.sim.stats()
+    for method in ("event_open", "event_all"):
+        assert stats["violations"][method] == 0, stats
 
 
 async def links(rig: Rig, count: int, offered_per_s: float, prefix: str) -> list[httpx.Response]:
