@@ -1,6 +1,6 @@
 """Measurements behind docs/capacity.md, on real processes over loopback.
 
-    .venv/bin/python tests/perf/capacity.py [--phases redis,upstream,shard]
+    .venv/bin/python tests/perf/capacity.py [--phases redis,workers,upstream,shard]
         [--idle 20] [--load 10] [--window 60] [--interval 2] [--fleets 1,2,6]
 
 - ``redis``: two gateway replicas (production mode against the simulator, the default
@@ -8,6 +8,8 @@
   idle window, a read-load window (``wrk`` on both replicas in turn) and a link-load
   window (40 links/s over both replicas, distinct users, half raw, half player):
   commands per second per command, and per link. RSS of each replica after each.
+- ``workers``: one replica with ``WEB_CONCURRENCY=2``: RSS of uvicorn's supervisor and
+  of each worker, and the replica's idle Redis commands.
 - ``upstream``: 1, then 2, then 6 replicas (each fleet with a fresh redis-server and a
   fresh simulator), ``EVENTS_MIN_INTERVAL_S`` scaled down to ``--interval`` (2 s: five
   times the default pace) with a light reader on every replica (sports, the open list,
@@ -204,6 +206,47 @@ def redis_phase(work: Path, idle_s: int, load_s: int) -> dict[str, object]:
     return result
 
 
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def workers_phase(work: Path, idle_s: int) -> dict[str, object]:
+    """One replica with ``WEB_CONCURRENCY=2``: RSS of the supervisor and of each worker,
+    and the replica's idle Redis commands (each worker is a client of its own)."""
+    with ExitStack() as stack:
+        redis_url = stack.enter_context(run_redis_server(work / "workers-phase"))
+        sim = stack.enter_context(run_simulator())
+        scenario(sim)
+        env = gateway_env(
+            sim.api_url, redis_url, API_KEYS=API_KEY, REPLICA_COUNT="2", LOG_LEVEL="warning"
+        )
+        replica = stack.enter_context(run_gateway(env, work / "workers-phase", workers=2))
+        deadline = time.monotonic() + 60
+        while not all(
+            OPEN in httpx.get(f"{replica.url}/v1/events/open", timeout=5).text for _ in range(6)
+        ):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the workers never got the open list")
+            time.sleep(0.2)
+        time.sleep(3)
+        client = stack.enter_context(redis.Redis.from_url(redis_url))
+        before, started = command_calls(client), time.monotonic()
+        time.sleep(idle_s)
+        elapsed = time.monotonic() - started
+        calls = delta(before, command_calls(client))
+        supervisor = replica.process.pid
+        result: dict[str, object] = {
+            "seconds": round(elapsed, 1),
+            "commands": calls,
+            "commands_per_s": round(sum(calls.values()) / elapsed, 2),
+            "rss_mb_supervisor": rss_mb(supervisor),
+            "rss_mb_workers": [rss_mb(pid) for pid in children(supervisor)],
+        }
+        say(f"workers: {result}")
+    return result
+
+
 def upstream_phase(
     work: Path, fleets: Sequence[int], window_s: int, interval_s: float
 ) -> dict[str, object]:
@@ -300,7 +343,7 @@ def shard_phase(work: Path) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--phases", default="redis,upstream,shard")
+    parser.add_argument("--phases", default="redis,workers,upstream,shard")
     parser.add_argument("--idle", type=int, default=20)
     parser.add_argument("--load", type=int, default=10)
     parser.add_argument("--window", type=int, default=60)
@@ -315,6 +358,8 @@ def main() -> None:
         work = Path(tmp)
         if "redis" in phases:
             report["redis"] = redis_phase(work, args.idle, args.load)
+        if "workers" in phases:
+            report["workers"] = workers_phase(work, args.idle)
         if "upstream" in phases:
             fleets = [int(n) for n in args.fleets.split(",")]
             report["upstream"] = upstream_phase(work, fleets, args.window, args.interval)
