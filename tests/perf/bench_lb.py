@@ -14,14 +14,17 @@ location in nginx's server block: ``/bench/open.json``, the bytes of a
 - **uncached**: ``GET /v1/events/open`` with ``X-API-Key`` (the cache is bypassed:
   every request reaches a gateway), one round, for scale.
 
-Prints requests/s and p50/p99 for each, how many of the cached rounds' requests reached
-the gateways (their own ``/metrics``), and the cached/static ratio (median of rounds).
+Prints requests/s, p50/p99 and nginx's CPU time per request (its worker processes,
+``/proc``) for each, how many of the cached rounds' requests reached the gateways
+(their own ``/metrics``), and the cached/static ratios of rate and of CPU per request
+(medians of rounds).
 Needs ``wrk`` (apt-get install -y wrk) and nginx.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import statistics
@@ -50,13 +53,42 @@ class Round:
     p50_ms: float
     p99_ms: float
     non_2xx: int
+    nginx_cpu_us: float  # CPU time of nginx's workers per request
 
 
-def wrk(url: str, seconds: int, connections: int, headers: tuple[str, ...] = ()) -> Round:
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes so far (``/proc/<pid>/stat``)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def nginx_workers(topology: Topology) -> list[int]:
+    """nginx's worker processes (not its cache manager and loader)."""
+    [master] = [p.popen.pid for p in topology.processes if p.name == "nginx"]
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [
+        int(pid)
+        for pid in children
+        if b"worker process" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    workers: list[int],
+    headers: tuple[str, ...] = (),
+) -> Round:
+    cpu_before = cpu_seconds(workers)
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for header in headers:
         command += ["-H", header]
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(workers) - cpu_before
 
     def number(pattern: str) -> str:
         match = re.search(pattern, out, re.MULTILINE)
@@ -72,12 +104,14 @@ def wrk(url: str, seconds: int, connections: int, headers: tuple[str, ...] = ())
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    requests = int(number(r"(\d+) requests in"))
     return Round(
         rps=float(number(r"Requests/sec:\s+([\d.]+)")),
-        requests=int(number(r"(\d+) requests in")),
+        requests=requests,
         p50_ms=pct("50"),
         p99_ms=pct("99"),
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        nginx_cpu_us=cpu / requests * 1e6,
     )
 
 
@@ -123,17 +157,18 @@ def main() -> None:
             static = httpx.get(topology.url + STATIC)
             assert static.content == answer.content, "the static file is not the same bytes"
             cached_url, static_url = topology.url + PATH, topology.url + STATIC
+            workers = nginx_workers(topology)
             for url in (cached_url, static_url):
-                wrk(url, 2, args.connections)  # warm-up
+                wrk(url, 2, args.connections, workers)  # warm-up
             results: dict[str, list[Round]] = {"cached": [], "static": []}
             reached = 0.0
             for _ in range(args.rounds):
                 before = gateway_reads(topology)
-                results["cached"].append(wrk(cached_url, args.seconds, args.connections))
+                results["cached"].append(wrk(cached_url, args.seconds, args.connections, workers))
                 reached += gateway_reads(topology) - before
-                results["static"].append(wrk(static_url, args.seconds, args.connections))
+                results["static"].append(wrk(static_url, args.seconds, args.connections, workers))
             results["uncached"] = [
-                wrk(cached_url, args.seconds, args.connections, ("X-API-Key: bench",))
+                wrk(cached_url, args.seconds, args.connections, workers, ("X-API-Key: bench",))
             ]
             header_bytes = {
                 "cached": len(httpx.get(cached_url).headers.raw),
@@ -149,15 +184,22 @@ def main() -> None:
             f"{name:9s} {statistics.median(r.rps for r in rows):9.0f} req/s"
             f"   p50 {statistics.median(r.p50_ms for r in rows):6.2f} ms"
             f"   p99 {statistics.median(r.p99_ms for r in rows):6.2f} ms"
+            f"   nginx CPU {statistics.median(r.nginx_cpu_us for r in rows):5.1f} us/request"
             f"   non-2xx {sum(r.non_2xx for r in rows)}"
         )
     print(f"header lines: cached {header_bytes['cached']}, static {header_bytes['static']}")
     sent = sum(r.requests for r in results["cached"])
     print(f"cached rounds: {sent} requests, {reached:.0f} reached the gateways")
-    ratios = [c.rps / s.rps for c, s in zip(results["cached"], results["static"], strict=True)]
+    pairs = list(zip(results["cached"], results["static"], strict=True))
+    ratios = [c.rps / s.rps for c, s in pairs]
     print(
         f"ratio cached/static: {statistics.median(ratios):.2f}"
         f" (rounds: {', '.join(f'{x:.2f}' for x in ratios)})"
+    )
+    cpu_ratios = [s.nginx_cpu_us / c.nginx_cpu_us for c, s in pairs]
+    print(
+        f"nginx CPU per request, static/cached: {statistics.median(cpu_ratios):.2f}"
+        f" (rounds: {', '.join(f'{x:.2f}' for x in cpu_ratios)})"
     )
 
 
