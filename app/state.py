@@ -5,6 +5,7 @@ them in reverse order. Nothing here runs at import time.
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
 import socket
 import time
@@ -78,7 +79,17 @@ async def get_state(request: Request) -> GatewayState:
 
 
 def replica_name(settings: Settings) -> str:
-    return settings.replica_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    """This process's name in the fleet (the refresh lease's owner, the log lines).
+
+    Each uvicorn worker (``WEB_CONCURRENCY`` > 1) is a process of its own, started by a
+    supervisor, and must hold the lease under a name of its own: sharing ``REPLICA_ID``,
+    every worker of the replica would believe it held the lease.
+    """
+    if settings.replica_id is None:
+        return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    if multiprocessing.parent_process() is not None:  # a worker of uvicorn's supervisor
+        return f"{settings.replica_id}/{os.getpid()}"
+    return settings.replica_id
 
 
 def upstream_transport(settings: Settings) -> httpx.AsyncBaseTransport | None:

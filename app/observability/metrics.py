@@ -68,7 +68,8 @@ class Metrics:
             "gateway_budget_tokens_left",
             "Tokens left in the fleet link bucket after the last decision.",
             ("method",),
-            "livemin",
+            # The bucket is the fleet's: the worker that decided last saw it last.
+            "livemostrecent",
         )
         self.catalogue_reads = self._counter(
             "gateway_catalogue_reads_total",

@@ -4,11 +4,15 @@
 (what ``scripts/serve`` runs) on a free loopback port with the given environment,
 waits for ``/healthz``, and stops it (SIGTERM, then SIGKILL) on exit. The process's
 output goes to a log file the test can read (``GatewayProcess.log_text()``).
+With ``workers`` > 1 it runs uvicorn's ``--workers`` supervisor, as ``scripts/serve``
+does for ``WEB_CONCURRENCY``, with an emptied ``PROMETHEUS_MULTIPROC_DIR`` of its own
+(``GatewayProcess.metrics_dir``).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +37,7 @@ class GatewayProcess:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR, with several workers
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -71,10 +76,12 @@ def gateway_env(simulator_api_url: str, redis_url: str | None, **overrides: str)
     return env
 
 
-def uvicorn_command(port: int, *, proxy_headers: bool = False) -> list[str]:
+def uvicorn_command(port: int, *, proxy_headers: bool = False, workers: int = 1) -> list[str]:
     """What ``scripts/serve`` runs; ``proxy_headers=True`` is uvicorn's unsafe default."""
     command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     return command if proxy_headers else [*command, "--no-proxy-headers"]
 
 
@@ -85,8 +92,10 @@ def run_gateway(
     name: str = "gateway",
     port: int | None = None,
     command: Sequence[str] | None = None,
+    workers: int = 1,
 ) -> Iterator[GatewayProcess]:
-    """A gateway process on ``port`` (``command`` must listen there; default: uvicorn)."""
+    """A gateway process on ``port`` (``command`` must listen there; default: uvicorn,
+    with ``workers`` worker processes)."""
     port = port or free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
@@ -94,17 +103,31 @@ def run_gateway(
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("IGM_", "REDIS_", "API_KEYS", "AUTH_", "TRUSTED_", "GEO"))
-        and key not in ("FORWARDED_ALLOW_IPS", "HOST", "PORT", "PYTHON", "WEB_CONCURRENCY")
+        and key
+        not in (
+            "FORWARDED_ALLOW_IPS",
+            "HOST",
+            "PORT",
+            "PYTHON",
+            "WEB_CONCURRENCY",
+            "PROMETHEUS_MULTIPROC_DIR",
+        )
     }
     full_env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + full_env.get("PATH", "")
     full_env.update(env)
     full_env.setdefault("REPLICA_ID", name)
-    command = list(command or uvicorn_command(port))
+    metrics_dir = None
+    if workers > 1:
+        metrics_dir = log_dir / f"{name}-metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)  # an earlier run's files would count
+        metrics_dir.mkdir()
+        full_env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    command = list(command or uvicorn_command(port, workers=workers))
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
             command, cwd=REPO_ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT
         )
-    gateway = GatewayProcess(name, f"http://127.0.0.1:{port}", port, process, log_path)
+    gateway = GatewayProcess(name, f"http://127.0.0.1:{port}", port, process, log_path, metrics_dir)
     try:
         _wait_healthy(gateway)
         yield gateway

@@ -181,7 +181,12 @@ def _wait_until_answering(process: Process, url: str) -> None:
 
 
 def _start_nginx(
-    stack: ExitStack, workdir: Path, logs: Path, port: int, upstreams: Sequence[str]
+    stack: ExitStack,
+    workdir: Path,
+    logs: Path,
+    port: int,
+    upstreams: Sequence[str],
+    server_snippet: str = "",
 ) -> Process:
     binary = nginx_binary()
     if binary is None:
@@ -191,8 +196,17 @@ def _start_nginx(
     values = {"LB_LISTEN": f"{LOOPBACK}:{port}", "LB_RUN_DIR": str(run_dir)}
     values |= {f"LB_GATEWAY_{i}": upstream for i, upstream in enumerate(upstreams, start=1)}
     conf = run_dir / "nginx.conf"
-    conf.write_text(render_nginx_conf(NGINX_TEMPLATE.read_text(), values))
-    command = [binary, "-p", str(run_dir), "-c", str(conf), "-e", "stderr", "-g", "daemon off;"]
+    text = render_nginx_conf(NGINX_TEMPLATE.read_text(), values)
+    if server_snippet:  # e.g. a benchmark's static location, beside the shipped ones
+        listen = f"listen {values['LB_LISTEN']};"
+        if text.count(listen) != 1:
+            raise TopologyError("the nginx template should have one server block")
+        text = text.replace(listen, f"{listen}\n{server_snippet}")
+    conf.write_text(text)
+    # Run as root (a CI container), nginx's workers would be "nobody", who cannot enter
+    # a private temp directory: the micro-cache lives there.
+    directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
+    command = [binary, "-p", str(run_dir), "-c", str(conf), "-e", "stderr", "-g", directives]
     return stack.enter_context(
         _process("nginx", command, env=child_env({}), cwd=run_dir, logs=logs)
     )
@@ -205,11 +219,13 @@ def run_topology(
     port: int | None = None,
     gateway_settings: Mapping[str, str] | None = None,
     simulator_settings: Mapping[str, str] | None = None,
+    nginx_server_snippet: str = "",
 ) -> Iterator[Topology]:
     """Start everything (each gateway answering ``/healthz``), yield, stop in reverse.
 
     ``gateway_settings`` are extra environment variables for both gateways (e.g.
-    ``EVENTS_MIN_INTERVAL_S``), ``simulator_settings`` extra ``SIM_*`` variables.
+    ``EVENTS_MIN_INTERVAL_S``), ``simulator_settings`` extra ``SIM_*`` variables,
+    ``nginx_server_snippet`` extra directives in nginx's server block.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     logs = workdir / "logs"
@@ -241,7 +257,7 @@ def run_topology(
             _wait_until_answering(process, f"{url}/healthz")
         lb_port = port or free_port()
         upstreams = [url.removeprefix("http://") for url in gateway_urls]
-        nginx = _start_nginx(stack, workdir, logs, lb_port, upstreams)
+        nginx = _start_nginx(stack, workdir, logs, lb_port, upstreams, nginx_server_snippet)
         url = f"http://{LOOPBACK}:{lb_port}"
         _wait_until_answering(nginx, f"{url}/healthz")
         yield Topology(
