@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
-import redis.asyncio as redis_asyncio
 import structlog
 from fastapi import FastAPI, Request
 
@@ -35,7 +34,7 @@ from app.ratelimit.admission import LinkAdmission
 from app.ratelimit.gate import UpstreamGate
 from app.ratelimit.lease import Lease
 from app.settings import Settings
-from app.store import build_store
+from app.store import Store, build_store, close_store
 from app.upstream.breaker import CircuitBreaker
 from app.upstream.client import OnePlatformClient, UpstreamCall, build_http_client
 from app.upstream.http import UpstreamHttp
@@ -49,7 +48,7 @@ class GatewayState:
     metrics: Metrics
     redactor: Redactor
     replica_id: str
-    redis: redis_asyncio.Redis
+    redis: Store
     http: UpstreamHttp
     client: OnePlatformClient
     catalogue: Catalogue
@@ -90,7 +89,7 @@ def build_catalogue(
     settings: Settings,
     *,
     client: OnePlatformClient,
-    redis: redis_asyncio.Redis,
+    redis: Store,
     metrics: Metrics,
     owner: str,
 ) -> Catalogue:
@@ -115,7 +114,7 @@ def build_catalogue(
         policy=policy,
         metrics=metrics,
         wall=wall,
-        solo=settings.redis_url is None or settings.replica_count == 1,
+        solo=not settings.store_config.shared or settings.replica_count == 1,
     )
     on_demand = OnDemandLists(
         redis=redis,
@@ -149,7 +148,7 @@ def build_links(
     *,
     catalogue: Catalogue,
     client: OnePlatformClient,
-    redis: redis_asyncio.Redis,
+    redis: Store,
     metrics: Metrics,
 ) -> LinkService:
     return LinkService(
@@ -201,7 +200,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, GatewayState]]:
         owner = replica_name(settings)
-        redis = build_store(settings.redis_url)
+        redis = build_store(settings.store_config)
         http = build_http_client(
             connect_timeout_s=settings.igm_connect_timeout_s,
             read_timeout_s=settings.igm_read_timeout_s,
@@ -266,7 +265,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             "gateway_started",
             replica=owner,
             mode=settings.igm_mode,
-            store="redis" if settings.redis_url else "embedded",
+            store=settings.redis_mode if settings.store_config.shared else "embedded",
             upstream="embedded-simulator" if settings.embedded_simulator else "network",
         )
         try:
@@ -280,6 +279,6 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             if jwks_http is not None:
                 await jwks_http.aclose()
             await http.aclose()
-            await redis.aclose()
+            await close_store(redis)
 
     return lifespan
