@@ -24,7 +24,9 @@ from typing import Any, Literal, overload
 import redis.asyncio as redis_asyncio
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import SSLConnection, parse_url
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisClusterException, RedisError
 
 Store = redis_asyncio.Redis | RedisCluster
@@ -43,6 +45,14 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (RedisError, RedisClusterExcepti
 # One command never waits longer than this on a socket: a store that stops answering
 # is an outage the callers' fallbacks handle, not a hung request.
 SOCKET_TIMEOUT_S = 1.0
+
+
+def failover_retry() -> Retry:
+    """Cluster and Sentinel clients retry a failed command twice, quickly: enough to
+    follow a slot that moved or a master the sentinels already replaced, short enough
+    that a failover in progress becomes ``StoreUnavailable`` at once (redis-py's
+    default, ten retries with backoff, holds a command for seconds)."""
+    return Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +87,7 @@ def build_store(config: StoreConfig | str | None) -> Store:
     if config.mode == "cluster":
         if config.url is None:
             raise ValueError("cluster mode needs a seed node URL")
-        return RedisCluster.from_url(config.url, **timeouts)
+        return RedisCluster.from_url(config.url, retry=failover_retry(), **timeouts)
     if config.mode == "sentinel":
         return _sentinel_master(config, timeouts)
     if config.url is None:
@@ -102,7 +112,7 @@ def _sentinel_master(config: StoreConfig, timeouts: dict[str, Any]) -> redis_asy
         master_kwargs.update(parsed)
     sentinel = Sentinel(list(config.sentinels), sentinel_kwargs=dict(timeouts), **timeouts)
     master: redis_asyncio.Redis = sentinel.master_for(
-        config.sentinel_master, health_check_interval=15, **master_kwargs
+        config.sentinel_master, health_check_interval=15, retry=failover_retry(), **master_kwargs
     )
     return master
 
