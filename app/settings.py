@@ -247,7 +247,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _store_settings_agree(self) -> Self:
-        cluster_seed = self.redis_url is not None and not self.redis_url.startswith("unix:")
+        cluster_seed = self.redis_url is not None and not self.redis_url.lower().startswith("unix:")
         if self.redis_mode == "cluster" and not cluster_seed:
             raise ValueError(
                 "REDIS_URL must name a seed node (redis:// or rediss://) when REDIS_MODE=cluster"

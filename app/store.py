@@ -18,7 +18,7 @@ Errors::
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
 import redis.asyncio as redis_asyncio
@@ -60,7 +60,9 @@ class StoreConfig:
     """Where the shared store is: the slice of the settings ``build_store`` needs."""
 
     mode: StoreMode = "standalone"
-    url: str | None = None  # the node; any seed node (cluster); credentials (sentinel)
+    # the node; any seed node (cluster); credentials (sentinel). May hold a password:
+    # left out of repr.
+    url: str | None = field(default=None, repr=False)
     sentinels: tuple[tuple[str, int], ...] = ()
     sentinel_master: str | None = None
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from tests.integration.store_modes import (
     INTERVAL_S,
@@ -40,6 +41,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 BACK_WITHIN_S = 20.0
 GATE_KEY = "{igm:gate}:event_open"
+WITNESS_KEY = "{igm:gate}:witness:event_open"
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +67,20 @@ def fail_over(store: Store) -> float:
     if isinstance(store, RedisClusterProcesses):
         return store.wait_promoted(store.kill_master_of(GATE_KEY), GATE_KEY)
     return store.wait_promoted(store.kill_master())
+
+
+def gate_master_port(store: Store) -> int:
+    if isinstance(store, RedisClusterProcesses):
+        return store.master_port_of(GATE_KEY)
+    return store.current_master().port
+
+
+def witness_and_replid(store: Store) -> tuple[bytes | None, str]:
+    """The event gate's witness and the replication id of the master holding it."""
+    with redis.Redis(port=gate_master_port(store), socket_timeout=2) as client:
+        witness = client.get(WITNESS_KEY)
+        replid = str(client.info("replication")["master_replid"])
+    return witness, replid
 
 
 def store_ok(http: httpx.Client, replica: GatewayProcess) -> bool:
@@ -110,6 +126,8 @@ def test_failover_under_load(store: Store, simulator: SimulatorHandle, tmp_path:
         wait_warm(replicas)
         with Load(replicas, clients=10).running() as load:
             time.sleep(3)
+            witness_before, replid_before = witness_and_replid(store)
+            assert witness_before == replid_before.encode()  # the master that saw the calls
             killed_wall, killed = time.time(), time.monotonic()
             promoted = fail_over(store)
             pending = {
@@ -134,6 +152,10 @@ def test_failover_under_load(store: Store, simulator: SimulatorHandle, tmp_path:
             time.sleep(2)  # and it stays so under load
         assert pending == {"store": set(), "fresh": set()}, (pending, back_after)
         assert links_back, back_after
+        # the gate noticed the new master (and so held one interval): the witness names it
+        witness_after, replid_after = witness_and_replid(store)
+        assert replid_after != replid_before
+        assert witness_after == replid_after.encode()
         # the outage was real: the replicas saw store commands fail
         assert sum(store_errors(http, r) for r in replicas) > 0
         print(

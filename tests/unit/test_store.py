@@ -35,6 +35,11 @@ from app.store import STORE_ERRORS, StoreConfig, StoreUnavailable, build_store, 
 SENTINELS = (("127.0.0.1", 26379), ("127.0.0.1", 26380))
 
 
+def test_the_url_stays_out_of_the_config_repr() -> None:
+    config = StoreConfig(mode="cluster", url="rediss://:hunter2@10.0.0.5:7000")
+    assert "hunter2" not in repr(config)
+
+
 async def test_no_url_is_the_embedded_store() -> None:
     store = build_store(StoreConfig())
     assert isinstance(store, fakeredis.FakeAsyncRedis)
