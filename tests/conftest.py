@@ -68,13 +68,8 @@ def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSe
         yield setup
 
 
-def store_config_for(mode: str, request: pytest.FixtureRequest) -> StoreConfig | None:
-    """The store ``mode`` names, emptied; None for the embedded fakeredis store."""
-    if mode == "fake":
-        return None
-    if mode == "real":
-        url: str = request.getfixturevalue("redis_server_url")
-        return StoreConfig(url=url)
+def distributed_config(mode: str, request: pytest.FixtureRequest) -> StoreConfig:
+    """The session's cluster or Sentinel set-up, emptied, as the gateway configures it."""
     if mode == "cluster":
         cluster: RedisClusterProcesses = request.getfixturevalue("redis_cluster")
         cluster.flush()
@@ -95,6 +90,6 @@ def store_config_for(mode: str, request: pytest.FixtureRequest) -> StoreConfig |
 async def distributed_store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
     """A Redis Cluster client, then a Sentinel master's client, emptied: modules that
     run the shared mechanisms' core tests over these override ``store`` with it."""
-    client = build_store(store_config_for(request.param, request))
+    client = build_store(distributed_config(request.param, request))
     yield client
     await close_store(client)
