@@ -21,7 +21,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-import redis.asyncio as redis_asyncio
 import structlog
 from pydantic import SecretStr
 from redis.exceptions import RedisError
@@ -29,6 +28,7 @@ from redis.typing import EncodableT, FieldT
 
 from app.catalogue.snapshot import iso_utc
 from app.observability.metrics import Metrics
+from app.store import Store
 
 log = structlog.get_logger("audit")
 
@@ -57,7 +57,7 @@ class AuditTrail:
     def __init__(
         self,
         *,
-        redis: redis_asyncio.Redis | None,
+        redis: Store | None,
         stream: str | None,
         max_len: int,
         raw_ip: bool,

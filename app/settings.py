@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.links.ladder import DEFAULT_LADDERS, DEVICES, LadderError, PlayStep, parse_ladder
+from app.store import StoreConfig
 from app.watch.claims import ClaimRuleError, parse_claim_rules
 
 TEST_API_URL = "https://stream-services-test.igamemedia.com/api"
@@ -72,7 +73,10 @@ class Settings(BaseSettings):
     igm_ca_bundle: FilePath | None = None
 
     # --- Shared store and fleet --------------------------------------------
+    redis_mode: Literal["standalone", "cluster", "sentinel"] = "standalone"
     redis_url: str | None = None
+    redis_sentinels: Annotated[list[tuple[str, int]], NoDecode] = []
+    redis_sentinel_master: str | None = None
     replica_id: str | None = None
     replica_count: int | None = Field(default=None, ge=1)
 
@@ -183,6 +187,30 @@ class Settings(BaseSettings):
             # ipaddress quotes the input; a secret pasted here must not be printed
             raise ValueError("expected a comma list of CIDR networks") from None
 
+    @field_validator("redis_url", mode="after")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _parse_sentinels(cls, value: object) -> object:
+        value = _split(value)
+        if not isinstance(value, list):
+            return value
+        sentinels: list[tuple[str, int]] = []
+        for item in value:
+            if isinstance(item, tuple | list):
+                sentinels.append((str(item[0]), int(item[1])))
+                continue
+            host, _, port = str(item).rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("expected a comma list of host:port")
+            sentinels.append((host.strip("[]"), int(port)))
+        return sentinels
+
     @field_validator("redirect_allowed_hosts", mode="after")
     @classmethod
     def _lower_hosts(cls, value: list[str]) -> list[str]:
@@ -193,6 +221,7 @@ class Settings(BaseSettings):
         "igm_server_ip",
         "igm_ca_bundle",
         "redis_url",
+        "redis_sentinel_master",
         "replica_id",
         "replica_count",
         "default_redirect_url",
@@ -294,6 +323,40 @@ class Settings(BaseSettings):
 
     def play_ladders(self) -> dict[str, tuple[PlayStep, ...]]:
         return {device: parse_ladder(getattr(self, f"play_ladder_{device}")) for device in DEVICES}
+
+    @model_validator(mode="after")
+    def _store_settings_agree(self) -> Self:
+        cluster_seed = self.redis_url is not None and not self.redis_url.lower().startswith("unix:")
+        if self.redis_mode == "cluster" and not cluster_seed:
+            raise ValueError(
+                "REDIS_URL must name a seed node (redis:// or rediss://) when REDIS_MODE=cluster"
+            )
+        if self.redis_mode == "sentinel":
+            missing = [
+                name
+                for name, value in (
+                    ("REDIS_SENTINELS", self.redis_sentinels),
+                    ("REDIS_SENTINEL_MASTER", self.redis_sentinel_master),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"{' and '.join(missing)} must be set when REDIS_MODE=sentinel")
+        elif self.redis_sentinels or self.redis_sentinel_master:
+            raise ValueError(
+                "REDIS_SENTINELS and REDIS_SENTINEL_MASTER are used only with REDIS_MODE=sentinel"
+            )
+        return self
+
+    @property
+    def store_config(self) -> StoreConfig:
+        """Where the shared store is (``shared`` False: the embedded in-process one)."""
+        return StoreConfig(
+            mode=self.redis_mode,
+            url=self.redis_url,
+            sentinels=tuple(self.redis_sentinels),
+            sentinel_master=self.redis_sentinel_master,
+        )
 
     @model_validator(mode="after")
     def _burst_fits_the_rate(self) -> Self:

@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
-import redis.asyncio as redis_asyncio
 import structlog
 from fastapi import FastAPI, Request
 
@@ -41,7 +40,7 @@ from app.ratelimit.gate import UpstreamGate
 from app.ratelimit.lease import Lease
 from app.ratelimit.sessions import SessionLimits, ViewingSessions
 from app.settings import Settings
-from app.store import build_store
+from app.store import Store, build_store, close_store
 from app.upstream.breaker import CircuitBreaker
 from app.upstream.client import OnePlatformClient, UpstreamCall, build_http_client
 from app.watch.callback import WatchCallback
@@ -57,7 +56,7 @@ class GatewayState:
     metrics: Metrics
     redactor: Redactor
     replica_id: str
-    redis: redis_asyncio.Redis
+    redis: Store
     http: httpx.AsyncClient
     client: OnePlatformClient
     catalogue: Catalogue
@@ -115,7 +114,7 @@ def build_catalogue(
     settings: Settings,
     *,
     client: OnePlatformClient,
-    redis: redis_asyncio.Redis,
+    redis: Store,
     metrics: Metrics,
     owner: str,
     live: LiveFeed | None = None,
@@ -141,7 +140,7 @@ def build_catalogue(
         policy=policy,
         metrics=metrics,
         wall=wall,
-        solo=settings.redis_url is None or settings.replica_count == 1,
+        solo=not settings.store_config.shared or settings.replica_count == 1,
     )
     on_demand = OnDemandLists(
         redis=redis,
@@ -189,7 +188,7 @@ def build_links(
     *,
     catalogue: Catalogue,
     client: OnePlatformClient,
-    redis: redis_asyncio.Redis,
+    redis: Store,
     metrics: Metrics,
     watch: WatchRules,
     sessions: ViewingSessions,
@@ -254,7 +253,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, GatewayState]]:
         owner = replica_name(settings)
-        redis = build_store(settings.redis_url)
+        redis = build_store(settings.store_config)
         verify = tls_verify(settings.igm_ca_bundle)  # the upstream and JWKS trust alike
         http = build_http_client(
             connect_timeout_s=settings.igm_connect_timeout_s,
@@ -360,7 +359,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             "gateway_started",
             replica=owner,
             mode=settings.igm_mode,
-            store="redis" if settings.redis_url else "embedded",
+            store=settings.redis_mode if settings.store_config.shared else "embedded",
             upstream="embedded-simulator" if settings.embedded_simulator else "network",
         )
         try:
@@ -378,6 +377,6 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             if watch_http is not None:
                 await watch_http.aclose()
             await http.aclose()
-            await redis.aclose()
+            await close_store(redis)
 
     return lifespan

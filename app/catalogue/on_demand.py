@@ -14,7 +14,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-import redis.asyncio as redis_asyncio
 import structlog
 
 from app.catalogue.shared import SharedLists
@@ -22,7 +21,7 @@ from app.catalogue.snapshot import ReadState, Snapshot
 from app.errors import problem_from_upstream
 from app.observability.metrics import Metrics
 from app.ratelimit.lease import Lease
-from app.store import StoreUnavailable
+from app.store import Store, StoreUnavailable
 from app.upstream.errors import UpstreamError
 
 log = structlog.get_logger(__name__)
@@ -37,7 +36,7 @@ class OnDemandLists:
     def __init__(
         self,
         *,
-        redis: redis_asyncio.Redis,
+        redis: Store,
         shared: SharedLists,
         metrics: Metrics,
         wall: Callable[[], float],

@@ -15,10 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date
 
-import redis.asyncio as redis_asyncio
-
 from app.catalogue.snapshot import Snapshot
-from app.store import STORE_ERRORS, StoreUnavailable
+from app.store import STORE_ERRORS, Store, StoreUnavailable
 
 
 def _text(value: bytes | str) -> str:
@@ -26,7 +24,7 @@ def _text(value: bytes | str) -> str:
 
 
 class SharedLists:
-    def __init__(self, redis: redis_asyncio.Redis, prefix: str = "igm") -> None:
+    def __init__(self, redis: Store, prefix: str = "igm") -> None:
         self._redis = redis
         self._tag = f"{{{prefix}:cat}}"
         self._versions = f"{self._tag}:versions"

@@ -25,10 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import redis.asyncio as redis_asyncio
-
 from app.ratelimit.scripts import StoreScript, as_int, as_text, guarded, ms
 from app.ratelimit.sessions import NewSession
+from app.store import Store
 
 Outcome = Literal["cached", "user_limited", "rate_limited", "too_many_streams", "admitted"]
 
@@ -58,7 +57,7 @@ def _digest(logical_key: str) -> str:
 
 
 class LinkAdmission:
-    def __init__(self, redis: redis_asyncio.Redis, prefix: str = "igm") -> None:
+    def __init__(self, redis: Store, prefix: str = "igm") -> None:
         self._redis = redis
         self._tag = f"{{{prefix}:link}}"
         self._admit = StoreScript(redis, "admission.lua")

@@ -4,8 +4,11 @@ The upstream allows its event methods 0.1 requests/second per operator, shared b
 every replica. A gate is one Redis key per method, ``{<prefix>:gate}:<method>``,
 set with ``NX PX <interval>`` by the caller that passes; everyone else is told
 the key's remaining PTTL. Time is Redis's (the key expiry), not the replica's.
-A witness key per method, ``{<prefix>:gate}:witness:<method>``, lets callers that
-have seen the fleet at work notice a store that restarted empty (see ``gate.lua``).
+A witness key per method, ``{<prefix>:gate}:witness:<method>``, holds the replication
+id of the master that saw the last pass: callers that have seen the fleet at work
+notice a store that restarted empty, and every caller notices a promoted replica
+(a failover) that may have missed the last pass; either keeps the gate shut for one
+interval (see ``gate.lua``).
 
 Errors::
 
@@ -17,9 +20,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import redis.asyncio as redis_asyncio
-
 from app.ratelimit.scripts import StoreScript, as_int, guarded, ms
+from app.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +33,7 @@ class GateDecision:
 
 
 class UpstreamGate:
-    def __init__(self, redis: redis_asyncio.Redis, prefix: str = "igm") -> None:
+    def __init__(self, redis: Store, prefix: str = "igm") -> None:
         self._redis = redis
         self._prefix = prefix
         self._token = uuid.uuid4().hex
@@ -46,9 +48,10 @@ class UpstreamGate:
         """Pass (and shut the gate for ``interval_s``) or learn when it reopens.
 
         ``witnessed``: whether the caller holds a list this method fetched. A caller
-        that passes leaves a witness key; one that holds such a list and finds no
-        witness (the store restarted empty) keeps the gate shut for one interval, as
-        the last call may have been a moment ago. None: no witness at all.
+        that passes leaves a witness key naming the master; one that holds such a list
+        and finds no witness (the store restarted empty), or any caller that finds a
+        witness naming another master (a failover), keeps the gate shut for one
+        interval, as the last call may have been a moment ago. None: no witness at all.
         """
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")

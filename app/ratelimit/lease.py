@@ -11,15 +11,14 @@ Errors::
 
 from __future__ import annotations
 
-import redis.asyncio as redis_asyncio
-
 from app.ratelimit.scripts import StoreScript, as_int, as_text, guarded, ms
+from app.store import Store
 
 
 class Lease:
     def __init__(
         self,
-        redis: redis_asyncio.Redis,
+        redis: Store,
         name: str,
         owner: str,
         ttl_s: float,

@@ -19,9 +19,7 @@ from collections.abc import Awaitable, Sequence
 from importlib import resources
 from typing import TypeVar
 
-import redis.asyncio as redis_asyncio
-
-from app.store import STORE_ERRORS, StoreUnavailable
+from app.store import STORE_ERRORS, Store, StoreUnavailable
 
 T = TypeVar("T")
 ScriptArg = str | int | float
@@ -36,7 +34,7 @@ def script_source(name: str) -> str:
 class StoreScript:
     """One ``.lua`` file registered on one client (EVALSHA, reloaded on NOSCRIPT)."""
 
-    def __init__(self, redis: redis_asyncio.Redis, name: str) -> None:
+    def __init__(self, redis: Store, name: str) -> None:
         self.name = name
         self._script = redis.register_script(script_source(name))
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import orjson
-import redis.asyncio as redis_asyncio
 
 from app.ratelimit.scripts import StoreScript, as_int, as_text, guarded, ms
+from app.store import Store
 
 LimitPolicy = Literal["refuse", "evict_oldest"]
 
@@ -51,7 +51,7 @@ class SessionInfo:
 
 
 class ViewingSessions:
-    def __init__(self, redis: redis_asyncio.Redis, prefix: str = "igm") -> None:
+    def __init__(self, redis: Store, prefix: str = "igm") -> None:
         self._redis = redis
         self._tag = f"{{{prefix}:link}}"
         self.channel = f"{prefix}:sessions"
@@ -86,7 +86,9 @@ class ViewingSessions:
     async def end(self, user_id: str, session_id: str) -> bool:
         """End the user's session; False if it was not there."""
         live, meta = self.keys(user_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # One round trip, no MULTI (Redis Cluster pipelines have none); a crash between
+        # the two leaves at most a description without a session.
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.zrem(live, session_id)
             pipe.hdel(meta, session_id)
             removed, _ = await guarded("session end", pipe.execute())
