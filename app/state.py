@@ -31,6 +31,7 @@ from app.identity.country import CountryResolver
 from app.links.ladder import PlayStep
 from app.links.service import LinkLifetimes, LinkLimits, LinkRules, LinkService
 from app.live.feed import LiveFeed, LiveLimits
+from app.live.session_notices import SessionNotices
 from app.observability.context import count_upstream_call
 from app.observability.logging import Redactor
 from app.observability.metrics import Metrics
@@ -314,6 +315,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
         )
         countries.open()
         sessions = ViewingSessions(redis)
+        notices = SessionNotices(redis, sessions.channel, live)
         state = GatewayState(
             settings=settings,
             metrics=metrics,
@@ -350,6 +352,8 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
         )
         await catalogue.start()
         live.start()
+        if settings.max_streams_per_user:
+            notices.start()
         # Everything built so far lives as long as the process: move it out of the
         # collector's reach, so full collections stop walking FastAPI's and pydantic's
         # ~100k objects (86 ms each, measured) several times a second under load.
@@ -366,6 +370,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             yield {"gateway": state}
         finally:
             log.info("gateway_stopping", replica=owner)
+            await notices.stop()
             await live.stop()
             await state.links.close()
             await state.audit.close()

@@ -43,7 +43,10 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
             "- `event: snapshot`, data `{events: [Event...], fetchedAt, watched?: "
             "{eventId: Event|null}}`: first, and again whenever a resume is not possible\n"
             "- `event: event`, data `{eventId, change: opened|closed|voided|pending|"
-            "removed|updated, event: Event|null}`: one per change"
+            "removed|updated, event: Event|null}`: one per change\n"
+            "- `event: session`, data `{sessionIds: [...], reason: evicted|"
+            "ended_by_operator}`: this viewer's sessions that ended (with "
+            "MAX_STREAMS_PER_USER): the player of such a session stops"
         ),
         "content": {
             "text/event-stream": {
@@ -116,11 +119,13 @@ async def live_events(
         str | None, Header(alias="Last-Event-ID", max_length=256, include_in_schema=False)
     ] = None,
 ) -> LiveStream:
-    await authenticate(state, request.headers, access_token=access_token)
+    principal = await authenticate(state, request.headers, access_token=access_token)
     await state.catalogue.open_events()  # 503 catalogue_warming while cold
     feed = state.live
     try:
-        subscription = feed.subscribe(last_event_id, event_ids or ())
+        subscription = feed.subscribe(
+            last_event_id, event_ids or (), user=state.sessions.user_digest(principal.user_id)
+        )
     except LiveFull:
         state.metrics.refusals.labels("live_full").inc()
         raise GatewayError(

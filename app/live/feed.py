@@ -67,6 +67,7 @@ class Subscription:
 
     initial: list[bytes]
     resumed: bool = False
+    user: str | None = None  # digest of the viewer's user id (for session notices)
     pending: list[bytes] = field(default_factory=list)
     ended: bool = False
     waiter: asyncio.Future[None] | None = None
@@ -225,6 +226,20 @@ class LiveFeed:
         subscriber.end()
         self._count_subscribers()
 
+    def sessions_ended(self, user: str, session_ids: list[str], reason: str) -> int:
+        """Tell this user's subscribers that these viewing sessions ended (evicted by a
+        newer one, or by the operator), so their players stop. The ``session`` message
+        has no id: it is this viewer's, not a change to resume from. How many
+        subscribers were told."""
+        data = orjson.dumps({"sessionIds": session_ids, "reason": reason})
+        frame = ServerSentEvent(data=data.decode(), event="session", retry=RETRY_MS).encode()
+        told = 0
+        for subscriber in list(self._subscribers):
+            if subscriber.user == user and len(subscriber.pending) < QUEUE_SIZE:
+                subscriber.push([frame])
+                told += 1
+        return told
+
     # --- heartbeats ----------------------------------------------------------------
 
     def start(self) -> None:
@@ -267,16 +282,19 @@ class LiveFeed:
         """The id of the state after the last change this replica logged."""
         return self._log[-1][0] if self._log else self._origin
 
-    def subscribe(self, last_event_id: str | None, watched: Iterable[str] = ()) -> Subscription:
+    def subscribe(
+        self, last_event_id: str | None, watched: Iterable[str] = (), user: str | None = None
+    ) -> Subscription:
         """A new subscriber: the missed messages after ``last_event_id`` when this
-        replica still holds them all, else a snapshot. Raises ``LiveFull``."""
+        replica still holds them all, else a snapshot. ``user``: the viewer's user-id
+        digest, so session notices reach their player. Raises ``LiveFull``."""
         if len(self._subscribers) >= self._limits.max_clients:
             raise LiveFull
         missed = self._since(last_event_id) if last_event_id is not None else None
         if missed is not None and len(missed) <= QUEUE_SIZE:
-            subscription = Subscription(missed, resumed=True)
+            subscription = Subscription(missed, resumed=True, user=user)
         else:
-            subscription = Subscription([self.snapshot(watched)])
+            subscription = Subscription([self.snapshot(watched)], user=user)
         self._subscribers.add(subscription)
         self._count_subscribers()
         return subscription

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -189,6 +190,53 @@ def test_concurrent_plays_cannot_race_past_the_limit(
     assert link_calls(simulator, user) == 2
 
 
+class LiveReader:
+    """A live stream (GET /v1/events/live) read line by line in a thread."""
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self._url, self._headers = url, headers
+        self._lines: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._ready = threading.Event()
+
+    def _read(self) -> None:
+        with (
+            httpx.Client(timeout=httpx.Timeout(5.0, read=None)) as http,
+            http.stream("GET", f"{self._url}/v1/events/live", headers=self._headers) as answer,
+        ):
+            assert answer.status_code == 200
+            for line in answer.iter_lines():
+                self._lines.append(line)
+                if line.startswith("event: snapshot"):
+                    self._ready.set()
+                if self._stop.is_set():
+                    return
+
+    def __enter__(self) -> LiveReader:
+        self._thread.start()
+        assert self._ready.wait(15), "no snapshot on the live stream"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    def events(self, kind: str) -> list[str]:
+        """The data of every message of this kind so far."""
+        found, lines = [], list(self._lines)
+        for index, line in enumerate(lines):
+            if line == f"event: {kind}":
+                found += [x[6:] for x in lines[index:] if x.startswith("data: ")][:1]
+        return found
+
+    def wait_for_event(self, kind: str, timeout_s: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        while not (found := self.events(kind)):
+            assert time.monotonic() < deadline, f"no {kind} message: {self._lines[-10:]}"
+            time.sleep(0.05)
+        return found[0]
+
+
 def test_evict_oldest_ends_the_oldest_session_and_tells_its_player(
     simulator: SimulatorHandle, redis_server_url: str, tmp_path: Path
 ) -> None:
@@ -202,10 +250,17 @@ def test_evict_oldest_ends_the_oldest_session_and_tells_its_player(
         notices.subscribe("igm:sessions")
         assert notices.get_message(timeout=2)["type"] == "subscribe"
         oldest = play(urls[0], EVENTS[0], viewer(user)).json()["sessionId"]
-        time.sleep(0.05)
         newer = play(urls[1], EVENTS[1], viewer(user)).json()["sessionId"]
-        newest = play(urls[0], EVENTS[2], viewer(user))
-        assert newest.status_code == 200, newest.text
+        with (
+            LiveReader(urls[1], viewer(user)) as mine,
+            LiveReader(urls[1], viewer("other")) as other,
+        ):
+            newest = play(urls[0], EVENTS[2], viewer(user))
+            assert newest.status_code == 200, newest.text
+            told = mine.wait_for_event("session")
+            assert json.loads(told) == {"sessionIds": [oldest], "reason": "evicted"}
+            time.sleep(0.5)
+            assert other.events("session") == []  # only the evicted viewer's streams
         message = notices.get_message(timeout=5)
         while message is not None and message["type"] != "message":
             message = notices.get_message(timeout=5)
