@@ -157,6 +157,7 @@ async def mint_link(
             stream_name=body.stream_name,
             kind=body.kind,
             redirect_url=body.redirect_url,
+            session_id=body.session_id,
         )
     return Response(pending.minted.body, media_type="application/json", headers=NO_STORE)
 
@@ -192,6 +193,7 @@ async def play(
             ladder=state.ladders[body.device],
             ull=body.ull,
             redirect_url=body.redirect_url,
+            session_id=body.session_id,
         )
         pending.minted = played.minted
         pending.stream_name, pending.kind = played.step.stream_name, played.step.kind

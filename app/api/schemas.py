@@ -108,6 +108,12 @@ class LinkRequestIn(Schema):
         max_length=2048,
         description="Where the player sends the viewer when the event ends (http/https)",
     )
+    session_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{8,64}$",
+        description="Renewing a link: the sessionId of the answer being replaced, so the "
+        "viewing session goes on instead of a new one counting against the limit",
+    )
 
 
 class _LinkCommon(Schema):
@@ -168,6 +174,12 @@ class PlayRequestIn(Schema):
         max_length=2048,
         description="Where the player sends the viewer when the event ends (http/https); "
         "DEFAULT_REDIRECT_URL when absent",
+    )
+    session_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{8,64}$",
+        description="Renewing a link: the sessionId of the answer being replaced, so the "
+        "viewing session goes on instead of a new one counting against the limit",
     )
 
 

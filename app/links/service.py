@@ -205,14 +205,16 @@ class LinkService:
         stream_name: str,
         kind: LinkKind,
         redirect_url: str | None,
+        session_id: str | None = None,
     ) -> Minted:
+        """``session_id``: renewing the link of this viewing session (it goes on)."""
         event = await self._open_event(event_id)
         streams = await self._catalogue.event_streams(event_id)
         checked = self._check(event, streams, PlayStep(stream_name, kind), viewer, redirect_url)
         if isinstance(checked, GatewayError):
             raise self._refuse(_REFUSAL_REASONS[checked.code], checked)
         await self._watch_rules_allow(principal, viewer, event, checked)
-        session = self._new_session(principal, event_id)
+        session = self._new_session(principal, event_id, session_id)
         try:
             return await self._mint_checked(principal, viewer, event_id, checked, session)
         except GatewayError:
@@ -228,6 +230,7 @@ class LinkService:
         ladder: tuple[PlayStep, ...],
         ull: bool,
         redirect_url: str | None,
+        session_id: str | None = None,
     ) -> Played:
         """Mint the first step of ``ladder`` that the rules allow. Steps the local rules
         refuse cost no upstream call; when the upstream refuses the one chosen for
@@ -244,7 +247,7 @@ class LinkService:
         tried: list[Tried] = []
         first: GatewayError | None = None
         attempts = 0
-        session = self._new_session(principal, event_id)  # one for every attempt
+        session = self._new_session(principal, event_id, session_id)  # one for every attempt
         for step in steps:
             checked = self._check(event, streams, step, viewer, redirect_url)
             if isinstance(checked, Candidate):
@@ -316,17 +319,23 @@ class LinkService:
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    def _new_session(self, principal: Principal, event_id: str) -> NewSession | None:
+    def _new_session(
+        self, principal: Principal, event_id: str, continued: str | None
+    ) -> NewSession | None:
+        """The session the link will open, or ``continued`` (a renewal's own session,
+        which goes on and is not counted again)."""
         if self._session_limits is None:
             return None
         about: dict[str, object] = {"eventId": event_id, "startedAt": iso_utc(self._wall())}
+        session_id = continued or secrets.token_urlsafe(16)
         return self._sessions.new(
-            principal.user_id, secrets.token_urlsafe(16), self._session_limits, about
+            principal.user_id, session_id, self._session_limits, about, continued=bool(continued)
         )
 
     def _drop_session(self, principal: Principal, session: NewSession | None) -> None:
-        """Nothing was minted: end the session the attempt may have opened."""
-        if session is not None:
+        """Nothing was minted: end the session the attempt may have opened (a renewal's
+        session goes on: its player still plays the link it has)."""
+        if session is not None and not session.continued:
             self._in_background(self._end_session(principal.user_id, session.session_id))
 
     async def _end_session(self, user_id: str, session_id: str) -> None:

@@ -40,7 +40,8 @@ class NewSession:
     session_id: str
     keys: tuple[str, str]
     limits: SessionLimits
-    about: bytes  # JSON: eventId, streamName, kind, startedAt
+    about: bytes  # JSON: eventId, startedAt
+    continued: bool = False  # a renewal's session, already open
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +75,17 @@ class ViewingSessions:
         await guarded("session announce", self._redis.publish(self.channel, message))
 
     def new(
-        self, user_id: str, session_id: str, limits: SessionLimits, about: dict[str, object]
+        self,
+        user_id: str,
+        session_id: str,
+        limits: SessionLimits,
+        about: dict[str, object],
+        *,
+        continued: bool = False,
     ) -> NewSession:
-        return NewSession(session_id, self.keys(user_id), limits, orjson.dumps(about))
+        return NewSession(
+            session_id, self.keys(user_id), limits, orjson.dumps(about), continued=continued
+        )
 
     async def touch(self, user_id: str, session_id: str, ttl_s: float) -> int | None:
         """Renew the user's session; its new expiry (epoch ms), or None if it is gone."""

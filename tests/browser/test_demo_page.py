@@ -310,6 +310,10 @@ def play_rig(
             "DEFAULT_REDIRECT_URL": "https://www.example.com/",
             "EVENTS_MIN_INTERVAL_S": "1",
             "DEMO_VENDOR_DIR": str(VENDOR),
+            # one stream per viewer: a play elsewhere ends the page's session
+            "MAX_STREAMS_PER_USER": "1",
+            "SESSION_LIMIT_POLICY": "evict_oldest",
+            "SESSION_TTL_S": "20",
         }
         logs = tmp_path_factory.mktemp("play-logs")
         with run_gateway(env, logs, name="play") as gateway:
@@ -357,6 +361,43 @@ def test_play_hls_then_the_event_closes(
     assert "closed" in browser.page.locator("#status").inner_text()
     assert browser.page.locator("#video").is_hidden()
     assert browser.page.evaluate("window.demoState.hls") is None
+
+
+@needs_vendor
+def test_a_play_on_another_device_stops_the_page(
+    play_rig: tuple[SimulatorHandle, GatewayProcess], browser: BrowserPage
+) -> None:
+    """The page's link opened a viewing session; the same viewer playing elsewhere
+    evicts it (MAX_STREAMS_PER_USER=1), and the live stream's ``session`` message
+    stops the page's player, saying why."""
+    _, gateway = play_rig
+    click_play(browser, gateway, OPEN)
+    session = wait_for(
+        lambda: browser.page.evaluate("window.demoState.session"),
+        bool,
+        PLAY_TIMEOUT_S,
+        "a viewing session",
+        browser.page,
+    )
+    token = browser.page.evaluate("window.demoState.token")
+    elsewhere = httpx.post(
+        f"{gateway.url}/v1/events/{OPEN}/play",
+        json={"device": "tv", "ull": True},  # another stream: not the same answer
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert elsewhere.status_code == 200, elsewhere.text
+    assert elsewhere.json()["sessionId"] != session["id"]
+    stopped = wait_for(
+        lambda: browser.page.evaluate("window.demoState.stopped"),
+        bool,
+        TEARDOWN_TIMEOUT_S,
+        "teardown after the session was taken over",
+        browser.page,
+    )
+    assert "session ended" in stopped["reason"]
+    assert "evicted" in browser.page.locator("#status").inner_text()
+    assert browser.page.locator("#video").is_hidden()
+    assert browser.page.evaluate("window.demoState.session") is None
 
 
 @needs_vendor

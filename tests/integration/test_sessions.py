@@ -146,6 +146,24 @@ def test_ending_a_session_frees_its_slot(refusing: list[str]) -> None:
     assert play(refusing[0], EVENTS[2], viewer(user)).status_code == 200
 
 
+def test_a_renewal_continues_its_session_at_the_limit(
+    refusing: list[str], simulator: SimulatorHandle
+) -> None:
+    user = new_user()
+    first = play(refusing[0], EVENTS[0], viewer(user)).json()
+    play(refusing[1], EVENTS[1], viewer(user))
+    renewed = httpx.post(
+        f"{refusing[1]}/v1/events/{EVENTS[0]}/play",
+        json={"device": "app", "sessionId": first["sessionId"]},
+        headers=viewer(user, ip="198.51.100.31"),  # not the dedupe key of the first
+    )
+    assert renewed.status_code == 200, renewed.text
+    assert renewed.json()["sessionId"] == first["sessionId"]
+    assert link_calls(simulator, user) == 3  # a new link was minted for the renewal
+    stranger = play(refusing[0], EVENTS[2], viewer(user))
+    assert stranger.status_code == 409  # still two sessions: the renewal opened none
+
+
 def test_heartbeats_keep_a_session_and_expiry_frees_it(refusing: list[str]) -> None:
     user = new_user()
     kept = play(refusing[0], EVENTS[0], viewer(user)).json()["sessionId"]

@@ -5,6 +5,9 @@
 //   kind "theolive" the THEOlive player: loadChannel(channelId), the token in a header
 // The link is renewed at refreshAfter (and when a playlist or segment answers 401/403);
 // an `event` message closing or voiding the playing event tears the player down.
+// With MAX_STREAMS_PER_USER, the answer opens a viewing session: the page sends its
+// heartbeats, ends it when playback stops, renews with it, and stops when a `session`
+// message says it ended (another device took over).
 // window.demoState mirrors what the page does, for people and for the browser tests.
 
 const $ = (id) => document.getElementById(id);
@@ -21,6 +24,7 @@ const state = {
   playerError: null,
   stopped: null, // {eventId, reason}
   renewals: 0,
+  session: null, // {id, everyS} of the viewing session the playing link opened
 };
 window.demoState = state;
 
@@ -29,6 +33,7 @@ let renewTimer = null;
 let tokenTimer = null;
 let source = null;
 let pollTimer = null;
+let heartbeatTimer = null;
 
 // --- credentials ----------------------------------------------------------------
 
@@ -132,6 +137,13 @@ function connectLive() {
     state.lastEventId = message.lastEventId;
     onChange(JSON.parse(message.data));
   });
+  source.addEventListener("session", (message) => {
+    const { sessionIds, reason } = JSON.parse(message.data);
+    if (state.session && sessionIds.includes(state.session.id)) {
+      state.session = null; // already ended: nothing to end
+      stop(`Playback stopped: the viewing session ended (${reason}).`);
+    }
+  });
   source.addEventListener("error", () => {
     if (source.readyState !== EventSource.CLOSED) return; // the browser reconnects itself
     source.close();
@@ -167,11 +179,13 @@ function showStatus(text, isError = false) {
   status.className = isError ? "error" : "";
 }
 
-async function requestLink(eventId) {
+async function requestLink(eventId, sessionId = null) {
+  const request = { device: "web", ull: $("ull").checked };
+  if (sessionId) request.sessionId = sessionId; // a renewal: the session goes on
   const answer = await fetch(`/v1/events/${encodeURIComponent(eventId)}/play`, {
     method: "POST",
     headers: { ...authHeaders(), "Content-Type": "application/json" },
-    body: JSON.stringify({ device: "web", ull: $("ull").checked }),
+    body: JSON.stringify(request),
   });
   const body = await answer.json().catch(() => ({}));
   if (!answer.ok) {
@@ -208,6 +222,39 @@ async function playAnswer(eventId, answer) {
   else if (answer.kind === "player") playFrame(answer.url);
   else if (answer.kind === "theolive") await playTheolive(answer);
   scheduleRenewal(answer);
+  keepSession(answer);
+}
+
+// The viewing session (MAX_STREAMS_PER_USER): heartbeats every heartbeatEveryS; a 404
+// means it ended (expired, or taken over by another device).
+function keepSession(answer) {
+  clearInterval(heartbeatTimer);
+  if (!answer.sessionId) return;
+  state.session = { id: answer.sessionId, everyS: answer.heartbeatEveryS };
+  heartbeatTimer = setInterval(async () => {
+    if (!state.session) return;
+    const answer = await fetch(`/v1/sessions/${state.session.id}/heartbeat`, {
+      method: "POST",
+      headers: authHeaders(),
+    }).catch(() => null);
+    if (answer && answer.status === 404) {
+      state.session = null;
+      stop("Playback stopped: the viewing session ended.");
+    }
+  }, answer.heartbeatEveryS * 1000);
+}
+
+function endSession() {
+  clearInterval(heartbeatTimer);
+  const session = state.session;
+  state.session = null;
+  if (session) {
+    fetch(`/v1/sessions/${session.id}`, {
+      method: "DELETE",
+      headers: authHeaders(),
+      keepalive: true,
+    }).catch(() => {});
+  }
 }
 
 function scheduleRenewal(answer) {
@@ -223,7 +270,7 @@ async function renew(why) {
   const { eventId } = state.playing;
   let answer;
   try {
-    answer = await requestLink(eventId);
+    answer = await requestLink(eventId, state.session ? state.session.id : null);
   } catch (error) {
     stop(`Renewal refused: ${error.message}`);
     return;
@@ -240,6 +287,7 @@ async function renew(why) {
   }
   showStatus(`Link renewed (${why})`);
   scheduleRenewal(answer);
+  keepSession(answer);
 }
 
 function playHls(url) {
@@ -318,6 +366,7 @@ async function playTheolive(answer) {
 // Tear down whatever plays; `reason` (when given) is shown to the viewer.
 function stop(reason) {
   clearTimeout(renewTimer);
+  endSession();
   const eventId = state.playing ? state.playing.eventId : null;
   if (state.hls) {
     state.hls.destroy();
@@ -356,5 +405,7 @@ async function start() {
   if (!issued) await askForToken();
   connectLive();
 }
+
+window.addEventListener("pagehide", endSession);
 
 start();
