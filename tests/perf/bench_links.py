@@ -27,7 +27,11 @@ Phases:
    figure that does not depend on what else the machine runs.
 3. **budget**: player links offered at 200/s for 4 s through a gateway with the
    default budget, the simulator enforcing the guide's 150/s: its peak calls in any
-   one-second window, and how many it refused."""
+   one-second window, and how many it refused.
+4. **refusals** (a kick-off crowd): ``--concurrency`` connections in a closed loop
+   asking for links the gateway must refuse: an event still pending (409), one that is
+   over (410), one licensed elsewhere (403), and a spent link budget (429,
+   ``LINK_RATE_PER_S=2``): refusals/s one worker answers, and its CPU per refusal."""
 
 from __future__ import annotations
 
@@ -412,6 +416,7 @@ class Results:
     latency: list[LatencyRow] = field(default_factory=list)
     throughput: list[LatencyRow] = field(default_factory=list)
     budget: dict[str, object] = field(default_factory=dict)
+    refusals: list[LatencyRow] = field(default_factory=list)
 
 
 def print_results(results: Results) -> None:
@@ -441,6 +446,15 @@ def print_results(results: Results) -> None:
         print("\n3. default budget against the simulator's real 150/s limit")
         for key, value in results.budget.items():
             print(f"   {key}: {value}")
+    if results.refusals:
+        print("\n4. refusals, one worker (closed loop; 'fail' = answers of another status)")
+        print(header.format("ref/s") + f"{'cpu ms/ref':>13}{'ref/s/core':>14}")
+        for r in results.refusals:
+            per_core = "" if not r.gateway_cpu_ms else f"{1000 / r.gateway_cpu_ms:.0f}"
+            print(
+                f"{r.name:<36}{r.requests:>7}{r.rate:>8}{r.p50_ms:>9}{r.p99_ms:>9}"
+                f"{r.mean_ms:>9}{r.failures:>6}{r.gateway_cpu_ms or '':>13}{per_core:>14}"
+            )
 
 
 # --- phases ---------------------------------------------------------------------------
@@ -573,6 +587,62 @@ async def measure_budget(s: Stack, results: Results, offered: float, seconds: fl
     s.sim.configure(link_rate_per_s=10**9)
 
 
+REFUSED_EVENTS = {"BENCH-PENDING": "P", "BENCH-CLOSED": "C", "BENCH-ELSEWHERE": "O"}
+
+
+async def measure_refusals(s: Stack, results: Results, concurrency: int, seconds: float) -> None:
+    """Phase 4: a crowd asking for links it cannot have, through one gateway."""
+    flush(s.redis_url)
+    s.sim.reset()
+    events, streams = scenario()
+    for event_id, status in REFUSED_EVENTS.items():
+        events.append(
+            {
+                "eventId": event_id,
+                "eventStatusCode": status,
+                "title": event_id,
+                "sportCode": "FT",
+                "geoAllow": "US" if event_id == "BENCH-ELSEWHERE" else "",
+            }
+        )
+        streams[event_id] = streams[EVENT_ID]
+    s.sim.load_scenario(events, streams)
+    cases = [
+        ("pending (409)", "BENCH-PENDING", 409),
+        ("closed (410)", "BENCH-CLOSED", 410),
+        ("licensed elsewhere (403)", "BENCH-ELSEWHERE", 403),
+        ("link budget spent (429)", EVENT_ID, 429),
+    ]
+    spent = {"LINK_RATE_PER_S": "2", "LINK_BURST": "1", "LINK_MAX_WAIT_MS": "0"}
+    with s.gateway("bench-refusals", **spent) as gateway:
+        host, port = address(gateway.url)
+        pid = gateway.process.pid
+        body = orjson.dumps({"streamName": "HLS", "kind": "raw"})
+        async with httpx.AsyncClient(base_url=gateway.url) as http:
+            for _, event_id, _ in cases:  # each event's streams fetched once, before timing
+                await http.get(f"/v1/events/{event_id}/streams")
+        for name, event_id, expected in cases:
+            path = f"/v1/events/{event_id}/links"
+
+            async def job(
+                conn: Connection, index: int, path: str = path, want: int = expected
+            ) -> bool:
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-API-Key": API_KEY,
+                    "X-User-Id": f"crowd-{index}",
+                }
+                status, _ = await conn.exchange(encode_request("POST", host, path, headers, body))
+                return status == want
+
+            cpu_before = cpu_seconds(pid)
+            run = await closed_loop(host, port, concurrency, seconds, job)
+            cpu = cpu_seconds(pid) - cpu_before
+            results.refusals.append(row(name, run, cpu))
+    s.sim.reset()
+    s.sim.load_scenario(*scenario())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="per measured phase")
@@ -580,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="connections, phase 2")
     parser.add_argument("--kinds", default="raw,player", help="raw, player or both")
     parser.add_argument(
-        "--phases", default="overhead,throughput,budget", help="which phases to run"
+        "--phases", default="overhead,throughput,budget,refusals", help="which phases to run"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
@@ -616,6 +686,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(measure_throughput(s, results, args.concurrency, args.seconds, kinds))
         if "budget" in phases:
             asyncio.run(measure_budget(s, results, 200.0, 4.0))
+        if "refusals" in phases:
+            asyncio.run(measure_refusals(s, results, args.concurrency, args.seconds))
     print_results(results)
     if args.json is not None:
         args.json.write_text(json.dumps(asdict(results), indent=2))
