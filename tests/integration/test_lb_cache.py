@@ -189,7 +189,16 @@ def test_an_expired_answer_is_served_stale_when_no_replica_answers(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """Both replicas gone (a fleet of its own, killed): the expired entry is served
-    ``STALE``, the same bytes, rather than a 502."""
+    ``STALE``, the same bytes, rather than a 502.
+
+    nginx keeps an answer fresh until ``valid_sec = ngx_time() + max-age``, in whole
+    seconds of its cached clock when it stored the answer, and calls it stale only once
+    ``valid_sec < ngx_time()``: a ``max-age=5`` entry is a HIT for between 5 and 6 s
+    after it was stored (the upstream's ``Age`` does not count). So the test does not
+    sleep a guessed time: the replicas are killed while the entry is fresh (a HIT never
+    reaches them, and nothing refreshes an entry before it expires), then the entry is
+    read until it stops being a HIT.
+    """
     with (
         run_topology(
             tmp_path_factory.mktemp("lb-stale"),
@@ -199,17 +208,28 @@ def test_an_expired_answer_is_served_stale_when_no_replica_answers(
         httpx.Client(base_url=running.url, timeout=10.0) as client,
     ):
         deadline = time.monotonic() + 30
-        while (first := client.get("/v1/sports")).status_code != 200:
+        while True:
+            sent = time.monotonic()  # nginx stores the answer after this
+            if (first := client.get("/v1/sports")).status_code == 200:
+                break
             assert time.monotonic() < deadline, first.text
             time.sleep(0.2)
+        assert first.headers["x-cache-status"] == "MISS"
         assert client.get("/v1/sports").headers["x-cache-status"] == "HIT"
-        time.sleep(5.5)  # max-age=5: expired
         for process in running.processes:
             if process.name.startswith("gateway"):
                 process.popen.kill()
                 process.popen.wait(timeout=10)
-        stale = client.get("/v1/sports")
-        assert stale.status_code == 200
+        for url in running.gateway_urls:  # neither replica answers any more
+            with pytest.raises(httpx.TransportError):
+                httpx.get(f"{url}/healthz", timeout=2)
+
+        deadline = time.monotonic() + 30  # max-age=5, stale-if-error=600
+        while (stale := client.get("/v1/sports")).headers.get("x-cache-status") == "HIT":
+            assert time.monotonic() < deadline, "the entry never expired"
+            time.sleep(0.1)
+        assert time.monotonic() - sent >= 5, "served stale before max-age=5 ran out"
+        assert stale.status_code == 200, stale.text
         assert stale.headers["x-cache-status"] == "STALE"
         assert stale.content == first.content
         assert stale.headers["etag"] == first.headers["etag"]
