@@ -154,6 +154,9 @@ OPERATIONS = [
     ("GET", "/v1/events/{eventId}"),
     ("GET", "/v1/events/{eventId}/streams"),
     ("POST", "/v1/events/{eventId}/links"),
+    ("POST", "/v1/events/{eventId}/play"),
+    ("POST", "/v1/sessions/{sessionId}/heartbeat"),
+    ("DELETE", "/v1/sessions/{sessionId}"),
 ]
 
 
@@ -200,7 +203,7 @@ def test_every_operation_answers_within_its_contract(
     if "{eventId}" in path:  # reach past "unknown event": the rules, the upstream
         event = {"eventId": known.event_id}
         strategies.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=event))
-        if method == "POST":
+        if path.endswith("/links"):
             strategies += [
                 operation.as_strategy(
                     GenerationMode.POSITIVE,
@@ -209,6 +212,16 @@ def test_every_operation_answers_within_its_contract(
                 )
                 for name in known.streams
                 for kind in ("raw", "player")
+            ]
+        if path.endswith("/play"):
+            strategies += [
+                operation.as_strategy(
+                    GenerationMode.POSITIVE,
+                    path_parameters=event,
+                    body={"device": device, "ull": ull},
+                )
+                for device in ("web", "app", "tv")
+                for ull in (True, False)
             ]
     if path == "/v1/events":  # a date the gateway serves; sport and status generated
         today = {"date": known.today}
@@ -225,7 +238,7 @@ def test_every_operation_answers_within_its_contract(
     )
     def exercise(case: Any) -> None:
         headers = {}
-        if method == "POST":
+        if method in ("POST", "DELETE"):
             headers = {"X-API-Key": API_KEY, "X-User-Id": f"fuzz-{next(users)}"}
         response = case.call(base_url=demo_gateway.url, headers=headers, timeout=15)
         statuses.append(response.status_code)
