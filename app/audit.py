@@ -18,7 +18,7 @@ import asyncio
 import hashlib
 import hmac
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import structlog
@@ -53,6 +53,9 @@ class AuditRecord:
     transaction_id: str | None
 
 
+_FIELDS = tuple(item.name for item in fields(AuditRecord))
+
+
 class AuditTrail:
     def __init__(
         self,
@@ -83,17 +86,20 @@ class AuditTrail:
         return hashlib.sha256(data).hexdigest()[:32]
 
     def record(self, record: AuditRecord) -> None:
-        fields = {k: str(v) for k, v in asdict(record).items() if v is not None}
-        log.info("audit", **fields)
+        # Not dataclasses.asdict: its deep copy was half of what a record cost.
+        line = {
+            name: str(value) for name in _FIELDS if (value := getattr(record, name)) is not None
+        }
+        log.info("audit", **line)
         if self._redis is not None:
-            task = asyncio.get_running_loop().create_task(self._append(fields))
+            task = asyncio.get_running_loop().create_task(self._append(line))
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
 
-    async def _append(self, fields: dict[str, str]) -> None:
+    async def _append(self, line: dict[str, str]) -> None:
         assert self._redis is not None
         assert self._stream is not None
-        entry: dict[FieldT, EncodableT] = {key: value for key, value in fields.items()}
+        entry: dict[FieldT, EncodableT] = {key: value for key, value in line.items()}
         try:
             await self._redis.xadd(self._stream, entry, maxlen=self._max_len, approximate=True)
         except (RedisError, OSError) as exc:
