@@ -37,6 +37,8 @@ def multiprocess_dir() -> str | None:
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._read_children: dict[tuple[str, str], Counter] = {}
         # metric -> its label names (what dashboards and alert rules may match on)
         self.label_names: dict[MetricWrapperBase, tuple[str, ...]] = {}
         self.http_requests = self._counter(
@@ -157,12 +159,27 @@ class Metrics:
 
     # --- the per-request metrics -----------------------------------------------------
 
+    # The labelled children of the per-request metrics, looked up once per label set
+    # (``labels()`` costs more than the observation itself on a warm read). Bounded:
+    # routes are templates, methods and statuses few.
+
     def request_done(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(route, method, status).inc()
-        self.http_latency.labels(route, method).observe(seconds)
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.http_requests.labels(route, method, status),
+                self.http_latency.labels(route, method),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def catalogue_read(self, kind: str, result: str) -> None:
-        self.catalogue_reads.labels(kind, result).inc()
+        child = self._read_children.get((kind, result))
+        if child is None:
+            child = self._read_children[kind, result] = self.catalogue_reads.labels(kind, result)
+        child.inc()
 
     def link_minted(self, kind: str, source: str) -> None:
         self.links_minted.labels(kind, source).inc()
