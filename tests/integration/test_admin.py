@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.gateway import gateway_env, run_fleet
 from tests.support.redis_server import fresh_database
-from tests.support.simulator import SimulatorHandle, run_simulator
+from tests.support.simulator import HLS_STREAM, SimulatorHandle, run_simulator, scenario_event
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -25,24 +25,10 @@ INTERVAL_S = 2.0
 EVENT = "ADMIN-OPEN"
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorHandle]:
-    now = datetime.now(UTC)
-    event = {
-        "eventId": EVENT,
-        "eventStatusCode": "O",
-        "title": "Admin v Budget",
-        "sportCode": "FT",
-        "startTime": _iso(now - timedelta(minutes=10)),
-        "estimatedEndTime": _iso(now + timedelta(hours=2)),
-        "geoAllow": "",
-        "geoBlock": "",
-    }
-    streams = {EVENT: [{"uniqueStreamName": "HLS", "streamType": "HLS", "description": "HLS"}]}
+    event = scenario_event(EVENT, title="Admin v Budget")
+    streams = {EVENT: [HLS_STREAM]}
     # The simulator enforces the same spacing the gateway is configured for.
     with run_simulator(env={"SIM_EVENTS_MIN_INTERVAL_S": str(INTERVAL_S)}) as sim:
         sim.load_scenario([event], streams)

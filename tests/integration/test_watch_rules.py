@@ -6,14 +6,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from tests.support.gateway import gateway_env, run_gateway
 from tests.support.jwt_keys import HS_SECRET, sign_hs256
-from tests.support.simulator import SimulatorHandle, run_simulator
+from tests.support.simulator import HLS_STREAM, SimulatorHandle, run_simulator, scenario_event
 from tests.support.watch_service import WatchService, run_watch_service
 
 API_KEY = "test-api-key"
@@ -21,24 +20,10 @@ EVENT = "WATCH-OPEN"
 CALLBACK_SECRET = "operator-callback-secret"
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorHandle]:
-    now = datetime.now(UTC)
-    event = {
-        "eventId": EVENT,
-        "eventStatusCode": "O",
-        "title": "Watch v Rules",
-        "sportCode": "TN",
-        "startTime": _iso(now - timedelta(minutes=10)),
-        "estimatedEndTime": _iso(now + timedelta(hours=2)),
-        "geoAllow": "",
-        "geoBlock": "",
-    }
-    streams = {EVENT: [{"uniqueStreamName": "HLS", "streamType": "HLS", "description": "HLS"}]}
+    event = scenario_event(EVENT, sport="TN", title="Watch v Rules")
+    streams = {EVENT: [HLS_STREAM]}
     with run_simulator(env={"SIM_EVENTS_MIN_INTERVAL_S": "0"}) as sim:
         sim.load_scenario([event], streams)
         yield sim

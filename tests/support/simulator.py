@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Literal, get_args
 
@@ -230,3 +230,38 @@ def run_simulator(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+HLS_STREAM: Mapping[str, object] = {
+    "uniqueStreamName": "HLS",
+    "streamType": "HLS",
+    "description": "HLS",
+}
+
+
+def scenario_event(
+    event_id: str,
+    *,
+    status: str = "O",
+    sport: str = "FT",
+    title: str | None = None,
+    geo_allow: str = "",
+    started_minutes_ago: float = 10.0,
+) -> dict[str, object]:
+    """An event as ONEPlatform lists it (for ``load_scenario``): started a while ago,
+    ending in two hours, open everywhere unless ``geo_allow`` says otherwise."""
+    now = datetime.now(UTC)
+    return {
+        "eventId": event_id,
+        "eventStatusCode": status,
+        "title": title or event_id,
+        "sportCode": sport,
+        "startTime": _iso(now - timedelta(minutes=started_minutes_ago)),
+        "estimatedEndTime": _iso(now + timedelta(hours=2)),
+        "geoAllow": geo_allow,
+        "geoBlock": "",
+    }
