@@ -182,13 +182,8 @@ def test_reference_page_lists_the_open_events(
 
 @needs_vendor
 def test_hls_link_plays_in_the_video(demo_gateway: GatewayProcess, browser: BrowserPage) -> None:
-    event_id = channel_event(demo_gateway)
-    open_page(browser, f"{demo_gateway.url}/")
-    answer = mint(browser, event_id, streamName="HLS", kind="raw")
+    answer = play_minted(browser, demo_gateway, "HLS", "raw")
     assert answer["kind"] == "hls"
-    browser.page.evaluate(
-        "([id, answer]) => window.demoPage.playAnswer(id, answer)", [event_id, answer]
-    )
     assert_video_plays(browser.page, browser.page, "#video")
     state = browser.page.evaluate("window.demoState")
     assert state["playerError"] is None
@@ -196,17 +191,25 @@ def test_hls_link_plays_in_the_video(demo_gateway: GatewayProcess, browser: Brow
     assert unexpected_errors(browser, demo_gateway) == []
 
 
+def play_minted(
+    browser: BrowserPage, gateway: GatewayProcess, stream_name: str, kind: str
+) -> dict[str, Any]:
+    """The page opened; a link minted for the all-day channel, handed to the page."""
+    event_id = channel_event(gateway)
+    open_page(browser, f"{gateway.url}/")
+    answer = mint(browser, event_id, streamName=stream_name, kind=kind)
+    browser.page.evaluate(
+        "([id, answer]) => window.demoPage.playAnswer(id, answer)", [event_id, answer]
+    )
+    return answer
+
+
 @needs_vendor
 def test_player_link_plays_in_the_iframe(
     demo_gateway: GatewayProcess, browser: BrowserPage
 ) -> None:
-    event_id = channel_event(demo_gateway)
-    open_page(browser, f"{demo_gateway.url}/")
-    answer = mint(browser, event_id, streamName="HLS", kind="player")
+    answer = play_minted(browser, demo_gateway, "HLS", "player")
     assert answer["kind"] == "player"
-    browser.page.evaluate(
-        "([id, answer]) => window.demoPage.playAnswer(id, answer)", [event_id, answer]
-    )
     frame_element = browser.page.locator("#frame")
     frame_element.wait_for(state="visible")
     handle = frame_element.element_handle()
@@ -228,13 +231,8 @@ def test_player_link_plays_in_the_iframe(
 def test_theolive_link_builds_the_theolive_player(
     demo_gateway: GatewayProcess, browser: BrowserPage
 ) -> None:
-    event_id = channel_event(demo_gateway)
-    open_page(browser, f"{demo_gateway.url}/")
-    answer = mint(browser, event_id, streamName="ULL", kind="raw")
+    answer = play_minted(browser, demo_gateway, "ULL", "raw")
     assert answer["kind"] == "theolive"
-    browser.page.evaluate(
-        "([id, answer]) => window.demoPage.playAnswer(id, answer)", [event_id, answer]
-    )
     theolive = wait_for(
         lambda: browser.page.evaluate("window.demoState.theolive"),
         lambda t: bool(t and t.get("created")),
