@@ -296,14 +296,7 @@ def play_rig(
             },
         )
         env = {
-            "IGM_MODE": "production",
-            "IGM_CUSTOMER_UID": simulator.customer_uid,
-            "IGM_SERVER_IP": simulator.server_ip,
-            "IGM_API_URL": simulator.api_url,
-            "IGM_PLAYER_API_URL": simulator.api_url,
-            "LOG_FORMAT": "json",
-            "AUTH_JWT_SECRET": JWT_SECRET,
-            "DEMO_PAGE": "true",
+            **page_env(simulator),
             "DEMO_TOKEN_ISSUER": "true",
             "DEFAULT_REDIRECT_URL": "https://www.example.com/",
             "EVENTS_MIN_INTERVAL_S": "1",
@@ -320,6 +313,20 @@ def play_rig(
                 pytest.skip(f"the gateway does not serve {' and '.join(missing)} yet")
             wait_warm(gateway)
             yield simulator, gateway
+
+
+def page_env(simulator: SimulatorHandle) -> dict[str, str]:
+    """A production gateway on this simulator, serving the page at /demo (DEMO_PAGE)."""
+    return {
+        "IGM_MODE": "production",
+        "IGM_CUSTOMER_UID": simulator.customer_uid,
+        "IGM_SERVER_IP": simulator.server_ip,
+        "IGM_API_URL": simulator.api_url,
+        "IGM_PLAYER_API_URL": simulator.api_url,
+        "LOG_FORMAT": "json",
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "DEMO_PAGE": "true",
+    }
 
 
 def click_play(browser: BrowserPage, gateway: GatewayProcess, event_id: str) -> None:
@@ -473,17 +480,7 @@ def test_a_refused_segment_renews_the_link(
 def test_production_page_asks_for_a_jwt_to_paste(tmp_path: Path, browser: BrowserPage) -> None:
     """DEMO_PAGE without the token issuer: /demo asks for the viewer's JWT, then uses it."""
     with run_simulator({"SIM_EVENTS_MIN_INTERVAL_S": "0"}) as simulator:
-        env = {
-            "IGM_MODE": "production",
-            "IGM_CUSTOMER_UID": simulator.customer_uid,
-            "IGM_SERVER_IP": simulator.server_ip,
-            "IGM_API_URL": simulator.api_url,
-            "IGM_PLAYER_API_URL": simulator.api_url,
-            "LOG_FORMAT": "json",
-            "AUTH_JWT_SECRET": JWT_SECRET,
-            "DEMO_PAGE": "true",
-            "DEMO_VENDOR_DIR": str(VENDOR),
-        }
+        env = {**page_env(simulator), "DEMO_VENDOR_DIR": str(VENDOR)}
         with run_gateway(env, tmp_path / "logs", name="paste") as gateway:
             expected = {e["eventId"] for e in wait_warm(gateway)}
             assert httpx.get(f"{gateway.url}/_demo/token").status_code == 404
