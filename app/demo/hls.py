@@ -4,18 +4,19 @@ Segment ``n`` (the media sequence number) is file ``n % files``; the playlist at
 time ``now`` lists the ``window`` segments that ended last, so the media sequence
 advances with the clock and there is never an ``#EXT-X-ENDLIST``.
 
-Each loop restarts the segments' timestamps. The playlist does not tag that with
-``#EXT-X-DISCONTINUITY``: hls.js (1.7) re-bases a timestamp jump inside one
-discontinuity sequence by itself and plays on, while the tagged loop start made it
-stall and skip ahead in chromium (measured with the browser tests: 2 s of frames in a
-minute, against 25 frames a second untagged). A player that needs the tag may stall
-at a loop restart (every 8 s): chromium's own HLS playback, without hls.js, does.
+Each loop would restart the segments' timestamps, a discontinuity that the playlist
+would have to tag (chromium's own HLS stops at an untagged one; hls.js 1.7 stalls and
+skips ahead at a tagged one). Instead, segment ``n`` is served with its clock moved on
+by ``clock_shift(n)``, whole loops (``mpegts.py``): the timestamps run on from loop to
+loop, so there is no discontinuity to tag.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+from app.demo.mpegts import CLOCK_HZ
 
 SEGMENT_SUFFIX = ".ts"
 
@@ -43,3 +44,8 @@ class LoopedStream:
 
     def file_of(self, sequence: int) -> int:
         return sequence % self.files
+
+    def clock_shift(self, sequence: int) -> int:
+        """How far segment ``sequence``'s timestamps move (90 kHz ticks): one loop's
+        length for each loop before it."""
+        return (sequence // self.files) * round(self.files * self.segment_s * CLOCK_HZ)

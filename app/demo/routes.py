@@ -5,7 +5,7 @@
 ``GET /_demo/static/{name}``                its script and style sheet
 ``GET /_demo/vendor/{name}``                hls.js and the THEOlive player, from npm ci
 ``GET /_demo/hls/{eventId}/playlist.m3u8``  a sliding live playlist (``hls.py``)
-``GET /_demo/hls/{eventId}/{n}.ts``         its segments (``media/``, ``scripts/demo_media``)
+``GET /_demo/hls/{eventId}/{n}.ts``         its segments (``media/``, ``mpegts.py``)
 ``GET /_demo/player/{eventId}``             a frameable page playing that stream
 ``GET /_demo/token``                        a demo viewer's JWT (``tokens.py``)
 ==========================================  ===========================================
@@ -26,6 +26,7 @@ from fastapi import APIRouter
 from starlette.responses import FileResponse, Response
 
 from app.demo.hls import LoopedStream
+from app.demo.mpegts import shift_timestamps
 from app.demo.tokens import DemoTokenIssuer
 from app.errors import GatewayError
 
@@ -127,8 +128,9 @@ def demo_router(site: DemoSite, *, page_path: str) -> APIRouter:
 
     @router.get("/_demo/hls/{event_id}/{sequence:int}.ts")
     async def segment(event_id: str, sequence: int) -> Response:
+        stream = site.stream
         return Response(
-            site.segments[site.stream.file_of(sequence)],
+            shift_timestamps(site.segments[stream.file_of(sequence)], stream.clock_shift(sequence)),
             media_type="video/mp2t",
             headers={"Cache-Control": "max-age=60"},
         )

@@ -42,6 +42,7 @@ LIVE_ROUTE = "/v1/events/live"
 JWT_SECRET = "browser-test-jwt-secret-long-enough-0123456789"
 LIST_TIMEOUT_S = 5.0
 TEARDOWN_TIMEOUT_S = 30.0
+LOOP_S = 8.0  # the demo stream's loop: 4 segments of 2 s
 
 MINT = """async ([eventId, body]) => {
   const answer = await fetch(`/v1/events/${eventId}/links`, {
@@ -136,16 +137,24 @@ def test_player_page_without_hls_js_falls_back(tmp_path: Path, browser: BrowserP
             "document.createElement('video').canPlayType('application/vnd.apple.mpegurl')"
         )
         if native:
-            # chromium's own HLS: it decodes the stream (it may stall at the untagged
-            # loop restart, see app/demo/hls.py, so only the first frames are asked for)
+            # the browser's own HLS (chromium 156 has it) plays on across the loop
+            # restarts of the demo stream (every 8 s; app/demo/mpegts.py)
             assert state["engine"] == "native"
-            wait_for(
+            first = wait_for(
                 lambda: page.evaluate(VIDEO_PROGRESS, "video"),
                 lambda p: p is not None and p["frames"] > 0,
                 PLAY_TIMEOUT_S,
                 "native playback",
                 page,
             )
+            wait_for(
+                lambda: page.evaluate(VIDEO_PROGRESS, "video"),
+                lambda p: p is not None and p["time"] > first["time"] + LOOP_S + 1,
+                PLAY_TIMEOUT_S,
+                "native playback past a loop restart",
+                page,
+            )
+            assert page.evaluate("window.demoPlayer.error") is None
         else:
             assert state["engine"] is None
             assert state["error"] == "no_hls_playback"

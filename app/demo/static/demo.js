@@ -311,7 +311,12 @@ function playHls(url) {
     hls.loadSource(url);
     hls.attachMedia(video);
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
-    video.src = url; // Safari and others that play HLS themselves
+    video.src = url; // Safari, newer chromium and others that play HLS themselves
+    video.onerror = () => {
+      if (video.getAttribute("src") !== url) return; // stopped: not a playback error
+      state.playerError = `media: ${video.error ? video.error.message : "unknown"}`;
+      showStatus(`Player error: ${state.playerError}`, true);
+    };
   } else {
     state.playerError = "no_hls_playback";
     showStatus("This browser cannot play HLS without hls.js (run npm ci).", true);

@@ -23,6 +23,10 @@ if (Hls && Hls.isSupported()) {
   hls.attachMedia(video);
 } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
   player.engine = "native";
+  video.addEventListener("error", () => {
+    player.error = `media: ${video.error ? video.error.message : "unknown"}`;
+    status.textContent = `Player error: ${player.error}`;
+  });
   video.src = url;
 } else {
   player.error = "no_hls_playback";

@@ -53,3 +53,11 @@ def test_segments_loop_over_the_files() -> None:
 def test_the_default_window_holds_sixteen_seconds() -> None:
     stream = LoopedStream(files=4, segment_s=2.0)
     assert len(sequences(stream.playlist(1_000_000_000.0))) == 8
+
+
+@pytest.mark.parametrize(
+    ("sequence", "ticks"),
+    [(0, 0), (3, 0), (4, 720_000), (7, 720_000), (8, 1_440_000), (1_000_001, 250_000 * 720_000)],
+)
+def test_each_loop_moves_the_clock_by_one_loop(sequence: int, ticks: int) -> None:
+    assert STREAM.clock_shift(sequence) == ticks  # 4 files of 2 s: 8 s = 720,000 ticks
