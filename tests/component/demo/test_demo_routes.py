@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.api.problems import install_problem_handlers
+from app.demo.mpegts import CLOCK_HZ, shift_timestamps
 from app.demo.routes import MEDIA_DIR, PAGE_CSP, PLAYER_CSP, DemoSite, demo_router
 from app.demo.tokens import TOKEN_LIFETIME_S
 from app.main import create_app
@@ -154,7 +155,8 @@ async def test_stream_follows_the_clock_and_serves_the_files(tmp_path: Path) -> 
         assert playlist.text.rstrip().endswith("\n8.ts")
         segment = await client.get("/_demo/hls/E1/9.ts")
         assert segment.headers["content-type"] == "video/mp2t"
-        assert segment.content == files[1].read_bytes()
+        # segment 9 is file 1 of the third loop: its clock moved on by two loops of 8 s
+        assert segment.content == shift_timestamps(files[1].read_bytes(), 2 * 8 * CLOCK_HZ)
         assert (await client.get("/_demo/hls/E1/x.ts")).status_code == 404
 
 
