@@ -14,9 +14,11 @@ re-encoded copy with the same ``fetched_at`` (the refresher marks date lists' ev
 open from the open list) carries nothing the open list has not said, and is skipped.
 
 Heartbeats (an SSE comment) go to every subscriber every ``heartbeat_s`` from one
-task. Bounded everywhere: at most ``max_clients`` subscribers, ``QUEUE_SIZE`` pending
-messages each (a subscriber that falls further behind is dropped: its stream ends and
-the client reconnects with ``Last-Event-ID``), and ``log_size`` messages to resume from.
+task, which first asks whether the subscriber's client is still there; one more task
+ends every stream when the server begins to shut down (``server_exit``). Bounded
+everywhere: at most ``max_clients`` subscribers, ``QUEUE_SIZE`` pending messages each
+(a subscriber that falls further behind is dropped: its stream ends and the client
+reconnects with ``Last-Event-ID``), and ``log_size`` messages to resume from.
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ import asyncio
 import itertools
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import structlog
-from sse_starlette import ServerSentEvent
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.catalogue.lists import OPEN, LocalList
 from app.live.changes import EventChange, event_changes
@@ -63,11 +65,16 @@ class Subscription:
 
     Kept small (a list and, while waiting, one future: no queue, no lock), as a replica
     holds thousands of these.
+
+    ``client_gone``: asked before each heartbeat (``Request.is_disconnected``), as
+    uvicorn does not fail a send to a client that left; None where a failed send is how
+    the stream learns it (an ASGI 2.4 server).
     """
 
     initial: list[bytes]
     resumed: bool = False
     user: str | None = None  # digest of the viewer's user id (for session notices)
+    client_gone: Callable[[], Awaitable[bool]] | None = None
     pending: list[bytes] = field(default_factory=list)
     ended: bool = False
     waiter: asyncio.Future[None] | None = None
@@ -98,7 +105,7 @@ class Subscription:
             self.waiter = None
 
 
-async def messages(subscription: Subscription) -> AsyncIterator[bytes]:
+async def messages(subscription: Subscription) -> AsyncGenerator[bytes, None]:
     """What a subscriber's stream sends: the first messages, then whatever is pushed
     (changes, heartbeats) as it comes, until the subscription ends."""
     initial, subscription.initial = subscription.initial, []
@@ -111,6 +118,18 @@ async def messages(subscription: Subscription) -> AsyncIterator[bytes]:
         frames, subscription.pending = subscription.pending, []
         for frame in frames:
             yield frame
+
+
+async def server_exit() -> None:
+    """Returns once the server has begun to shut down, as sse-starlette's own responses
+    learn it: its shared watcher reads uvicorn's ``should_exit`` (found through the
+    SIGTERM handler) and its own ``AppStatus.should_exit`` twice a second. Here one
+    waiter serves the whole feed, not one per stream.
+
+    sse-starlette has no public call for this: ``_listen_for_exit_signal`` is the one
+    its responses await. The lock files pin the release, and the fleet test of a
+    shutdown (``tests/integration/test_live_events.py``) fails if it stops working."""
+    await EventSourceResponse._listen_for_exit_signal()
 
 
 def message(kind: str, message_id: str, data: bytes) -> bytes:
@@ -133,11 +152,16 @@ class LiveFeed:
         limits: LiveLimits,
         metrics: Metrics | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        until_exit: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
+        """``until_exit``: returns when the server begins to shut down (``server_exit``
+        under uvicorn); without it only ``stop`` ends the streams."""
         self._limits = limits
         self._metrics = metrics
         self._sleep = sleep
-        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._until_exit = until_exit
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
         self._records: dict[str, tuple[float, Event]] = {}
         self._open_ids: frozenset[str] = frozenset()
         self._open: LocalList | None = None
@@ -221,7 +245,7 @@ class LiveFeed:
                 subscriber.push(frames)
 
     def _drop(self, subscriber: Subscription) -> None:
-        """End a subscriber's stream (its client reconnects)."""
+        """End a subscriber's stream (its client reconnects, or has gone)."""
         self._subscribers.discard(subscriber)
         subscriber.end()
         self._count_subscribers()
@@ -240,31 +264,54 @@ class LiveFeed:
                 told += 1
         return told
 
-    # --- heartbeats ----------------------------------------------------------------
+    # --- heartbeats and shutdown ---------------------------------------------------
 
     def start(self) -> None:
-        self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="live-heartbeats")
+        self._tasks.append(asyncio.create_task(self._heartbeats(), name="live-heartbeats"))
+        if self._until_exit is not None:
+            self._tasks.append(asyncio.create_task(self._close_at_exit(), name="live-exit"))
 
     async def stop(self) -> None:
-        """End every stream and the heartbeats (shutdown)."""
+        """End every stream, the heartbeats and the wait for the exit (shutdown)."""
         self.close()
-        task, self._heartbeat_task = self._heartbeat_task, None
-        if task is not None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _close_at_exit(self) -> None:
+        """uvicorn waits for open responses before it runs the app's shutdown (for
+        ``--timeout-graceful-shutdown``, then it cancels them mid-stream): the streams
+        must end when it begins to shut down, not when the lifespan calls ``stop``."""
+        assert self._until_exit is not None
+        await self._until_exit()
+        log.info("live_closing", subscribers=self.subscribers)
+        self.close()
 
     async def _heartbeats(self) -> None:
         """A comment to every subscriber every ``heartbeat_s``: one timer for all of
         them (sse-starlette's ping would be a task and a timer per stream)."""
         while True:
             await self._sleep(self._limits.heartbeat_s)
-            self.heartbeat()
+            await self.heartbeat()
 
-    def heartbeat(self) -> None:
-        """A heartbeat to every subscriber (not to one already full: it is not read)."""
+    async def heartbeat(self) -> None:
+        """A heartbeat to every subscriber (not to one already full: it is not read),
+        once its client has said it is still there; a client that has gone ends its
+        stream, and frees its place.
+
+        One subscriber at a time: a question waits for a loop turn or two and holds a few
+        KB meanwhile (a cancelled receive). 10,000 questions at once, from the streams'
+        own tasks, left the process 3 KB a subscriber bigger for good; asked in turn they
+        take 0.5 to 0.9 s, and the next round starts ``heartbeat_s`` after this one ends."""
         beat = [HEARTBEAT]
         for subscriber in list(self._subscribers):
-            if len(subscriber.pending) < QUEUE_SIZE:
+            if subscriber not in self._subscribers:
+                continue  # ended while an earlier one was asked
+            ask = subscriber.client_gone
+            if ask is not None and await ask():
+                self._drop(subscriber)
+            elif len(subscriber.pending) < QUEUE_SIZE:
                 subscriber.push(beat)
 
     # --- subscribers -------------------------------------------------------------
@@ -283,18 +330,27 @@ class LiveFeed:
         return self._log[-1][0] if self._log else self._origin
 
     def subscribe(
-        self, last_event_id: str | None, watched: Iterable[str] = (), user: str | None = None
+        self,
+        last_event_id: str | None,
+        watched: Iterable[str] = (),
+        user: str | None = None,
+        client_gone: Callable[[], Awaitable[bool]] | None = None,
     ) -> Subscription:
         """A new subscriber: the missed messages after ``last_event_id`` when this
         replica still holds them all, else a snapshot. ``user``: the viewer's user-id
-        digest, so session notices reach their player. Raises ``LiveFull``."""
+        digest, so session notices reach their player; ``client_gone``: see
+        ``Subscription``. Raises ``LiveFull``. Once the feed is closed, an ended
+        subscription: the stream ends at once."""
+        if self._closed:
+            return Subscription([], ended=True)
         if len(self._subscribers) >= self._limits.max_clients:
             raise LiveFull
         missed = self._since(last_event_id) if last_event_id is not None else None
         if missed is not None and len(missed) <= QUEUE_SIZE:
-            subscription = Subscription(missed, resumed=True, user=user)
+            initial, resumed = missed, True
         else:
-            subscription = Subscription([self.snapshot(watched)], user=user)
+            initial, resumed = [self.snapshot(watched)], False
+        subscription = Subscription(initial, resumed, user, client_gone=client_gone)
         self._subscribers.add(subscription)
         self._count_subscribers()
         return subscription
@@ -315,7 +371,8 @@ class LiveFeed:
             self._metrics.live_subscribers.set(len(self._subscribers))
 
     def close(self) -> None:
-        """End every stream (shutdown)."""
+        """End every stream, and every later one at once (shutdown)."""
+        self._closed = True
         for subscriber in list(self._subscribers):
             self._drop(subscriber)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -208,12 +209,15 @@ def test_a_subscriber_that_falls_behind_is_ended_not_buffered() -> None:
     )
 
 
-def test_close_ends_every_stream() -> None:
+def test_close_ends_every_stream_and_every_later_one_at_once() -> None:
     feed, _ = fresh()
     subs = [feed.subscribe(None) for _ in range(3)]
     feed.close()
     assert feed.subscribers == 0
     assert all(drain(sub)[-1] == {"end": True} for sub in subs)
+    late = feed.subscribe(None)
+    assert drain(late) == [{"end": True}]
+    assert feed.subscribers == 0
 
 
 async def test_the_stream_sends_the_first_messages_then_what_comes_then_ends() -> None:
@@ -221,7 +225,7 @@ async def test_the_stream_sends_the_first_messages_then_what_comes_then_ends() -
     sub = feed.subscribe(None)
     stream = messages(sub)
     assert parse(await anext(stream))["event"] == "snapshot"
-    feed.heartbeat()
+    await feed.heartbeat()
     assert await anext(stream) == HEARTBEAT
     assert HEARTBEAT == b": heartbeat\r\n\r\n"
     lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
@@ -229,6 +233,59 @@ async def test_the_stream_sends_the_first_messages_then_what_comes_then_ends() -
     feed.close()
     with pytest.raises(StopAsyncIteration):
         await anext(stream)
+
+
+async def test_a_heartbeat_asks_each_client_in_turn_and_a_gone_one_frees_its_place() -> None:
+    metrics = Metrics()
+    feed, lists = fresh(metrics=metrics)
+    asking: list[str] = []  # whose question is in flight
+    asked: list[str] = []
+
+    def client(name: str, gone: bool) -> Callable[[], Awaitable[bool]]:
+        async def client_gone() -> bool:
+            asking.append(name)
+            assert asking == [name], "one question at a time"
+            await asyncio.sleep(0)  # the answer takes a loop turn, as a receive does
+            asking.remove(name)
+            asked.append(name)
+            return gone
+
+        return client_gone
+
+    here = feed.subscribe(None, client_gone=client("here", gone=False))
+    left = feed.subscribe(None, client_gone=client("left", gone=True))
+    unasked = feed.subscribe(None)
+    for sub in (here, left, unasked):
+        drain(sub)
+    lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
+    assert asked == []  # changes go out without asking
+    await feed.heartbeat()
+    assert asked == ["here", "left"]
+    assert left.ended
+    assert feed.subscribers == 2
+    assert metrics.registry.get_sample_value("gateway_live_subscribers") == 2
+    for sub in (here, unasked):
+        assert sub.pending[-1] == HEARTBEAT
+        assert not sub.ended
+
+
+async def test_the_exit_signal_ends_every_stream() -> None:
+    exiting = asyncio.Event()
+    feed = LiveFeed(LiveLimits(max_clients=10, log_size=10), until_exit=exiting.wait)
+    Lists(feed).install(listed(OPEN, T0, event("A", "O")))
+    subs = [feed.subscribe(None) for _ in range(3)]
+    feed.start()
+    await asyncio.sleep(0)
+    assert not any(sub.ended for sub in subs)
+    with capture_logs() as logs:
+        exiting.set()
+        for _ in range(3):
+            await asyncio.sleep(0)
+    assert all(sub.ended for sub in subs)
+    assert feed.subscribers == 0
+    assert [(line["event"], line["subscribers"]) for line in logs] == [("live_closing", 3)]
+    assert drain(feed.subscribe(None)) == [{"end": True}]
+    await feed.stop()
 
 
 async def test_one_timer_sends_every_subscriber_a_heartbeat_until_stopped() -> None:
