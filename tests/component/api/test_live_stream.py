@@ -2,11 +2,13 @@
 underneath, on the request's own task): its headers, a client that stops reading is
 dropped after the send timeout, a client that leaves is noticed at the next heartbeat
 (or at once where the server fails the send), a closed feed ends the response cleanly,
-and however it ends the subscription ends with it."""
+and however it ends the subscription ends with it (and a change it had yet to take is
+delivered as far as it goes: the garbage collector is back on)."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 
 from starlette.requests import Request
 from starlette.types import Message, Receive
@@ -21,7 +23,8 @@ SCOPE = {"type": "http", "method": "GET", "path": "/v1/events/live", "headers": 
 
 
 def feed_with_open_list(metrics: Metrics) -> LiveFeed:
-    feed = LiveFeed(LiveLimits(max_clients=5, log_size=10), metrics)
+    # A delivery's cap far beyond any wait here: only the streams can end one.
+    feed = LiveFeed(LiveLimits(max_clients=5, log_size=10), metrics, delivery_cap_s=3600)
     snapshot = make_snapshot(OPEN, {"events": [{"eventId": "A", "eventStatusCode": "O"}]}, 1.0)
     feed.installed(None, decode_list(snapshot))
     return feed
@@ -149,3 +152,59 @@ async def test_a_send_the_server_fails_ends_the_stream_at_once() -> None:
     assert [message["type"] for message in sent] == ["http.response.start"]
     assert feed.subscribers == 0
     assert dropped(metrics, "send_timeout") in (None, 0)
+
+
+def publish_change(feed: LiveFeed) -> None:
+    """A's status changes (the open list installed again, later)."""
+    before = decode_list(
+        make_snapshot(OPEN, {"events": [{"eventId": "A", "eventStatusCode": "O"}]}, 1.0)
+    )
+    after = make_snapshot(OPEN, {"events": [{"eventId": "A", "eventStatusCode": "C"}]}, 2.0)
+    feed.installed(before, decode_list(after))
+
+
+async def test_the_collector_comes_back_on_when_a_send_fails_before_the_change_is_taken() -> None:
+    """The change is published while the stream's send of the snapshot is held; that
+    send then fails (ASGI 2.4): the stream ends without taking the change, and the
+    delivery ends with it, long before its cap."""
+    feed = feed_with_open_list(Metrics())
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            held.set()
+            await release.wait()
+            raise ConnectionResetError
+
+    response = stream(feed, silent)
+    running = asyncio.create_task(
+        response({**SCOPE, "asgi": {"spec_version": "2.4"}}, silent, send)
+    )
+    await asyncio.wait_for(held.wait(), timeout=10)
+    publish_change(feed)
+    assert not gc.isenabled()
+    release.set()
+    await asyncio.wait_for(running, timeout=10)
+    assert gc.isenabled()
+    assert feed.subscribers == 0
+
+
+async def test_the_collector_comes_back_on_when_a_send_times_out_before_the_change_is_taken() -> (
+    None
+):
+    feed = feed_with_open_list(Metrics())
+    held = asyncio.Event()
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":  # the client has stopped reading
+            held.set()
+            await asyncio.Event().wait()
+
+    response = stream(feed, silent, send_timeout_s=0.2)
+    running = asyncio.create_task(response(SCOPE, silent, send))
+    await asyncio.wait_for(held.wait(), timeout=10)
+    publish_change(feed)
+    assert not gc.isenabled()
+    await asyncio.wait_for(running, timeout=10)
+    assert gc.isenabled()
+    assert feed.subscribers == 0
