@@ -14,13 +14,21 @@ heartbeat round waits:
   stream whose send is blocked cannot keep it going), or when the feed stops;
 - it pauses the collector (``gc.disable``) only if the collector was running, and
   turns it back on when it ends, whichever way: never left off. The collection that was
-  due runs then, once every subscriber has been served.
+  due runs then, once every subscriber has been served;
+- it logs ``live_delivery_ended``: how long it took, and how many subscribers had yet
+  to take the change (``left``: 0 unless the cap or the feed's stop ended it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import time
+from collections.abc import Callable
+
+import structlog
+
+log = structlog.get_logger(__name__)
 
 DELIVERY_CAP_S = 2.0  # the longest the collector stays off for one delivery
 
@@ -28,8 +36,12 @@ DELIVERY_CAP_S = 2.0  # the longest the collector stays off for one delivery
 class Delivery:
     """One published change: the subscribers that have yet to take it."""
 
-    def __init__(self, cap_s: float = DELIVERY_CAP_S) -> None:
+    def __init__(
+        self, cap_s: float = DELIVERY_CAP_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.due = 0
+        self._clock = clock
+        self._began = clock()
         self._done = asyncio.Event()
         self._cap = asyncio.get_running_loop().call_later(cap_s, self.end)
         self._paused = gc.isenabled()
@@ -59,6 +71,11 @@ class Delivery:
         if self._paused:
             self._paused = False
             gc.enable()
+        log.info(
+            "live_delivery_ended",
+            seconds=round(self._clock() - self._began, 3),
+            left=max(self.due, 0),
+        )
 
     async def wait(self) -> None:
         await self._done.wait()
