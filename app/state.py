@@ -30,7 +30,7 @@ from app.identity.auth import Authenticator
 from app.identity.country import CountryResolver
 from app.links.ladder import PlayStep
 from app.links.service import LinkLifetimes, LinkLimits, LinkRules, LinkService
-from app.live.feed import LiveFeed, LiveLimits
+from app.live.feed import LiveFeed, LiveLimits, server_exiting
 from app.live.session_notices import SessionNotices
 from app.observability.context import count_upstream_call
 from app.observability.logging import Redactor
@@ -292,6 +292,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
                 heartbeat_s=settings.sse_heartbeat_s,
             ),
             metrics,
+            exiting=server_exiting,
         )
         catalogue = build_catalogue(
             settings, client=client, redis=redis, metrics=metrics, owner=owner, live=live

@@ -1,9 +1,11 @@
 """Shared fixtures: a real redis-server per session (flushed per test), the embedded
 fakeredis store, and (started only when a test asks) a real Redis Cluster and a real
-Sentinel set-up, so store-facing tests can run over each."""
+Sentinel set-up, so store-facing tests can run over each; and a check that no test
+leaves Python's garbage collector off (the live feed pauses it while it delivers)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,6 +16,17 @@ from app.store import Store, StoreConfig, build_store, close_store
 from tests.support.redis_cluster import RedisClusterProcesses, run_redis_cluster
 from tests.support.redis_sentinel import RedisSentinelProcesses, run_redis_sentinel
 from tests.support.redis_server import redis_server_binary, run_redis_server
+
+
+@pytest.fixture(autouse=True)
+def collector_left_on() -> Iterator[None]:
+    """Fails a test after which the cyclic garbage collector is off (and turns it back
+    on): a live delivery that never ended would have left it so."""
+    assert gc.isenabled(), "the garbage collector was off before the test"
+    yield
+    if not gc.isenabled():
+        gc.enable()
+        pytest.fail("the garbage collector was left off")
 
 
 @pytest.fixture(scope="session")

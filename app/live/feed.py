@@ -14,9 +14,12 @@ re-encoded copy with the same ``fetched_at`` (the refresher marks date lists' ev
 open from the open list) carries nothing the open list has not said, and is skipped.
 
 Heartbeats (an SSE comment) go to every subscriber every ``heartbeat_s`` from one
-task. Bounded everywhere: at most ``max_clients`` subscribers, ``QUEUE_SIZE`` pending
-messages each (a subscriber that falls further behind is dropped: its stream ends and
-the client reconnects with ``Last-Event-ID``), and ``log_size`` messages to resume from.
+task, which first asks whether the subscriber's client is still there, and lets a
+change on its way go first (``app/live/delivery.py``); one more task ends every stream
+when the server begins to shut down (``server_exiting``). Bounded
+everywhere: at most ``max_clients`` subscribers, ``QUEUE_SIZE`` pending messages each
+(a subscriber that falls further behind is dropped: its stream ends and the client
+reconnects with ``Last-Event-ID``), and ``log_size`` messages to resume from.
 """
 
 from __future__ import annotations
@@ -24,17 +27,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import signal
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import structlog
 from sse_starlette import ServerSentEvent
+from sse_starlette.sse import AppStatus
+from uvicorn import Server
 
 from app.catalogue.lists import OPEN, LocalList
 from app.live.changes import EventChange, event_changes
+from app.live.delivery import DELIVERY_CAP_S, Delivery
 from app.observability.metrics import Metrics
 from app.upstream.models import Event
 
@@ -44,6 +51,7 @@ QUEUE_SIZE = 64  # messages a subscriber may fall behind by before it is dropped
 RETRY_MS = 3000
 HEARTBEAT = ServerSentEvent(comment="heartbeat").encode()
 RECORD_KEEP_S = 3 * 86400.0  # events no list has carried for this long are forgotten
+EXIT_POLL_S = 0.5  # how often the feed asks whether the server is shutting down
 
 
 class LiveFull(Exception):
@@ -61,25 +69,45 @@ class LiveLimits:
 class Subscription:
     """One subscriber: the messages to send first, then what ``push`` hands it.
 
-    Kept small (a list and, while waiting, one future: no queue, no lock), as a replica
-    holds thousands of these.
+    Kept small (while waiting, one future: no queue, no lock), as a replica holds
+    thousands of these. Messages are handed over as tuples, the same one to every
+    subscriber (a tuple of bytes is not tracked by the garbage collector); ``delivery``:
+    the published change this subscriber has yet to take, if any.
+
+    ``client_gone``: asked before each heartbeat (``Request.is_disconnected``), as
+    uvicorn does not fail a send to a client that left; None where a failed send is how
+    the stream learns it (an ASGI 2.4 server).
     """
 
-    initial: list[bytes]
+    initial: tuple[bytes, ...]
     resumed: bool = False
     user: str | None = None  # digest of the viewer's user id (for session notices)
-    pending: list[bytes] = field(default_factory=list)
+    client_gone: Callable[[], Awaitable[bool]] | None = None
+    pending: tuple[bytes, ...] = ()
     ended: bool = False
     waiter: asyncio.Future[None] | None = None
+    delivery: Delivery | None = None
 
-    def push(self, frames: list[bytes]) -> None:
-        self.pending.extend(frames)
+    def push(self, frames: tuple[bytes, ...]) -> None:
+        self.pending = self.pending + frames if self.pending else frames
         self._wake()
+
+    def take(self) -> tuple[bytes, ...]:
+        """The pending messages, now to be sent."""
+        frames, self.pending = self.pending, ()
+        self._settle()
+        return frames
 
     def end(self) -> None:
         self.ended = True
-        self.pending = []
+        self.pending = ()
+        self._settle()
         self._wake()
+
+    def _settle(self) -> None:
+        delivery, self.delivery = self.delivery, None
+        if delivery is not None:
+            delivery.taken()
 
     def _wake(self) -> None:
         waiter = self.waiter
@@ -98,19 +126,38 @@ class Subscription:
             self.waiter = None
 
 
-async def messages(subscription: Subscription) -> AsyncIterator[bytes]:
+async def messages(subscription: Subscription) -> AsyncGenerator[bytes, None]:
     """What a subscriber's stream sends: the first messages, then whatever is pushed
     (changes, heartbeats) as it comes, until the subscription ends."""
-    initial, subscription.initial = subscription.initial, []
+    initial, subscription.initial = subscription.initial, ()
     for frame in initial:
         yield frame
     while True:
         await subscription.wait()
         if subscription.ended:
             return
-        frames, subscription.pending = subscription.pending, []
-        for frame in frames:
+        for frame in subscription.take():
             yield frame
+
+
+def server_exiting() -> bool:
+    """Whether uvicorn has begun to shut down, read from the two flags sse-starlette's
+    own responses watch (the feed asks every ``EXIT_POLL_S``, as they do):
+
+    - sse-starlette's ``AppStatus.should_exit``, set by its patch of uvicorn's
+      ``Server.handle_exit`` (or by whoever drains by hand, with automatic draining
+      off). The patch takes only where sse-starlette was imported before uvicorn
+      installed its signal handlers: under ``--workers N`` each worker process loads
+      the app afterwards, and the flag is never set;
+    - so also the public ``should_exit`` of the uvicorn ``Server`` whose ``handle_exit``
+      is the SIGTERM handler (found as sse-starlette finds it), unless automatic
+      draining is off."""
+    if AppStatus.should_exit:
+        return True
+    if not AppStatus.enable_automatic_graceful_drain:
+        return False
+    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    return isinstance(server, Server) and server.should_exit
 
 
 def message(kind: str, message_id: str, data: bytes) -> bytes:
@@ -133,11 +180,20 @@ class LiveFeed:
         limits: LiveLimits,
         metrics: Metrics | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        exiting: Callable[[], bool] | None = None,
+        delivery_cap_s: float = DELIVERY_CAP_S,
     ) -> None:
+        """``exiting``: whether the server has begun to shut down (``server_exiting``
+        under uvicorn), asked every ``EXIT_POLL_S``; without it only ``stop`` ends the
+        streams. ``delivery_cap_s``: see ``app/live/delivery.py``."""
         self._limits = limits
         self._metrics = metrics
         self._sleep = sleep
-        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._exiting = exiting
+        self._delivery_cap_s = delivery_cap_s
+        self._delivery: Delivery | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
         self._records: dict[str, tuple[float, Event]] = {}
         self._open_ids: frozenset[str] = frozenset()
         self._open: LocalList | None = None
@@ -199,7 +255,8 @@ class LiveFeed:
     # --- changes out -----------------------------------------------------------
 
     def publish(self, encoded: list[tuple[str, bytes]]) -> None:
-        """Log the (id, message) pairs and hand the messages to every subscriber."""
+        """Log the (id, message) pairs and hand the messages to every subscriber, as one
+        delivery (``app/live/delivery.py``)."""
         fresh = [(key, frame) for key, frame in encoded if key not in self._positions]
         for key, frame in fresh:
             self._positions[key] = next(self._sequence)
@@ -211,17 +268,40 @@ class LiveFeed:
             self._first += 1
         if not fresh:
             return
-        frames = [frame for _, frame in fresh]
+        frames = tuple(frame for _, frame in fresh)
+        # Before the log line: the change counts as published from there.
+        delivery = self._deliver() if self._subscribers else None
         log.info("live_changes_published", changes=len(frames), subscribers=self.subscribers)
+        if delivery is not None:
+            self._hand_out(frames, delivery)
+
+    def _hand_out(self, frames: tuple[bytes, ...], delivery: Delivery) -> None:
+        """The messages to every subscriber; the delivery counts them off as their
+        streams take them (held open by this call until all have been handed them)."""
         for subscriber in list(self._subscribers):
             if len(subscriber.pending) + len(frames) > QUEUE_SIZE:
                 self._drop(subscriber)
                 self.dropped("behind")
-            else:
-                subscriber.push(frames)
+                continue
+            subscriber.push(frames)
+            if subscriber.delivery is not delivery:
+                if subscriber.delivery is not None:
+                    subscriber.delivery.taken()  # an earlier one, ended: no count to keep
+                subscriber.delivery = delivery
+                delivery.add()
+        delivery.taken()
+
+    def _deliver(self) -> Delivery:
+        """The delivery under way (a change published before the last one was taken
+        joins it), or a new one."""
+        delivery = self._delivery
+        if delivery is None or delivery.ended:
+            delivery = self._delivery = Delivery(self._delivery_cap_s)
+        delivery.add()
+        return delivery
 
     def _drop(self, subscriber: Subscription) -> None:
-        """End a subscriber's stream (its client reconnects)."""
+        """End a subscriber's stream (its client reconnects, or has gone)."""
         self._subscribers.discard(subscriber)
         subscriber.end()
         self._count_subscribers()
@@ -236,35 +316,65 @@ class LiveFeed:
         told = 0
         for subscriber in list(self._subscribers):
             if subscriber.user == user and len(subscriber.pending) < QUEUE_SIZE:
-                subscriber.push([frame])
+                subscriber.push((frame,))
                 told += 1
         return told
 
-    # --- heartbeats ----------------------------------------------------------------
+    # --- heartbeats and shutdown ---------------------------------------------------
 
     def start(self) -> None:
-        self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="live-heartbeats")
+        self._tasks.append(asyncio.create_task(self._heartbeats(), name="live-heartbeats"))
+        if self._exiting is not None:
+            self._tasks.append(asyncio.create_task(self._close_at_exit(), name="live-exit"))
 
     async def stop(self) -> None:
-        """End every stream and the heartbeats (shutdown)."""
+        """End every stream, the heartbeats and the watch for the exit (shutdown)."""
         self.close()
-        task, self._heartbeat_task = self._heartbeat_task, None
-        if task is not None:
+        if self._delivery is not None:
+            self._delivery.end()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _close_at_exit(self) -> None:
+        """uvicorn waits for open responses before it runs the app's shutdown (for
+        ``--timeout-graceful-shutdown``, then it cancels them mid-stream): the streams
+        must end when it begins to shut down, not when the lifespan calls ``stop``."""
+        assert self._exiting is not None
+        while not self._exiting():
+            await self._sleep(EXIT_POLL_S)
+        log.info("live_closing", subscribers=self.subscribers)
+        self.close()
 
     async def _heartbeats(self) -> None:
         """A comment to every subscriber every ``heartbeat_s``: one timer for all of
         them (sse-starlette's ping would be a task and a timer per stream)."""
         while True:
             await self._sleep(self._limits.heartbeat_s)
-            self.heartbeat()
+            await self.heartbeat()
 
-    def heartbeat(self) -> None:
-        """A heartbeat to every subscriber (not to one already full: it is not read)."""
-        beat = [HEARTBEAT]
+    async def heartbeat(self) -> None:
+        """A heartbeat to every subscriber (not to one already full: it is not read),
+        once its client has said it is still there; a client that has gone ends its
+        stream, and frees its place.
+
+        One subscriber at a time: a question waits for a loop turn or two and holds a few
+        KB meanwhile (a cancelled receive). 10,000 questions at once, from the streams'
+        own tasks, left the process 3 KB a subscriber bigger for good; asked in turn they
+        take 0.5 to 0.9 s, and the next round starts ``heartbeat_s`` after this one ends.
+        A change on its way goes first: no question starts until it has been delivered
+        (or its cap has passed)."""
+        beat = (HEARTBEAT,)
         for subscriber in list(self._subscribers):
-            if len(subscriber.pending) < QUEUE_SIZE:
+            while (delivery := self._delivery) is not None and not delivery.ended:
+                await delivery.wait()
+            if subscriber not in self._subscribers:
+                continue  # ended while an earlier one was asked
+            ask = subscriber.client_gone
+            if ask is not None and await ask():
+                self._drop(subscriber)
+            elif len(subscriber.pending) < QUEUE_SIZE:
                 subscriber.push(beat)
 
     # --- subscribers -------------------------------------------------------------
@@ -283,23 +393,34 @@ class LiveFeed:
         return self._log[-1][0] if self._log else self._origin
 
     def subscribe(
-        self, last_event_id: str | None, watched: Iterable[str] = (), user: str | None = None
+        self,
+        last_event_id: str | None,
+        watched: Iterable[str] = (),
+        user: str | None = None,
+        client_gone: Callable[[], Awaitable[bool]] | None = None,
     ) -> Subscription:
         """A new subscriber: the missed messages after ``last_event_id`` when this
         replica still holds them all, else a snapshot. ``user``: the viewer's user-id
-        digest, so session notices reach their player. Raises ``LiveFull``."""
+        digest, so session notices reach their player; ``client_gone``: see
+        ``Subscription``. Raises ``LiveFull``. Once the feed is closed, an ended
+        subscription: the stream ends at once."""
+        if self._closed:
+            return Subscription((), ended=True)
         if len(self._subscribers) >= self._limits.max_clients:
             raise LiveFull
         missed = self._since(last_event_id) if last_event_id is not None else None
         if missed is not None and len(missed) <= QUEUE_SIZE:
-            subscription = Subscription(missed, resumed=True, user=user)
+            initial, resumed = tuple(missed), True
         else:
-            subscription = Subscription([self.snapshot(watched)], user=user)
+            initial, resumed = (self.snapshot(watched),), False
+        subscription = Subscription(initial, resumed, user, client_gone=client_gone)
         self._subscribers.add(subscription)
         self._count_subscribers()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
+        """The subscriber's stream ended (its delivery, if any, is settled)."""
+        subscription.end()
         if subscription in self._subscribers:
             self._subscribers.discard(subscription)
             self._count_subscribers()
@@ -315,7 +436,8 @@ class LiveFeed:
             self._metrics.live_subscribers.set(len(self._subscribers))
 
     def close(self) -> None:
-        """End every stream (shutdown)."""
+        """End every stream, and every later one at once (shutdown)."""
+        self._closed = True
         for subscriber in list(self._subscribers):
             self._drop(subscriber)
 

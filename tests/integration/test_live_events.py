@@ -412,3 +412,37 @@ async def test_the_cap_answers_503_and_shutdown_ends_streams_cleanly(fleet: Flee
         log = capped.log_text()
         assert "Application shutdown complete" in log
         assert "without completing response" not in log
+
+
+async def test_shutdown_ends_streams_under_several_worker_processes(fleet: Fleet) -> None:
+    """A worker of ``--workers N`` loads the app after uvicorn installed its signal
+    handlers, so sse-starlette's patch of them (its ``AppStatus.should_exit``) comes too
+    late there: the feed learns of the exit from uvicorn's own flag."""
+    env = {**fleet.env, "REPLICA_ID": "workers"}
+    with run_gateway(env, fleet.log_dir, name="workers", workers=2) as gateway:
+        deadline = time.monotonic() + WAIT_S
+        # Both workers warm (a new connection goes to either).
+        while not all([await _open_list_served(gateway) for _ in range(6)]):
+            assert time.monotonic() < deadline, "the workers never fetched the open list"
+            await asyncio.sleep(0.1)
+        async with contextlib.AsyncExitStack() as streams:
+            subscribers = [
+                await streams.enter_async_context(subscribe(gateway.url)) for _ in range(6)
+            ]
+            for subscriber in subscribers:
+                await subscriber.wait_for(lambda m: len(m) >= 1)
+            started = time.monotonic()
+            code = await asyncio.to_thread(gateway.terminate, 15.0)
+            assert code in (0, -15)
+            assert time.monotonic() - started < 10
+            for subscriber in subscribers:
+                await subscriber.wait_ended()
+        log = gateway.log_text()
+        assert log.count("Application shutdown complete") == 2
+        assert "without completing response" not in log
+
+
+async def _open_list_served(replica: GatewayProcess) -> bool:
+    """On a new connection (either worker's)."""
+    async with httpx.AsyncClient(base_url=replica.url, timeout=5) as client:
+        return (await client.get("/v1/events/open")).status_code == 200

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import signal
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import orjson
 import pytest
+import uvicorn
+from sse_starlette.sse import AppStatus
 from structlog.testing import capture_logs
 
 from app.catalogue.index import EventIndex
@@ -12,6 +17,7 @@ from app.catalogue.lists import OPEN, LocalList, LocalLists, decode_list
 from app.catalogue.shared import SharedLists
 from app.catalogue.snapshot import make_snapshot
 from app.live.feed import (
+    EXIT_POLL_S,
     HEARTBEAT,
     QUEUE_SIZE,
     LiveFeed,
@@ -19,6 +25,7 @@ from app.live.feed import (
     LiveLimits,
     Subscription,
     messages,
+    server_exiting,
 )
 from app.observability.metrics import Metrics
 from app.store import build_store
@@ -69,8 +76,8 @@ def fresh(
 
 def drain(subscription: Subscription) -> list[dict[str, Any]]:
     """What the subscriber has been handed so far (``{"end": True}`` once it is ended)."""
-    frames = [*subscription.initial, *subscription.pending]
-    subscription.initial, subscription.pending = [], []
+    frames = [*subscription.initial, *subscription.take()]
+    subscription.initial = ()
     messages = [parse(frame) for frame in frames]
     return [*messages, {"end": True}] if subscription.ended else messages
 
@@ -108,7 +115,7 @@ async def test_changes_reach_every_subscriber_with_ids_from_the_snapshot() -> No
         assert all(m["event"] == "event" for m in messages)
 
 
-def test_leaving_the_open_list_while_open_is_removed() -> None:
+async def test_leaving_the_open_list_while_open_is_removed() -> None:
     feed, lists = fresh()
     sub = feed.subscribe(None)
     lists.install(listed(OPEN, T0 + 10))
@@ -121,7 +128,7 @@ def test_leaving_the_open_list_while_open_is_removed() -> None:
     assert removed["data"]["event"]["eventStatusCode"] == "O"
 
 
-def test_a_re_encoded_copy_of_the_same_fetch_says_nothing() -> None:
+async def test_a_re_encoded_copy_of_the_same_fetch_says_nothing() -> None:
     feed, lists = fresh()
     sub = feed.subscribe(None)
     # The refresher marks date-list events open from the open list, keeping fetched_at.
@@ -131,7 +138,7 @@ def test_a_re_encoded_copy_of_the_same_fetch_says_nothing() -> None:
     assert [m["data"]["change"] for m in drain(sub)] == ["opened"]
 
 
-def test_an_older_record_does_not_win_over_a_newer_one() -> None:
+async def test_an_older_record_does_not_win_over_a_newer_one() -> None:
     feed, lists = fresh()
     sub = feed.subscribe(None)
     lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))  # B opened
@@ -139,7 +146,7 @@ def test_an_older_record_does_not_win_over_a_newer_one() -> None:
     assert [m["data"]["change"] for m in drain(sub)[1:]] == ["opened"]
 
 
-def test_resume_gives_exactly_the_missed_messages() -> None:
+async def test_resume_gives_exactly_the_missed_messages() -> None:
     feed, lists = fresh()
     first = feed.subscribe(None)
     lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
@@ -156,6 +163,7 @@ def test_resume_gives_exactly_the_missed_messages() -> None:
     assert [m["data"]["change"] for m in drain(again)] == ["opened", "closed", "voided"]
     # Up to date: nothing to send, no snapshot either.
     assert drain(feed.subscribe(feed.head)) == []
+    feed.close()
 
 
 @pytest.mark.parametrize("last_event_id", ["1-A", "garbage", ""])
@@ -191,7 +199,7 @@ def test_the_cap_refuses_and_a_gone_subscriber_frees_its_place() -> None:
     assert feed.subscribers == 2
 
 
-def test_a_subscriber_that_falls_behind_is_ended_not_buffered() -> None:
+async def test_a_subscriber_that_falls_behind_is_ended_not_buffered() -> None:
     metrics = Metrics()
     feed, lists = fresh(metrics=metrics)
     slow = feed.subscribe(None)
@@ -201,19 +209,22 @@ def test_a_subscriber_that_falls_behind_is_ended_not_buffered() -> None:
         lists.install(listed(OPEN, T0 + 10 * step, event("A", "O", startTime=time)))
     assert feed.subscribers == 0
     assert slow.ended
-    assert slow.pending == []
+    assert slow.pending == ()
     assert metrics.registry.get_sample_value("gateway_live_subscribers") == 0
     assert (
         metrics.registry.get_sample_value("gateway_live_dropped_total", {"reason": "behind"}) == 1
     )
 
 
-def test_close_ends_every_stream() -> None:
+def test_close_ends_every_stream_and_every_later_one_at_once() -> None:
     feed, _ = fresh()
     subs = [feed.subscribe(None) for _ in range(3)]
     feed.close()
     assert feed.subscribers == 0
     assert all(drain(sub)[-1] == {"end": True} for sub in subs)
+    late = feed.subscribe(None)
+    assert drain(late) == [{"end": True}]
+    assert feed.subscribers == 0
 
 
 async def test_the_stream_sends_the_first_messages_then_what_comes_then_ends() -> None:
@@ -221,7 +232,7 @@ async def test_the_stream_sends_the_first_messages_then_what_comes_then_ends() -
     sub = feed.subscribe(None)
     stream = messages(sub)
     assert parse(await anext(stream))["event"] == "snapshot"
-    feed.heartbeat()
+    await feed.heartbeat()
     assert await anext(stream) == HEARTBEAT
     assert HEARTBEAT == b": heartbeat\r\n\r\n"
     lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
@@ -229,6 +240,185 @@ async def test_the_stream_sends_the_first_messages_then_what_comes_then_ends() -
     feed.close()
     with pytest.raises(StopAsyncIteration):
         await anext(stream)
+
+
+async def test_a_heartbeat_asks_each_client_in_turn_and_a_gone_one_frees_its_place() -> None:
+    metrics = Metrics()
+    feed, lists = fresh(metrics=metrics)
+    asking: list[str] = []  # whose question is in flight
+    asked: list[str] = []
+
+    def client(name: str, gone: bool) -> Callable[[], Awaitable[bool]]:
+        async def client_gone() -> bool:
+            asking.append(name)
+            assert asking == [name], "one question at a time"
+            await asyncio.sleep(0)  # the answer takes a loop turn, as a receive does
+            asking.remove(name)
+            asked.append(name)
+            return gone
+
+        return client_gone
+
+    here = feed.subscribe(None, client_gone=client("here", gone=False))
+    left = feed.subscribe(None, client_gone=client("left", gone=True))
+    unasked = feed.subscribe(None)
+    for sub in (here, left, unasked):
+        drain(sub)
+    lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
+    assert asked == []  # changes go out without asking
+    for sub in (here, left, unasked):
+        drain(sub)
+    await feed.heartbeat()
+    assert sorted(asked) == ["here", "left"]
+    assert left.ended
+    assert feed.subscribers == 2
+    assert metrics.registry.get_sample_value("gateway_live_subscribers") == 2
+    for sub in (here, unasked):
+        assert sub.pending[-1] == HEARTBEAT
+        assert not sub.ended
+
+
+async def test_the_collector_is_off_while_a_change_is_on_its_way_and_on_once_all_took_it() -> None:
+    feed, lists = fresh()
+    subs = [feed.subscribe(None) for _ in range(3)]
+    streams = [messages(sub) for sub in subs]
+    for stream in streams:
+        await anext(stream)  # the snapshot
+    lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
+    assert not gc.isenabled()
+    for stream in streams[:2]:
+        assert parse(await anext(stream))["data"]["change"] == "opened"
+    assert not gc.isenabled()
+    # The last one's stream ends (a send that failed or timed out) before taking it.
+    feed.unsubscribe(subs[2])
+    assert gc.isenabled()
+    # A later change with nobody left behind: paused, and on again as it is taken.
+    lists.install(listed(OPEN, T0 + 20, event("A", "O")))
+    assert not gc.isenabled()
+    for stream in streams[:2]:
+        assert parse(await anext(stream))["data"]["change"] == "removed"
+    assert gc.isenabled()
+    await feed.stop()
+
+
+async def test_stopping_the_feed_turns_the_collector_back_on() -> None:
+    feed, lists = fresh()
+    feed.subscribe(None)
+    lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
+    assert not gc.isenabled()
+    await feed.stop()
+    assert gc.isenabled()
+
+
+async def test_a_heartbeat_round_asks_no_client_while_a_change_is_on_its_way() -> None:
+    feed, lists = fresh()
+    asked: list[str] = []
+
+    def client(name: str) -> Callable[[], Awaitable[bool]]:
+        async def client_gone() -> bool:
+            await asyncio.sleep(0)  # the answer takes a loop turn, as a receive does
+            asked.append(name)
+            if len(asked) == 1:  # a change comes in while the first client is asked
+                lists.install(listed(OPEN, T0 + 20, event("A", "C"), event("B", "O")))
+            return False
+
+        return client_gone
+
+    subs = {name: feed.subscribe(None, client_gone=client(name)) for name in "xyz"}
+    for sub in subs.values():
+        drain(sub)
+    lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
+    round_ = asyncio.create_task(feed.heartbeat())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert asked == []  # the round waits for the change to be taken
+    for name in "xy":
+        drain(subs[name])
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert asked == []  # one subscriber has yet to take it
+    drain(subs["z"])
+    for _ in range(5):
+        await asyncio.sleep(0)
+    # The first question brought a second change: no other question until all took it.
+    [first] = asked
+    assert not gc.isenabled()
+    for name, sub in subs.items():
+        frames = sub.take()
+        assert [parse(frames[0])["data"][key] for key in ("eventId", "change")] == ["A", "closed"]
+        # The first client's heartbeat went out once its answer came.
+        assert frames[1:] == ((HEARTBEAT,) if name == first else ())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    await asyncio.wait_for(round_, timeout=10)
+    assert sorted(asked) == ["x", "y", "z"]
+    assert gc.isenabled()
+    await feed.stop()
+
+
+@pytest.fixture
+def sigterm_handler() -> Iterator[None]:
+    """SIGTERM's handler as it was, back after the test (the tests install a server's)."""
+    previous = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_the_server_exit_is_read_from_sse_starlette_or_from_uvicorn(
+    sigterm_handler: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert not AppStatus.should_exit
+    assert not server_exiting()  # not under uvicorn
+    server = uvicorn.Server(uvicorn.Config("app.main:create_app", factory=True))
+    # What uvicorn's Server.serve installs (a worker of --workers N: sse-starlette's
+    # patch came too late, its flag is never set).
+    signal.signal(signal.SIGTERM, server.handle_exit)
+    assert not server_exiting()
+    server.should_exit = True  # what the handler does on SIGTERM
+    assert server_exiting()
+    # Draining by hand: only sse-starlette's flag counts.
+    monkeypatch.setattr(AppStatus, "enable_automatic_graceful_drain", False)
+    assert not server_exiting()
+    monkeypatch.setattr(AppStatus, "should_exit", True)
+    assert server_exiting()
+
+
+async def test_the_feed_asks_whether_the_server_exits_and_then_ends_every_stream() -> None:
+    exiting = asyncio.Event()  # stands for the server's flag
+    polls: asyncio.Queue[None] = asyncio.Queue()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if seconds == EXIT_POLL_S:
+            await polls.get()
+        else:
+            await asyncio.Event().wait()  # no heartbeat in this test
+
+    feed = LiveFeed(
+        LiveLimits(max_clients=10, log_size=10, heartbeat_s=15.0),
+        sleep=sleep,
+        exiting=exiting.is_set,
+    )
+    Lists(feed).install(listed(OPEN, T0, event("A", "O")))
+    subs = [feed.subscribe(None) for _ in range(3)]
+    feed.start()
+    for _ in range(2):
+        polls.put_nowait(None)
+        for _ in range(3):
+            await asyncio.sleep(0)
+    assert sorted(slept) == [EXIT_POLL_S, EXIT_POLL_S, EXIT_POLL_S, 15.0]
+    assert not any(sub.ended for sub in subs)
+    with capture_logs() as logs:
+        exiting.set()
+        polls.put_nowait(None)
+        for _ in range(3):
+            await asyncio.sleep(0)
+    assert all(sub.ended for sub in subs)
+    assert feed.subscribers == 0
+    assert [(line["event"], line["subscribers"]) for line in logs] == [("live_closing", 3)]
+    assert drain(feed.subscribe(None)) == [{"end": True}]
+    await feed.stop()
 
 
 async def test_one_timer_sends_every_subscriber_a_heartbeat_until_stopped() -> None:
@@ -250,7 +440,7 @@ async def test_one_timer_sends_every_subscriber_a_heartbeat_until_stopped() -> N
         for _ in range(3):
             await asyncio.sleep(0)
     assert slept == [15.0, 15.0, 15.0]
-    assert all(sub.pending == [HEARTBEAT, HEARTBEAT] for sub in subs)
+    assert all(sub.pending == (HEARTBEAT, HEARTBEAT) for sub in subs)
     await feed.stop()
     assert all(sub.ended for sub in subs)
 
