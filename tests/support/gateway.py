@@ -76,10 +76,18 @@ def gateway_env(simulator_api_url: str, redis_url: str | None, **overrides: str)
     return env
 
 
+SERVE_KEEP_ALIVE_S = "75"  # scripts/serve's --timeout-keep-alive
+
+
 def uvicorn_command(port: int, *, proxy_headers: bool = False, workers: int = 1) -> list[str]:
-    """What ``scripts/serve`` runs; ``proxy_headers=True`` is uvicorn's unsafe default."""
+    """What ``scripts/serve`` runs; ``proxy_headers=True`` is uvicorn's unsafe default.
+
+    ``--timeout-keep-alive`` as there: with uvicorn's 5 s, equal to httpx's idle expiry,
+    a test client could send on a connection at the moment uvicorn closes it, and read
+    a connection reset (seen once in a fleet test, as a ``ReadError``)."""
     command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    command += ["--timeout-keep-alive", SERVE_KEEP_ALIVE_S]
     if workers > 1:
         command += ["--workers", str(workers)]
     return command if proxy_headers else [*command, "--no-proxy-headers"]

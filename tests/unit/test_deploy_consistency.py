@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 from app.main import create_app
 from app.observability.metrics import Metrics
 from app.settings import Settings
+from tests.support.gateway import SERVE_KEEP_ALIVE_S
 from tests.support.topology import nginx_binary, render_nginx_conf
 
 REPO = Path(__file__).resolve().parents[2]
@@ -417,6 +418,7 @@ def test_serve_is_the_one_start_command() -> None:
     for flag in ("--factory app.main:create_app", "--no-proxy-headers", "--no-access-log"):
         assert flag in serve_command()
     assert int(serve_option("timeout-graceful-shutdown")) > 0
+    assert serve_option("timeout-keep-alive") == SERVE_KEEP_ALIVE_S  # the test fleets' too
     assert (REPO / "scripts" / "serve").stat().st_mode & 0o111
 
 

@@ -3,9 +3,8 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from structlog.testing import capture_logs
-
 from app.live.delivery import Delivery
+from tests.support.logs import all_logs
 
 
 async def test_the_collector_is_off_until_every_subscriber_has_taken_the_change() -> None:
@@ -18,7 +17,7 @@ async def test_the_collector_is_off_until_every_subscriber_has_taken_the_change(
     assert not gc.isenabled()
     assert not delivery.ended
     now[0] = 100.25
-    with capture_logs() as logs:
+    with all_logs() as logs:
         delivery.taken()
     assert gc.isenabled()
     assert delivery.ended
@@ -32,7 +31,7 @@ async def test_the_cap_turns_the_collector_back_on_when_a_subscriber_never_takes
     delivery = Delivery(cap_s=0)
     delivery.add()
     assert not gc.isenabled()
-    with capture_logs() as logs:
+    with all_logs() as logs:
         await asyncio.wait_for(delivery.wait(), timeout=10)  # only the cap's timer ends it
     assert delivery.due == 1
     assert gc.isenabled()

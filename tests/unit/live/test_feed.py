@@ -10,7 +10,6 @@ import orjson
 import pytest
 import uvicorn
 from sse_starlette.sse import AppStatus
-from structlog.testing import capture_logs
 
 from app.catalogue.index import EventIndex
 from app.catalogue.lists import OPEN, LocalList, LocalLists, decode_list
@@ -29,6 +28,7 @@ from app.live.feed import (
 )
 from app.observability.metrics import Metrics
 from app.store import build_store
+from tests.support.logs import all_logs
 
 T0 = 1_796_400_000.0
 DAY = "events:2026-12-04"
@@ -409,7 +409,7 @@ async def test_the_feed_asks_whether_the_server_exits_and_then_ends_every_stream
             await asyncio.sleep(0)
     assert sorted(slept) == [EXIT_POLL_S, EXIT_POLL_S, EXIT_POLL_S, 15.0]
     assert not any(sub.ended for sub in subs)
-    with capture_logs() as logs:
+    with all_logs() as logs:
         exiting.set()
         polls.put_nowait(None)
         for _ in range(3):
@@ -452,7 +452,7 @@ async def test_a_failing_listener_does_not_stop_the_lists() -> None:
     store = build_store(None)
     index = EventIndex()
     lists = LocalLists(SharedLists(store), index, on_install=broken)
-    with capture_logs() as logs:
+    with all_logs() as logs:
         lists.install(make_snapshot(OPEN, {"events": [event("A", "O")]}, T0))
     await store.aclose()
     assert lists.get(OPEN) is not None
