@@ -39,6 +39,7 @@ from app.outbound import tls_verify
 from app.ratelimit.admission import LinkAdmission
 from app.ratelimit.gate import UpstreamGate
 from app.ratelimit.lease import Lease
+from app.ratelimit.line import LinePolicy
 from app.ratelimit.sessions import SessionLimits, ViewingSessions
 from app.settings import Settings
 from app.store import Store, build_store, close_store
@@ -201,9 +202,15 @@ def build_links(
         limits=LinkLimits(
             # LINK_RATE_PER_S is the most calls the fleet may make in any one second:
             # the bucket refills at rate - burst, so rate + burst never exceeds it.
-            rate_per_s=settings.link_rate_per_s - settings.link_burst,
-            burst=settings.link_burst,
-            max_wait_ms=settings.link_max_wait_ms,
+            line=LinePolicy.for_budget(
+                settings.link_rate_per_s - settings.link_burst,
+                settings.link_burst,
+                renewal_share=settings.link_renewal_share,
+                hold_s=settings.link_queue_hold_s,
+                grace_s=settings.link_queue_grace_s,
+                renewal_lead_s=settings.link_renewal_lead_s,
+            ),
+            limits_fallback=settings.link_limits_fallback,
             user_rate_per_s=settings.link_user_rate_per_min / 60,
             user_burst=settings.link_user_burst,
             dedupe_window_s=settings.link_dedupe_window_s,

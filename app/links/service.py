@@ -5,20 +5,25 @@ For one request, in order:
 1. the event from the catalogue's index (memory), status rule (only ``O`` proceeds);
 2. the redirect URL rule, the stream's existence (memory once the streams are cached),
    the geo rule against the event's and the stream's lists;
-3. ``LinkAdmission``: ONE store round trip for dedupe, the per-user limit and the fleet
-   link budget (reserving a token up to ``LINK_MAX_WAIT_MS`` ahead);
+3. ``LinkAdmission``: ONE store round trip for dedupe, the per-user limit, viewing
+   sessions and the fleet's line for the link budget: a turn within
+   ``LINK_QUEUE_HOLD_S`` is waited for here; a later one is a 429 with the viewer's
+   place (``queue: {position, etaSeconds}``), kept when the viewer comes back;
 4. stream/link (``<name>-RAW`` for raw), and for raw links liveStream, which resolves
    the reference to an HLS URL (StreamType 2) or a THEOlive channel + token (4).
 
 Refusals before step 4 never spend upstream budget. When the store is unreachable, a
-local bucket of ``LINK_RATE_PER_S / REPLICA_COUNT`` stands in (or, configured
-``closed``, the request is refused). A reserved slot this replica could not use on time
-(``LATE_SLOT_S``: its event loop was saturated) is given up with a 429, not used late.
+local line of ``LINK_RATE_PER_S / REPLICA_COUNT`` stands in (or, configured
+``closed``, the request is refused), and the per-user and session limits are kept
+per replica (``LINK_LIMITS_FALLBACK=local``) or refused (``refuse``). A reserved slot
+this replica could not use on time (``LATE_SLOT_S``: its event loop was saturated) is
+given up with a 429, not used late.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import secrets
 import time
@@ -40,8 +45,9 @@ from app.observability.metrics import Metrics
 from app.policy.geo import ViewerLocation, geo_verdict
 from app.policy.redirect import redirect_verdict
 from app.policy.status import StatusVerdict, status_verdict
-from app.ratelimit.admission import LinkAdmission
-from app.ratelimit.local_bucket import LocalTokenBucket
+from app.ratelimit.admission import Admission, LinkAdmission
+from app.ratelimit.line import LineOutcome, LinePolicy, LineVerdict, LocalLine
+from app.ratelimit.local_limits import LocalLimits
 from app.ratelimit.sessions import NewSession, SessionLimits, ViewingSessions
 from app.store import StoreUnavailable
 from app.upstream.client import LIVE_STREAM, STREAM_LINK, OnePlatformClient
@@ -83,14 +89,13 @@ class Viewer:
 
 @dataclass(frozen=True, slots=True)
 class LinkLimits:
-    rate_per_s: float
-    burst: int
-    max_wait_ms: int
+    line: LinePolicy
     user_rate_per_s: float
     user_burst: int
     dedupe_window_s: float
     fallback: Literal["local", "closed"]
     replica_count: int
+    limits_fallback: Literal["local", "refuse"] = "local"
     # A budget slot not used within this long of its time is given up (see _keep_slot).
     late_slot_s: float = LATE_SLOT_S
 
@@ -149,6 +154,16 @@ class Minted:
     kind: str
     source: Literal["upstream", "dedupe"]
     refresh_after: float  # epoch seconds: the dedupe copy is kept no longer than this
+    expires_at: float = 0.0  # epoch seconds: until then, the viewer's next link is a renewal
+
+
+@dataclass(slots=True)
+class SessionRef:
+    """The session a request asks the admission for, and whether the request opened
+    it (then it ends with the request if nothing is minted)."""
+
+    session: NewSession | None
+    opened: bool = False
 
 
 _STATUS_PROBLEMS: dict[StatusVerdict, tuple[int, str, str, int]] = {
@@ -189,11 +204,13 @@ class LinkService:
         self._wall = wall
         self._sleep = sleep
         self._monotonic = monotonic
-        local_rate = limits.rate_per_s / limits.replica_count
-        self._local_buckets = {
-            method: LocalTokenBucket(local_rate, limits.burst)
-            for method in (STREAM_LINK, LIVE_STREAM)
-        }
+        self._local_line = LocalLine(limits.line.share(limits.replica_count), monotonic=monotonic)
+        self._local_limits = LocalLimits(
+            user_rate_per_s=limits.user_rate_per_s,
+            user_burst=limits.user_burst,
+            sessions=session_limits,
+            monotonic=monotonic,
+        )
         self._writes: set[asyncio.Task[None]] = set()  # answers being stored for dedupe
 
     async def mint(
@@ -214,7 +231,7 @@ class LinkService:
         if isinstance(checked, GatewayError):
             raise self._refuse(_REFUSAL_REASONS[checked.code], checked)
         await self._watch_rules_allow(principal, viewer, event, checked)
-        session = self._new_session(principal, event_id, session_id)
+        session = SessionRef(self._new_session(principal, event_id, session_id))
         try:
             return await self._mint_checked(principal, viewer, event_id, checked, session)
         except GatewayError:
@@ -247,7 +264,8 @@ class LinkService:
         tried: list[Tried] = []
         first: GatewayError | None = None
         attempts = 0
-        session = self._new_session(principal, event_id, session_id)  # one for every attempt
+        # One session for every attempt: the first attempt's admission opens it.
+        session = SessionRef(self._new_session(principal, event_id, session_id))
         for step in steps:
             checked = self._check(event, streams, step, viewer, redirect_url)
             if isinstance(checked, Candidate):
@@ -282,7 +300,7 @@ class LinkService:
         viewer: Viewer,
         event_id: str,
         candidate: Candidate,
-        session: NewSession | None,
+        session: SessionRef,
     ) -> Minted:
         stream, kind, redirect = candidate.stream, candidate.step.kind, candidate.redirect
         methods = (STREAM_LINK, LIVE_STREAM) if kind == "raw" else (STREAM_LINK,)
@@ -297,21 +315,39 @@ class LinkService:
                 redirect,
             )
         )
-        cached, store_answered = await self._admit(request_key, principal, methods, session)
+        # Who keeps a place in the line, and whose current link makes this a renewal.
+        viewer_key = "\x1f".join((principal.via, principal.user_id, event_id, stream.name, kind))
+        asked = session.session
+        if asked is not None:  # the session belongs to this event and stream
+            about = {
+                "eventId": event_id,
+                "streamName": stream.name,
+                "startedAt": iso_utc(self._wall()),
+            }
+            asked = dataclasses.replace(asked, about=orjson.dumps(about))
+        cached, admission = await self._admit(request_key, viewer_key, principal, methods, asked)
         if cached is not None:
             self._metrics.link_minted(cached.kind, "dedupe")
             return cached
         extra: dict[str, Any] = {}
-        if session is not None and store_answered:  # without the store, no session opened
-            extra = {"sessionId": session.session_id, "heartbeatEveryS": session.limits.ttl_s / 2}
+        # Without the store, no session is opened (the limits were kept locally).
+        if asked is not None and admission is not None and admission.session_id:
+            opened = admission.session_id
+            if not asked.continued or opened != asked.session_id:
+                session.opened = True  # not the renewal's own session: this request's
+            session.session = dataclasses.replace(asked, session_id=opened, own=True)
+            extra = {"sessionId": opened, "heartbeatEveryS": asked.limits.ttl_s / 2}
         minted = await self._call_upstream(principal, viewer, event_id, candidate, extra)
         self._metrics.link_minted(minted.kind, "upstream")
         # Kept no longer than the dedupe window, nor past refreshAfter: a renewal gets
         # a new link.
-        keep_s = min(self._limits.dedupe_window_s, minted.refresh_after - self._wall())
-        if store_answered and keep_s > 0:  # else a second timeout
+        now = self._wall()
+        keep_s = max(0.0, min(self._limits.dedupe_window_s, minted.refresh_after - now))
+        if admission is not None:  # else a second timeout
             # Stored while the answer goes out: the write is not on the viewer's path.
-            self._in_background(self._remember(request_key, minted, keep_s))
+            self._in_background(self._remember(request_key, viewer_key, minted, keep_s))
+        else:
+            self._local_line.remember(viewer_key, minted.expires_at - now)
         return minted
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
@@ -327,16 +363,21 @@ class LinkService:
         if self._session_limits is None:
             return None
         about: dict[str, object] = {"eventId": event_id, "startedAt": iso_utc(self._wall())}
-        session_id = continued or secrets.token_urlsafe(16)
+        fresh_id = secrets.token_urlsafe(16)
         return self._sessions.new(
-            principal.user_id, session_id, self._session_limits, about, continued=bool(continued)
+            principal.user_id,
+            continued or fresh_id,
+            self._session_limits,
+            about,
+            continued=bool(continued),
+            fresh_id=fresh_id,
         )
 
-    def _drop_session(self, principal: Principal, session: NewSession | None) -> None:
-        """Nothing was minted: end the session the attempt may have opened (a renewal's
-        session goes on: its player still plays the link it has)."""
-        if session is not None and not session.continued:
-            self._in_background(self._end_session(principal.user_id, session.session_id))
+    def _drop_session(self, principal: Principal, session: SessionRef) -> None:
+        """Nothing was minted: end the session the request opened (a renewal's session
+        goes on: its player still plays the link it has)."""
+        if session.session is not None and session.opened:
+            self._in_background(self._end_session(principal.user_id, session.session.session_id))
 
     async def _end_session(self, user_id: str, session_id: str) -> None:
         try:
@@ -351,9 +392,18 @@ class LinkService:
         except StoreUnavailable:
             self._metrics.redis_errors.labels("session_announce").inc()
 
-    async def _remember(self, request_key: str, minted: Minted, keep_s: float) -> None:
+    async def _remember(
+        self, request_key: str, viewer_key: str, minted: Minted, keep_s: float
+    ) -> None:
         try:
-            await self._admission.remember(request_key, minted.body, keep_s)
+            await self._admission.remember(
+                request_key,
+                minted.body,
+                keep_s,
+                viewer_key=viewer_key,
+                expires_at_s=minted.expires_at,
+                expires_in_s=minted.expires_at - self._wall(),
+            )
         except StoreUnavailable:
             self._metrics.redis_errors.labels("dedupe_set").inc()
 
@@ -461,70 +511,111 @@ class LinkService:
     async def _admit(
         self,
         request_key: str,
+        viewer_key: str,
         principal: Principal,
         methods: tuple[str, ...],
         session: NewSession | None,
-    ) -> tuple[Minted | None, bool]:
-        """The deduplicated answer (or None), and whether the store answered."""
+    ) -> tuple[Minted | None, Admission | None]:
+        """The deduplicated answer (or None), and the store's admission (None: the store
+        did not answer, the request was admitted locally). Waits for the request's turn
+        in the line, or raises its place as a 429."""
         limits = self._limits
         try:
             admission = await self._admission.admit(
                 dedupe_key=request_key,
                 user_key=f"{principal.via}\x1f{principal.user_id}",
+                viewer_key=viewer_key,
                 methods=methods,
-                rate_per_s=limits.rate_per_s,
-                burst=limits.burst,
+                line=limits.line,
                 user_rate_per_s=limits.user_rate_per_s,
                 user_burst=limits.user_burst,
-                max_wait_ms=limits.max_wait_ms,
                 session=session,
             )
         except StoreUnavailable:
             self._metrics.redis_errors.labels("link_admission").inc()
-            await self._admit_locally(methods)
-            return None, False
+            await self._admit_locally(principal, viewer_key, methods, session)
+            return None, None
         if admission.outcome == "cached" and admission.cached is not None:
             data = orjson.loads(admission.cached)
             refresh_after = _epoch(data.get("refreshAfter")) or self._wall()
             minted = Minted(admission.cached, str(data.get("kind", "")), "dedupe", refresh_after)
-            return minted, True
+            return minted, admission
         if admission.outcome == "too_many_streams":
-            raise self._refuse(
-                "too_many_streams",
-                GatewayError(
-                    409,
-                    "too_many_streams",
-                    "Too many streams",
-                    "This user already watches as many streams as allowed; stop one first.",
-                    retry_after_s=admission.retry_after_s,
-                ),
-            )
+            raise self._too_many_streams(admission.retry_after_s)
         if admission.evicted:
             self._in_background(self._announce_evicted(principal.user_id, admission.evicted))
         if admission.outcome == "user_limited":
-            raise self._refuse(
-                "user_rate",
-                GatewayError(
-                    429,
-                    "user_rate_limited",
-                    "Too many link requests for this user",
-                    "This user asked for links faster than allowed; slow down.",
-                    retry_after_s=admission.retry_after_s,
-                ),
-            )
-        if admission.outcome == "rate_limited":
+            raise self._user_limited(admission.retry_after_s)
+        outcome: LineOutcome = "admitted"
+        if admission.outcome in ("queued", "deferred"):
+            outcome = "queued" if admission.outcome == "queued" else "deferred"
+        verdict = LineVerdict(
+            outcome,
+            wait_s=admission.wait_s,
+            retry_after_s=admission.retry_after_s,
+            eta_s=admission.eta_s,
+            position=admission.position,
+            line_length=admission.line_length,
+            given_up=admission.given_up,
+            in_line_s=admission.in_line_s,
+        )
+        await self._take_turn(verdict, methods)
+        if admission.tokens_left is not None:
             for method in methods:
-                self._metrics.budget_decisions.labels(method, "refused").inc()
-            raise self._refuse("rate", _budget_spent(admission.retry_after_s))
-        for method in methods:
-            decision = "waited" if admission.wait_s > 0 else "allowed"
-            self._metrics.budget_decisions.labels(method, decision).inc()
-            if admission.tokens_left is not None:
                 self._metrics.budget_tokens_left.labels(method).set(admission.tokens_left)
+        return None, admission
+
+    async def _take_turn(self, verdict: LineVerdict, methods: tuple[str, ...]) -> None:
+        """Wait for the request's turn, or raise its place (or a renewal's later time)."""
+        metrics = self._metrics
+        metrics.line_length.set(verdict.line_length)
+        if verdict.given_up:
+            metrics.line_given_up.inc(verdict.given_up)
+        if verdict.outcome != "admitted":
+            metrics.line_answers.labels(verdict.outcome).inc()
+            for method in methods:
+                metrics.budget_decisions.labels(method, verdict.outcome).inc()
+            if verdict.outcome == "queued":
+                raise self._refuse("rate", _in_line(verdict))
+            raise self._refuse("rate", _renew_later(verdict.retry_after_s))
+        for method in methods:
+            decision = "waited" if verdict.wait_s > 0 else "allowed"
+            metrics.budget_decisions.labels(method, decision).inc()
+        metrics.line_wait.observe(verdict.in_line_s + verdict.wait_s)
+        if verdict.wait_s > 0:
+            metrics.line_answers.labels("held").inc()
         # Timed from the answer, not the question: a slow store round trip (a cold
         # connection, a script load) is no reason to give the slot up.
-        await self._keep_slot(self._monotonic() + admission.wait_s, methods)
-        return None, True
+        due = self._monotonic() + verdict.wait_s
+        metrics.line_held.inc()
+        try:
+            await self._keep_slot(due, methods)
+        finally:
+            metrics.line_held.dec()
+
+    def _too_many_streams(self, retry_after_s: float) -> GatewayError:
+        return self._refuse(
+            "too_many_streams",
+            GatewayError(
+                409,
+                "too_many_streams",
+                "Too many streams",
+                "This user already watches as many streams as allowed; stop one first.",
+                retry_after_s=retry_after_s,
+            ),
+        )
+
+    def _user_limited(self, retry_after_s: float) -> GatewayError:
+        return self._refuse(
+            "user_rate",
+            GatewayError(
+                429,
+                "user_rate_limited",
+                "Too many link requests for this user",
+                "This user asked for links faster than allowed; slow down.",
+                retry_after_s=retry_after_s,
+            ),
+        )
 
     async def _keep_slot(self, due: float, methods: tuple[str, ...]) -> None:
         """Wait for the reserved instant ``due`` (monotonic); refuse if it has already
@@ -549,8 +640,15 @@ class LinkService:
                 ),
             )
 
-    async def _admit_locally(self, methods: tuple[str, ...]) -> None:
-        """No shared store: this replica's share of the budget, or refuse (``closed``)."""
+    async def _admit_locally(
+        self,
+        principal: Principal,
+        viewer_key: str,
+        methods: tuple[str, ...],
+        session: NewSession | None,
+    ) -> None:
+        """No shared store: this replica's line within its share of the budget (or refuse:
+        ``closed``), and the per-user and session limits kept here (or refused)."""
         if self._limits.fallback == "closed":
             raise self._refuse(
                 "rate",
@@ -562,16 +660,28 @@ class LinkService:
                     retry_after_s=5,
                 ),
             )
-        max_wait_s = self._limits.max_wait_ms / 1000
-        reserved_at = self._monotonic()
-        reservations = [self._local_buckets[m].try_reserve(1, max_wait_s) for m in methods]
-        refused = [r for r in reservations if not r.allowed]
-        if refused:
-            raise self._refuse("rate", _budget_spent(max(r.retry_after_s for r in refused)))
-        wait_s = max(r.wait_s for r in reservations)
-        for method in methods:
-            self._metrics.budget_decisions.labels(method, "waited" if wait_s else "allowed").inc()
-        await self._keep_slot(reserved_at + wait_s, methods)
+        if self._limits.limits_fallback == "refuse":
+            raise self._refuse(
+                "limits_unavailable",
+                GatewayError(
+                    503,
+                    "link_limits_unavailable",
+                    "Link limits unavailable",
+                    "The gateway cannot check this user's limits right now.",
+                    retry_after_s=5,
+                ),
+            )
+        user = f"{principal.via}\x1f{principal.user_id}"
+        owner = viewer_key if session is not None else ""
+        limits = self._local_limits.check(user, owner)
+        if limits.outcome == "user_limited":
+            raise self._user_limited(limits.retry_after_s)
+        if limits.outcome == "too_many_streams":
+            raise self._too_many_streams(limits.retry_after_s)
+        verdict = self._local_line.admit(viewer_key, methods)
+        if verdict.outcome == "admitted":
+            self._local_limits.take(user, owner, limits)
+        await self._take_turn(verdict, methods)
 
     # --- upstream ---------------------------------------------------------------
 
@@ -635,7 +745,7 @@ class LinkService:
         refresh_after, expires_at = self._lifetimes.stamps(kind, self._wall())
         payload["refreshAfter"] = iso_utc(refresh_after)
         payload["expiresAt"] = iso_utc(expires_at)
-        return Minted(orjson.dumps(payload), kind, "upstream", refresh_after)
+        return Minted(orjson.dumps(payload), kind, "upstream", refresh_after, expires_at)
 
     def _upstream_failed(self, exc: UpstreamError) -> GatewayError:
         if isinstance(exc, OperationError) and exc.operation_code in OPERATOR_ACTION_CODES:
@@ -685,12 +795,27 @@ def _with_tried(error: GatewayError, tried: list[Tried]) -> GatewayError:
     )
 
 
-def _budget_spent(retry_after_s: float) -> GatewayError:
+def _in_line(verdict: LineVerdict) -> GatewayError:
+    """A place in the line: come back after Retry-After to keep it (and be served)."""
     return GatewayError(
         429,
         "rate_limited",
-        "Too many link requests",
-        "The fleet's link budget is spent for now; retry after the indicated time.",
+        "Waiting in line",
+        "The fleet's link budget is spent for now and this viewer has a place in line: "
+        "ask again after the indicated time to keep it.",
+        retry_after_s=verdict.retry_after_s,
+        extra={"queue": {"position": verdict.position, "etaSeconds": round(verdict.eta_s, 1)}},
+    )
+
+
+def _renew_later(retry_after_s: float) -> GatewayError:
+    """A renewal whose current link lasts past the line ahead of it."""
+    return GatewayError(
+        429,
+        "rate_limited",
+        "Renew later",
+        "This viewer's current link is good for longer than the line ahead of it: "
+        "renew after the indicated time.",
         retry_after_s=retry_after_s,
     )
 

@@ -21,6 +21,7 @@ from redis.crc import key_slot
 from app.ratelimit.admission import LinkAdmission
 from app.ratelimit.gate import UpstreamGate
 from app.ratelimit.lease import Lease
+from app.ratelimit.line import LinePolicy
 from app.ratelimit.scripts import script_source
 from app.ratelimit.sessions import SessionLimits, ViewingSessions
 from app.upstream.client import EVENT_ALL, EVENT_OPEN, LIVE_STREAM, STREAM_LINK
@@ -89,12 +90,13 @@ async def drive_every_script(store: RecordingStore) -> None:
             await admission.admit(
                 dedupe_key=f"api_key\x1f{user}\x1fL1-2\x1fHLS\x1fraw\x1f203.0.113.9\x1f",
                 user_key=f"api_key\x1f{user}",
+                viewer_key=f"api_key\x1f{user}\x1fL1-2\x1fHLS\x1fraw",
                 methods=methods,
-                rate_per_s=140,
-                burst=10,
+                line=LinePolicy.for_budget(
+                    140, 10, renewal_share=0.05, hold_s=0.3, grace_s=10, renewal_lead_s=30
+                ),
                 user_rate_per_s=0.5,
                 user_burst=10,
-                max_wait_ms=300,
                 session=session if methods == (STREAM_LINK,) else None,
             )
         await sessions.touch(user, session.session_id, 60)
