@@ -17,8 +17,10 @@ For one request, in order:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
-from app.catalogue.service import Catalogue, event_not_found
+from app.catalogue.index import IndexedEvent
+from app.catalogue.service import event_not_found
 from app.errors import GatewayError
 from app.identity.auth import Principal
 from app.links.background import BackgroundWrites
@@ -33,11 +35,19 @@ from app.upstream.models import Event, Stream
 from app.watch.rules import WatchRules
 
 
+class EventSource(Protocol):
+    """Where the events and their streams come from (the ``Catalogue``)."""
+
+    async def find_event(self, event_id: str) -> IndexedEvent | None: ...
+
+    async def event_streams(self, event_id: str) -> tuple[Stream, ...]: ...
+
+
 class LinkService:
     def __init__(
         self,
         *,
-        catalogue: Catalogue,
+        catalogue: EventSource,
         rules: LinkRules,
         watch: WatchRules,
         minter: LinkMinter,
