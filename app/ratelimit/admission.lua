@@ -224,15 +224,18 @@ else
   local first, lane_interval = 8, interval
   slot = next_slot(8, interval)
   local deadline = redis.call('GET', KEYS[7])
-  if deadline and slot > hold then
-    -- A renewal: its current link expires at `deadline`. One that can come back
-    -- after the line ahead of it and still have `lead` to spare does so, so that
-    -- it delays no newcomer; one that cannot takes the sooner of the two lanes.
+  if deadline and slot > math.min(hold, 1000) then
+    -- A renewal, while a line is waiting: its current link expires at `deadline`.
+    -- One that can come back after the line ahead of it and still have `lead` to
+    -- spare does so, so that it delays no newcomer; one that cannot, and would
+    -- wait past the hold bound, takes the sooner of the two lanes.
     local left = tonumber(deadline) - now
     if slot + lead <= left then
-      return {'deferred', math.ceil(slot - hold), line_length(), given_up}
+      return {'deferred', math.max(1000, math.ceil(slot - hold)), line_length(), given_up}
     end
-    slot, first, lane_interval = priority_slot()
+    if slot > hold then
+      slot, first, lane_interval = priority_slot()
+    end
   end
   tokens_left = reserve(first, lane_interval, slot)
   if slot > hold then

@@ -8,10 +8,11 @@ stands (``position``, ``eta_s``), and keeps the place when it does, however earl
 it comes back. A place not claimed within ``grace_s`` after its slot is given up.
 
 A renewal (a viewer whose current link is unexpired) has a deadline, the link's
-expiry. One that could come back after the line ahead of it and still have
-``renewal_lead_s`` to spare is told to (``deferred``, no place taken), so renewals
-that can wait do not delay newcomers; one that cannot takes the sooner of the main
-lane and a small renewal lane (``renewal_rate_per_s``) that newcomers never use.
+expiry. While a line is waiting (more than a second of it), one that could come
+back after the line ahead of it and still have ``renewal_lead_s`` to spare is told
+to (``deferred``, no place taken), so renewals that can wait do not delay
+newcomers; one that cannot takes the sooner of the main lane and a small renewal
+lane (``renewal_rate_per_s``) that newcomers never use.
 Places claimed after their slot went by also use the sooner lane. The two lanes'
 rates add up to the budget's, so the budget holds in every second.
 
@@ -184,15 +185,16 @@ class LocalLine:
         lane = self._main
         slot = lane.next_slot(methods, now)
         deadline = self._current.get(viewer)
-        if deadline is not None and deadline > now and slot > policy.hold_s:
+        if deadline is not None and deadline > now and slot > min(policy.hold_s, 1.0):
             if slot + policy.renewal_lead_s <= deadline - now:
                 return LineVerdict(
                     "deferred",
-                    retry_after_s=slot - policy.hold_s,
+                    retry_after_s=max(1.0, slot - policy.hold_s),
                     line_length=len(self),
                     given_up=given_up,
                 )
-            slot, lane = self._priority_slot(methods, now)
+            if slot > policy.hold_s:
+                slot, lane = self._priority_slot(methods, now)
         lane.reserve(methods, now, slot)
         if slot > policy.hold_s:
             if len(self._places) >= self._max_viewers:
