@@ -148,11 +148,15 @@ class LinkBudget:
         if admission.tokens_left is not None:
             for method in methods:
                 self._metrics.budget_tokens_left.labels(method).set(admission.tokens_left)
-        await self._take_turn(verdict, methods)
+        await self._take_turn(verdict, methods, viewer_key, shared=True)
         return Admitted(cached=None, shared=True, session_id=admission.session_id)
 
-    async def _take_turn(self, verdict: LineVerdict, methods: Sequence[str]) -> None:
-        """Wait for the request's turn, or raise its place (or a renewal's later time)."""
+    async def _take_turn(
+        self, verdict: LineVerdict, methods: Sequence[str], viewer_key: str, *, shared: bool
+    ) -> None:
+        """Wait for the request's turn, or raise its place (or a renewal's later time).
+        A turn this replica was too busy to take on time is given up, but the viewer
+        keeps its place: coming back within the grace period, it goes first."""
         metrics = self._metrics
         metrics.line_length.set(verdict.line_length)
         if verdict.given_up:
@@ -176,8 +180,20 @@ class LinkBudget:
         metrics.line_held.inc()
         try:
             await self._keep_slot(slot_at, methods)
+        except GatewayError:
+            await self._keep_place(viewer_key, shared=shared)
+            raise
         finally:
             metrics.line_held.dec()
+
+    async def _keep_place(self, viewer_key: str, *, shared: bool) -> None:
+        if not shared:
+            self._local_line.keep_place(viewer_key)
+            return
+        try:
+            await self._admission.keep_place(viewer_key, self._limits.line)
+        except StoreUnavailable:
+            self._metrics.redis_errors.labels("line_keep_place").inc()
 
     def remember_locally(self, viewer_key: str, expires_in_s: float) -> None:
         """A link minted without the store: the viewer's next request is a renewal."""
@@ -243,7 +259,7 @@ class LinkBudget:
         verdict = self._local_line.admit(viewer_key, methods)
         if verdict.outcome == "admitted":
             self._local_limits.take(user_key, owner, limits)
-        await self._take_turn(verdict, methods)
+        await self._take_turn(verdict, methods, viewer_key, shared=False)
 
     def _too_many_streams(self, retry_after_s: float) -> GatewayError:
         return self._refuse(

@@ -79,6 +79,7 @@ class LinkAdmission:
         self._tag = f"{{{prefix}:link}}"
         self._admit = StoreScript(redis, "admission.lua")
         self._tokens = StoreScript(redis, "bucket_tokens.lua")
+        self._keep_place = StoreScript(redis, "line_keep_place.lua")
         self.unused_session_keys = (f"{self._tag}:sessions:-", f"{self._tag}:sessions-meta:-")
         self.line_key = f"{self._tag}:line"
         self.line_since_key = f"{self._tag}:line-since"
@@ -183,6 +184,12 @@ class LinkAdmission:
                 deadline_ms = round(expires_at_s * 1000)
                 pipe.set(self.current_key(viewer_key), deadline_ms, px=ms(expires_in_s))
             await guarded("dedupe set", pipe.execute())
+
+    async def keep_place(self, viewer_key: str, line: LinePolicy) -> None:
+        """Give the viewer a place whose turn is now: a turn it was admitted to but
+        could not take on time. Coming back within the grace period, it goes first."""
+        keys = [self.line_key, self.line_since_key]
+        await self._keep_place(keys, [_digest(viewer_key), ms(line.grace_s + 1)])
 
     async def tokens_left(self, method: str, rate_per_s: float, burst: int) -> float:
         """Tokens in ``method``'s bucket now (read-only; negative when reserved ahead)."""

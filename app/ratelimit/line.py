@@ -162,6 +162,13 @@ class LocalLine:
                 self._current.pop(next(iter(self._current)))
         self._current[viewer] = now + expires_in_s
 
+    def keep_place(self, viewer: str) -> None:
+        """A place whose turn is now, for a viewer admitted to a turn this replica could
+        not take on time: coming back within the grace period, it goes first (dated a
+        second back, the place is never claimed as on time: a new turn is reserved)."""
+        now = self._monotonic()
+        self._places[viewer] = (now - 1.0, now)
+
     def admit(self, viewer: str, methods: Sequence[str]) -> LineVerdict:
         policy = self.policy
         now = self._monotonic()

@@ -241,3 +241,22 @@ async def test_another_events_session_is_not_taken_over_under_evict_oldest(
     assert (first.session_id, second.session_id) == ("s1", "s2")
     owned = {s.session_id: s.about["eventId"] for s in await sessions.of_user("bob")}
     assert owned == {"s1": "E1", "s2": "E2"}
+
+
+async def test_a_turn_not_taken_on_time_keeps_the_place_first_in_line(
+    store: redis_asyncio.Redis,
+) -> None:
+    line = LinePolicy(
+        main_rate_per_s=1, renewal_rate_per_s=1, burst=1, hold_s=0.5, grace_s=30, renewal_lead_s=5
+    )
+    links = LinkAdmission(store)
+    for i in range(5):  # the main lane is taken for 5 s
+        await ask(links, f"crowd-{i}", line)
+    await links.keep_place("too-late", line)
+    elapsed = Elapsed()
+    back = await ask(links, "too-late", line)
+    assert back.outcome == "admitted"
+    assert back.wait_s <= elapsed.s  # first: the renewal lane's turn, now
+    assert (await ask(links, "newcomer", line)).position == 6  # the main lane untouched
+    again = await ask(links, "too-late-2", line)
+    assert again.position == 7  # a newcomer, not a claim

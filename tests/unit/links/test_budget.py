@@ -140,11 +140,16 @@ async def test_a_slot_missed_by_more_than_the_tolerance_is_given_up(store: Store
     the calls reserved after it."""
     budget = Budget(store, FakeClock(oversleep_s=0.05), burst=1, rate_per_s=10.0)
     await budget.ask()
-    refused = await budget.refused()
+    refused = await budget.refused(viewer="v")
     assert (refused.status, refused.code, refused.retry_after_s) == (429, "rate_limited", 1.0)
     assert "too busy" in refused.detail
     assert budget.decisions("late") == 1
     assert budget.count("gateway_refusals_total", reason="late_slot") == 1
+    # the viewer keeps its place, its turn gone by: back, it claims it (a new turn)
+    assert await store.zcard(budget.admission.line_key) == 1
+    budget.clock.oversleep_s = 0
+    assert (await budget.ask(viewer="v")).shared
+    assert await store.zcard(budget.admission.line_key) == 0
 
 
 async def test_a_slot_missed_within_the_tolerance_is_kept(store: Store) -> None:

@@ -82,6 +82,9 @@ async def drive_every_script(store: RecordingStore) -> None:
         await lease.acquire_or_renew()
         await lease.release()
     admission = LinkAdmission(store)
+    line = LinePolicy.for_budget(
+        140, 10, renewal_share=0.05, hold_s=0.3, grace_s=10, renewal_lead_s=30
+    )
     sessions = ViewingSessions(store)
     limits = SessionLimits(max_per_user=2, ttl_s=60, policy="evict_oldest")
     for user in AWKWARD:
@@ -92,9 +95,7 @@ async def drive_every_script(store: RecordingStore) -> None:
                 user_key=f"api_key\x1f{user}",
                 viewer_key=f"api_key\x1f{user}\x1fL1-2\x1fHLS\x1fraw",
                 methods=methods,
-                line=LinePolicy.for_budget(
-                    140, 10, renewal_share=0.05, hold_s=0.3, grace_s=10, renewal_lead_s=30
-                ),
+                line=line,
                 user_rate_per_s=0.5,
                 user_burst=10,
                 session=session if methods == (STREAM_LINK,) else None,
@@ -102,6 +103,7 @@ async def drive_every_script(store: RecordingStore) -> None:
         await sessions.touch(user, session.session_id, 60)
     for method in (STREAM_LINK, LIVE_STREAM):
         await admission.tokens_left(method, 140, 10)
+    await admission.keep_place("api_key\x1fviewer-1\x1fL1-2\x1fHLS\x1fraw", line)
 
 
 async def test_every_script_call_keeps_its_keys_on_one_slot(recording: RecordingStore) -> None:

@@ -144,3 +144,15 @@ def test_a_crowd_honouring_its_answers_never_exceeds_the_share() -> None:
     assert max_in_window([(t, 1) for t, _ in calls], 1.0) <= 19
     served = [v for _, v in sorted(calls)]
     assert served == [f"v{i}" for i in range(400)]
+
+
+def test_a_turn_not_taken_on_time_keeps_the_place() -> None:
+    clock = Clock()
+    line = LocalLine(policy(renewal_rate_per_s=1), monotonic=clock)
+    for viewer in "abcde":
+        line.admit(viewer, LINK)  # main lane to +5
+    line.keep_place("late")
+    back = line.admit("late", LINK)
+    assert (back.outcome, back.wait_s) == ("admitted", 0)  # the renewal lane, now
+    assert line.admit("next", LINK).eta_s == pytest.approx(5)
+    assert line.admit("late", LINK).eta_s == pytest.approx(6)  # claimed once only
