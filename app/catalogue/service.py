@@ -28,7 +28,7 @@ from app.catalogue.refresher import Refresher, RefreshPolicy, date_range, today_
 from app.catalogue.schedule import target_period_s
 from app.catalogue.shared import SharedLists
 from app.catalogue.snapshot import ReadState, Snapshot, encode_items, iso_utc, make_snapshot
-from app.errors import GatewayError
+from app.errors import GatewayError, problem
 from app.observability.metrics import Metrics
 from app.ratelimit.gate import UpstreamGate
 from app.store import StoreUnavailable, honour_cancellation
@@ -62,13 +62,8 @@ def valid_event_id(event_id: str) -> bool:
 
 
 def event_not_found(event_id: str) -> GatewayError:
-    return GatewayError(
-        404,
-        "event_not_found",
-        "Event not found",
-        "The catalogue has no event with this id.",
-        operation_code=401,
-        extra={"eventId": event_id} if valid_event_id(event_id) else None,
+    return problem(
+        "event_not_found", extra={"eventId": event_id} if valid_event_id(event_id) else None
     )
 
 
@@ -138,10 +133,8 @@ class Catalogue:
         today = self.today()
         if not self._policy.in_range(day, today):
             days = date_range(today, self._policy)
-            raise GatewayError(
-                422,
+            raise problem(
                 "date_out_of_range",
-                "Date out of range",
                 f"Events are served for {days[0].isoformat()} to {days[-1].isoformat()}.",
             )
 
@@ -304,13 +297,7 @@ class Catalogue:
             retry_after = await self._gate.next_slot_in(method) + self._timings.sync_interval_s
         except StoreUnavailable:
             retry_after = self._policy.interval_s
-        raise GatewayError(
-            503,
-            "catalogue_warming",
-            "Not fetched yet",
-            "This list has not been fetched from ONEPlatform yet; it is queued.",
-            retry_after_s=retry_after,
-        )
+        raise problem("catalogue_warming", retry_after_s=retry_after)
 
     async def _flush_demand(self) -> None:
         pending, self._unflushed = self._unflushed, {}
