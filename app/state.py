@@ -247,6 +247,7 @@ def build_authenticator(settings: Settings, jwks_http: httpx.AsyncClient | None)
         issuer=settings.auth_jwt_issuer,
         audience=settings.auth_jwt_audience,
         leeway_s=settings.auth_jwt_leeway_s,
+        max_age_s=settings.auth_jwt_max_age_s,
         api_keys=settings.api_keys,
         http=jwks_http,
     )
