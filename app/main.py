@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
+from uvicorn.config import STARTUP_FAILURE
 
 from app.api import admin, catalogue, health, links, live, sessions
 from app.api.body_limit import BodyLimit
@@ -30,6 +31,7 @@ from app.observability.metrics import Metrics
 from app.observability.requests import AccessRecorder, RequestObserver
 from app.settings import Settings, SettingsError, load_settings
 from app.state import lifespan_for
+from app.store import embedded_store_missing
 
 API_DESCRIPTION = """\
 A gateway between an operator's websites and apps and the iGameMedia ONEPlatform
@@ -102,7 +104,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings = load_settings()
         except SettingsError as exc:
             print(f"oneplatform-gateway: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+            # uvicorn's code for a failed start: its worker supervisor (--workers, or
+            # WEB_CONCURRENCY) then stops instead of restarting the worker for ever.
+            raise SystemExit(STARTUP_FAILURE) from None
+    missing = embedded_store_missing(settings.store_config)
+    if missing is not None:
+        print(f"oneplatform-gateway: {missing}", file=sys.stderr)
+        raise SystemExit(STARTUP_FAILURE)
     redactor = Redactor(secrets_of(settings))
     configure_logging(
         json_lines=settings.log_format == "json", level=settings.log_level, redactor=redactor

@@ -32,6 +32,7 @@ from app.errors import GatewayError, problem
 from app.observability.metrics import Metrics
 from app.ratelimit.gate import UpstreamGate
 from app.store import StoreUnavailable, honour_cancellation
+from app.supervisor import Supervised, Supervisor
 from app.upstream.client import EVENT_ALL, EVENT_OPEN, OnePlatformClient
 from app.upstream.models import Stream
 
@@ -101,22 +102,26 @@ class Catalogue:
         self._unknown: dict[str, float] = {}
         self._streams_parsed: dict[str, tuple[str, tuple[Stream, ...]]] = {}
         self._single_events: dict[str, tuple[float, Snapshot]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._supervisor: Supervisor | None = None
+        self._tasks: list[Supervised] = []
         self.degraded = False
         self.synced_once = False
 
     # --- lifecycle ----------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, supervisor: Supervisor | None = None) -> None:
+        """Run the sync loop and the refresher under ``supervisor`` (the lifespan's;
+        one of their own without it)."""
+        self._supervisor = supervisor or Supervisor()
         self._tasks = [
-            asyncio.create_task(self._sync_loop(), name="catalogue-sync"),
-            asyncio.create_task(self.refresher.run(), name="catalogue-refresher"),
+            self._supervisor.start("catalogue-sync", self._sync_loop),
+            self._supervisor.start("catalogue-refresher", self.refresher.run),
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Stop the refresher, then the sync loop, and hand the lease back."""
+        if self._supervisor is not None:
+            await self._supervisor.stop(self._tasks)
         self._tasks = []
         await self.refresher.stop()
 
