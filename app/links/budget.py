@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from app.errors import GatewayError
+from app.errors import GatewayError, problem
 from app.observability.metrics import Metrics
 from app.ratelimit.admission import LinkAdmission
 from app.ratelimit.line import LineOutcome, LinePolicy, LineVerdict, LocalLine
@@ -212,10 +212,8 @@ class LinkBudget:
                 self._metrics.budget_decisions.labels(method, "late").inc()
             raise self._refuse(
                 "late_slot",
-                GatewayError(
-                    429,
+                problem(
                     "rate_limited",
-                    "Too many link requests",
                     "This replica is too busy to use its share of the link budget on time; "
                     "retry after the indicated time.",
                     retry_after_s=1.0,
@@ -230,24 +228,12 @@ class LinkBudget:
         if self._limits.fallback == "closed":
             raise self._refuse(
                 "rate",
-                GatewayError(
-                    503,
-                    "link_budget_unavailable",
-                    "Link budget unavailable",
-                    "The gateway cannot coordinate its link budget right now.",
-                    retry_after_s=5,
-                ),
+                problem("link_budget_unavailable", retry_after_s=5),
             )
         if self._limits.limits_fallback == "refuse":
             raise self._refuse(
                 "limits_unavailable",
-                GatewayError(
-                    503,
-                    "link_limits_unavailable",
-                    "Link limits unavailable",
-                    "The gateway cannot check this user's limits right now.",
-                    retry_after_s=5,
-                ),
+                problem("link_limits_unavailable", retry_after_s=5),
             )
         # Locally, a session is one per event and stream (``viewer_key`` names both).
         owner = viewer_key if with_session else ""
@@ -264,25 +250,13 @@ class LinkBudget:
     def _too_many_streams(self, retry_after_s: float) -> GatewayError:
         return self._refuse(
             "too_many_streams",
-            GatewayError(
-                409,
-                "too_many_streams",
-                "Too many streams",
-                "This user already watches as many streams as allowed; stop one first.",
-                retry_after_s=retry_after_s,
-            ),
+            problem("too_many_streams", retry_after_s=retry_after_s),
         )
 
     def _user_limited(self, retry_after_s: float) -> GatewayError:
         return self._refuse(
             "user_rate",
-            GatewayError(
-                429,
-                "user_rate_limited",
-                "Too many link requests for this user",
-                "This user asked for links faster than allowed; slow down.",
-                retry_after_s=retry_after_s,
-            ),
+            problem("user_rate_limited", retry_after_s=retry_after_s),
         )
 
     def _refuse(self, reason: str, error: GatewayError) -> GatewayError:
@@ -292,10 +266,8 @@ class LinkBudget:
 
 def in_line(verdict: LineVerdict) -> GatewayError:
     """A place in the line: come back after Retry-After to keep it (and be served)."""
-    return GatewayError(
-        429,
+    return problem(
         "rate_limited",
-        "Waiting in line",
         "The fleet's link budget is spent for now and this viewer has a place in line: "
         "ask again after the indicated time to keep it.",
         retry_after_s=verdict.retry_after_s,
@@ -305,10 +277,8 @@ def in_line(verdict: LineVerdict) -> GatewayError:
 
 def renew_later(retry_after_s: float) -> GatewayError:
     """A renewal whose current link lasts past the line ahead of it."""
-    return GatewayError(
-        429,
+    return problem(
         "rate_limited",
-        "Renew later",
         "This viewer's current link is good for longer than the line ahead of it: "
         "renew after the indicated time.",
         retry_after_s=retry_after_s,
