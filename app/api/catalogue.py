@@ -93,7 +93,7 @@ async def open_events(state: StateDep, request: Request) -> Response:
     "/events/{eventId}",
     response_model=EventDetailOut,
     summary="One event, from the catalogue's index",
-    responses=problem_responses("invalid_request", "event_not_found"),
+    responses=problem_responses("invalid_request", "event_not_found", "event_not_listed_yet"),
 )
 async def event(
     state: StateDep,
@@ -107,7 +107,9 @@ async def event(
     "/events/{eventId}/streams",
     response_model=StreamsOut,
     summary="The streams of an event",
-    responses=problem_responses("invalid_request", "event_not_found", "upstream_unavailable"),
+    responses=problem_responses(
+        "invalid_request", "event_not_found", "event_not_listed_yet", "upstream_unavailable"
+    ),
 )
 async def streams(
     state: StateDep,

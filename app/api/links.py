@@ -42,6 +42,7 @@ LINK_PROBLEMS = problem_responses(
     "rate_limited",
     "upstream_error",
     "upstream_unavailable",
+    "event_not_listed_yet",
 )
 
 

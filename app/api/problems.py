@@ -61,6 +61,13 @@ EXAMPLES: dict[str, tuple[int, str, str, str]] = {
         "Not fetched yet",
         "This list has not been fetched from ONEPlatform yet; it is queued.",
     ),
+    "event_not_listed_yet": (
+        503,
+        "catalogue_warming",
+        "Not listed yet",
+        "No open list fetched since this event was asked for has arrived yet; "
+        "the next one is due within Retry-After.",
+    ),
     "live_full": (
         503,
         "live_full",
@@ -129,6 +136,17 @@ EXAMPLES: dict[str, tuple[int, str, str, str]] = {
     ),
 }
 
+# fields some problems carry beyond the common ones, shown in their examples
+_EXAMPLE_EXTRAS: dict[str, dict[str, Any]] = {
+    "event_not_found": {"eventId": "FT-LIGA-20261122-1"},
+    "event_not_listed_yet": {"retryAfter": 9, "eventId": "FT-LIGA-20261122-1"},
+    "event_pending": {
+        "retryAfter": 9,
+        "eventId": "FT-LIGA-20261122-1",
+        "startTime": "2026-11-22T19:45:00Z",
+    },
+}
+
 _OPERATION_CODES = {
     "event_not_found": 401,
     "event_pending": 402,
@@ -154,6 +172,7 @@ def problem_responses(*names: str) -> dict[int | str, dict[str, Any]]:
         }
         if name in _OPERATION_CODES:
             example["operationCode"] = _OPERATION_CODES[name]
+        example.update(_EXAMPLE_EXTRAS.get(name, {}))
         entry = grouped.setdefault(
             status,
             {

@@ -379,6 +379,10 @@ class LinkService:
             raise self._refuse("status", event_not_found(event_id))
         if verdict is not StatusVerdict.PROCEED:
             status, code, title, operation_code = _STATUS_PROBLEMS[verdict]
+            retry_after_s, extra = None, None
+            if verdict is StatusVerdict.PENDING:  # ask again when the status can change
+                retry_after_s = await self._catalogue.pending_retry_after(event)
+                extra = {"eventId": event_id, "startTime": _iso(event.start_time)}
             raise self._refuse(
                 "status",
                 GatewayError(
@@ -388,6 +392,8 @@ class LinkService:
                     "Links are minted only for events in progress "
                     f"(status {event.event_status_code}).",
                     operation_code=operation_code,
+                    retry_after_s=retry_after_s,
+                    extra=extra,
                 ),
             )
         return event
@@ -693,6 +699,10 @@ def _budget_spent(retry_after_s: float) -> GatewayError:
         "The fleet's link budget is spent for now; retry after the indicated time.",
         retry_after_s=retry_after_s,
     )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
 def _epoch(value: object) -> float | None:
