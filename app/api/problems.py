@@ -12,10 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.errors import PROBLEM_JSON, PROBLEM_TYPE_BASE, GatewayError, problem_response
+from app.errors import PROBLEM_JSON, PROBLEM_TYPE_BASE, GatewayError, problem, problem_response
+from app.problem_types import PROBLEMS, ProblemType
 
 log = structlog.get_logger(__name__)
 
+<<<<<<< HEAD
 # status -> (code, title, detail) used as the example for that status
 EXAMPLES: dict[str, tuple[int, str, str, str]] = {
     "invalid_request": (422, "invalid_request", "Invalid request", "date: invalid date format"),
@@ -182,11 +184,44 @@ def problem_responses(*names: str) -> dict[int | str, dict[str, Any]]:
                         "schema": {"$ref": "#/components/schemas/Problem"},
                         "examples": {},
                     }
+=======
+
+def problem_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problems with these codes, grouped by status, each
+    with its example made from the table (``app.problem_types``)."""
+    grouped: dict[int, dict[str, Any]] = {}
+    for code in codes:
+        kind = PROBLEMS[code]
+        for status in kind.statuses:
+            entry = grouped.setdefault(
+                status,
+                {
+                    "description": kind.title,
+                    "content": {
+                        PROBLEM_JSON: {
+                            "schema": {"$ref": "#/components/schemas/Problem"},
+                            "examples": {},
+                        }
+                    },
+>>>>>>> main
                 },
-            },
-        )
-        entry["content"][PROBLEM_JSON]["examples"][name] = {"value": example}
+            )
+            entry["content"][PROBLEM_JSON]["examples"][code] = {"value": example(kind, status)}
     return dict(grouped.items())
+
+
+def example(kind: ProblemType, status: int) -> dict[str, Any]:
+    """The problem+json a client gets for ``kind``, with the table's detail."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + kind.code,
+        "title": kind.title,
+        "status": status,
+        "detail": kind.detail,
+        "code": kind.code,
+    }
+    if kind.operation_code is not None:
+        body["operationCode"] = kind.operation_code
+    return body
 
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
@@ -204,9 +239,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         for error in exc.errors()
     ][:20]
     detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems) or "invalid request"
-    error = GatewayError(
-        422, "invalid_request", "Invalid request", detail[:500], extra={"errors": problems}
-    )
+    error = problem("invalid_request", detail[:500], extra={"errors": problems})
     return problem_response(error)
 
 
@@ -215,21 +248,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 400:
         # FastAPI's answer to a body it could not decode (not UTF-8, nested too deep):
         # the same problem as a body that is not JSON, which it reports as a 422.
-        error = GatewayError(
-            422,
+        error = problem(
             "invalid_request",
-            "Invalid request",
             "body: the request body could not be read as JSON",
             extra={"errors": [{"field": "body", "message": "could not be read as JSON"}]},
         )
         return problem_response(error)
-    code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
-        exc.status_code, "http_error"
-    )
-    title = {404: "Not found", 405: "Method not allowed", 413: "Body too large"}.get(
-        exc.status_code, "HTTP error"
-    )
-    error = GatewayError(exc.status_code, code, title, title + ".")
+    code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code)
+    if code is not None:
+        error = problem(code, PROBLEMS[code].title + ".")
+    else:  # any other status Starlette may raise: the generic row, with that status
+        kind = PROBLEMS["http_error"]
+        error = GatewayError(exc.status_code, kind.code, kind.title, kind.detail)
     return problem_response(error, headers=dict(exc.headers or {}))
 
 
@@ -237,12 +267,7 @@ def internal_error(exc: Exception) -> Response:
     """The 500 for anything unexpected: logged (type and message, scrubbed by the
     redactor like every line), never shown."""
     log.error("unhandled_error", error_type=type(exc).__name__, error=str(exc))
-    error = GatewayError(
-        500,
-        "internal_error",
-        "Internal error",
-        "The gateway failed to answer; the error was logged.",
-    )
+    error = problem("internal_error")
     return problem_response(error)
 
 

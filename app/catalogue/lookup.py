@@ -14,6 +14,10 @@ answered at once: every later list was fetched after that question too, so the i
 stays "not found" until a list carries it. Waiting costs no upstream call beyond the
 fleet gate's one per interval: one request per replica at a time tries the gate,
 and not before the gate said it may open.
+
+Lists are stamped with the moment their call went out (``Refresher``), by the clock of
+the replica that made it; replicas' clocks are assumed to agree to well under a
+second (NTP).
 """
 
 from __future__ import annotations
@@ -21,19 +25,30 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from app.catalogue.index import EventIndex, IndexedEvent
 from app.catalogue.lists import OPEN, LocalLists
-from app.catalogue.refresher import Refresher
 from app.errors import GatewayError
 from app.observability.metrics import Metrics
-from app.ratelimit.gate import UpstreamGate
 from app.store import StoreUnavailable
 from app.upstream.client import EVENT_OPEN
 
 POLL_S = 0.2
 ASKED_MEMORY_S = 600.0
 MAX_ASKED = 10_000
+
+
+class OpenListFetcher(Protocol):
+    """Fetches the open list when the fleet gate allows (the ``Refresher``)."""
+
+    async def refresh_open(self, *, force: bool) -> bool: ...
+
+
+class SlotClock(Protocol):
+    """When the fleet gate next lets an event method through (the ``UpstreamGate``)."""
+
+    async def next_slot_in(self, method: str) -> float: ...
 
 
 def not_listed_yet(event_id: str, retry_after_s: float) -> GatewayError:
@@ -54,8 +69,8 @@ class EventLookup:
         *,
         index: EventIndex,
         lists: LocalLists,
-        refresher: Refresher,
-        gate: UpstreamGate,
+        refresher: OpenListFetcher,
+        gate: SlotClock,
         interval_s: float,
         wait_s: float,
         sync_interval_s: float,
@@ -97,14 +112,14 @@ class EventLookup:
                 return found
             if self._listed_since(asked_at):
                 return None
-            remaining = deadline - self._monotonic()
-            if remaining <= 0:
-                raise not_listed_yet(event_id, await self.next_open_list_in())
             if self._monotonic() >= self._next_try and not self._trying.locked():
                 async with self._trying:
                     await self._try_fetch()
-            else:
-                await self._lists.installed(OPEN, min(remaining, POLL_S))
+                continue
+            remaining = deadline - self._monotonic()
+            if remaining <= 0:
+                raise not_listed_yet(event_id, await self.next_open_list_in())
+            await self._lists.installed(OPEN, min(remaining, POLL_S))
 
     async def next_open_list_in(self) -> float:
         """Seconds until every replica holds the next open list: the fleet gate's next
