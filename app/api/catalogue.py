@@ -94,7 +94,7 @@ async def open_events(state: StateDep, request: Request) -> Response:
     "/events/{eventId}",
     response_model=EventDetailOut,
     summary="One event, from the catalogue's index",
-    responses=problem_responses("invalid_request", "event_not_found", "event_not_listed_yet"),
+    responses=problem_responses("invalid_request", "event_not_found", "catalogue_warming"),
 )
 async def event(
     state: StateDep,
@@ -108,13 +108,9 @@ async def event(
     "/events/{eventId}/streams",
     response_model=StreamsOut,
     summary="The streams of an event",
-<<<<<<< HEAD
     responses=problem_responses(
-        "invalid_request", "event_not_found", "event_not_listed_yet", "upstream_unavailable"
+        "invalid_request", "event_not_found", "catalogue_warming", *UPSTREAM_CODES
     ),
-=======
-    responses=problem_responses("invalid_request", "event_not_found", *UPSTREAM_CODES),
->>>>>>> main
 )
 async def streams(
     state: StateDep,

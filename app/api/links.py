@@ -45,14 +45,9 @@ LINK_PROBLEMS = problem_responses(
     "too_many_streams",
     "user_rate_limited",
     "rate_limited",
-<<<<<<< HEAD
-    "upstream_error",
-    "upstream_unavailable",
-    "event_not_listed_yet",
-=======
     "link_budget_unavailable",
+    "catalogue_warming",
     *UPSTREAM_CODES,
->>>>>>> main
 )
 
 

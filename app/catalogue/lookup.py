@@ -29,7 +29,7 @@ from typing import Protocol
 
 from app.catalogue.index import EventIndex, IndexedEvent
 from app.catalogue.lists import OPEN, LocalLists
-from app.errors import GatewayError
+from app.errors import GatewayError, problem
 from app.observability.metrics import Metrics
 from app.store import StoreUnavailable
 from app.upstream.client import EVENT_OPEN
@@ -52,10 +52,8 @@ class SlotClock(Protocol):
 
 
 def not_listed_yet(event_id: str, retry_after_s: float) -> GatewayError:
-    return GatewayError(
-        503,
+    return problem(
         "catalogue_warming",
-        "Not listed yet",
         "No open list fetched since this event was asked for has arrived yet; "
         "the next one is due within Retry-After.",
         retry_after_s=retry_after_s,
