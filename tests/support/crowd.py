@@ -68,7 +68,9 @@ async def ask_until_served(
             viewer.answer = response.json()
             return
         if response.headers.get("content-type") == "application/problem+json":
-            viewer.problems.append(str(response.json().get("title")))
+            problem = response.json()
+            queued = "queue" in problem
+            viewer.problems.append("in line" if queued else str(problem.get("detail")))
         if viewer.impatient:
             await asyncio.sleep(IMPATIENT_EVERY_S)
         else:
@@ -83,21 +85,30 @@ async def run_crowd(
     body: dict[str, object],
     api_key: str,
     start: float | None = None,
-    max_connections: int = 1000,
+    viewers_per_client: int = 25,
 ) -> None:
-    """Viewer ``i`` arrives at ``start + i * over_s / len(viewers)`` (wall clock)."""
+    """Viewer ``i`` arrives at ``start + i * over_s / len(viewers)`` (wall clock). Each
+    client (its own connection pool) serves a few viewers: one pool of thousands of
+    connections costs httpx more per request than the gateway spends on it."""
     start = start or time.time() + 0.2
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=200)
     timeout = httpx.Timeout(60.0, connect=10.0)
-    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+    clients = [
+        httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=None))
+        for _ in range(max(1, -(-len(viewers) // viewers_per_client)))
+    ]
 
-        async def one(viewer: Viewer) -> None:
-            at = start + viewer.index * over_s / len(viewers)
-            await asyncio.sleep(max(0.0, at - time.time()))
-            viewer.arrival = time.time()
-            await ask_until_served(client, viewer, path=path, body=body, api_key=api_key)
+    async def one(viewer: Viewer) -> None:
+        at = start + viewer.index * over_s / len(viewers)
+        await asyncio.sleep(max(0.0, at - time.time()))
+        viewer.arrival = time.time()
+        client = clients[viewer.index % len(clients)]
+        await ask_until_served(client, viewer, path=path, body=body, api_key=api_key)
 
+    try:
         await asyncio.gather(*(one(v) for v in viewers))
+    finally:
+        for client in clients:
+            await client.aclose()
 
 
 @dataclass(frozen=True)
