@@ -5,6 +5,7 @@ them in reverse order. Nothing here runs at import time.
 from __future__ import annotations
 
 import gc
+import math
 import multiprocessing
 import os
 import socket
@@ -29,7 +30,7 @@ from app.identity.admin_keys import AdminKeys
 from app.identity.auth import Authenticator
 from app.identity.country import CountryResolver
 from app.links.background import BackgroundWrites
-from app.links.budget import LinkBudget, LinkLimits
+from app.links.budget import LATE_SLOT_S, LinkBudget, LinkLimits
 from app.links.ladder import PlayStep
 from app.links.minting import LinkLifetimes, LinkMinter
 from app.links.rules import LinkRules
@@ -218,9 +219,11 @@ def build_links(
         admission,
         LinkLimits(
             # LINK_RATE_PER_S is the most calls the fleet may make in any one second:
-            # the bucket refills at rate - burst, so rate + burst never exceeds it.
+            # the bucket refills at rate - burst, so rate + burst never exceeds it,
+            # less the calls a turn taken up to LATE_SLOT_S late may push into the
+            # next second (3 at 150/s, none at 20/s).
             line=LinePolicy.for_budget(
-                settings.link_rate_per_s - settings.link_burst,
+                sustained_rate(settings.link_rate_per_s, settings.link_burst),
                 settings.link_burst,
                 renewal_share=settings.link_renewal_share,
                 hold_s=settings.link_queue_hold_s,
@@ -273,6 +276,14 @@ def build_links(
         metrics=metrics,
         clock=clock,
     )
+
+
+def sustained_rate(rate_per_s: float, burst: int) -> float:
+    """The rate the line's turns come at, for a budget of ``rate_per_s`` calls in any
+    second: rate - burst, less the calls that turns taken late (within ``LATE_SLOT_S``)
+    could bunch into one second; never below half of rate - burst."""
+    refill = rate_per_s - burst
+    return max(refill / 2, refill - math.floor(rate_per_s * LATE_SLOT_S))
 
 
 def build_authenticator(settings: Settings, jwks_http: httpx.AsyncClient | None) -> Authenticator:

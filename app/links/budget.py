@@ -45,6 +45,13 @@ from app.store import StoreUnavailable
 # 150/s), and never triggers on a replica that keeps up (store round trip + timer
 # slack: a few milliseconds).
 LATE_SLOT_S = 0.02
+# A request whose turn went by asks the line again (it goes first) this many times in
+# all before it is answered 429.
+LATE_TURN_RETRIES = 3
+
+
+class _LateTurn(Exception):
+    """The request's turn went by before this replica could take it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +117,32 @@ class LinkBudget:
         """Admit the request for one call to each of ``methods``, in line for
         ``viewer_key``; ``on_evicted`` is told the sessions ended to make room for
         ``session``. Raises ``GatewayError``."""
+        for _ in range(LATE_TURN_RETRIES):
+            try:
+                return await self._admit_once(
+                    request_key, user_key, viewer_key, methods, session, on_evicted
+                )
+            except _LateTurn:
+                continue  # the place was kept: asked again, the viewer goes first
+        raise self._refuse(
+            "late_slot",
+            problem(
+                "rate_limited",
+                "This replica is too busy to use its share of the link budget on time; "
+                "retry after the indicated time.",
+                retry_after_s=1.0,
+            ),
+        )
+
+    async def _admit_once(
+        self,
+        request_key: str,
+        user_key: str,
+        viewer_key: str,
+        methods: Sequence[str],
+        session: NewSession | None,
+        on_evicted: Callable[[tuple[str, ...]], None],
+    ) -> Admitted:
         limits = self._limits
         try:
             admission = await self._admission.admit(
@@ -157,8 +190,8 @@ class LinkBudget:
         self, verdict: LineVerdict, methods: Sequence[str], viewer_key: str, *, shared: bool
     ) -> None:
         """Wait for the request's turn, or raise its place (or a renewal's later time).
-        A turn this replica was too busy to take on time is given up, but the viewer
-        keeps its place: coming back within the grace period, it goes first."""
+        A turn this replica was too busy to take on time is given up (``_LateTurn``),
+        but the viewer keeps its place: asking again, it goes first."""
         metrics = self._metrics
         metrics.line_length.set(verdict.line_length)
         if verdict.given_up:
@@ -182,7 +215,7 @@ class LinkBudget:
         metrics.line_held.inc()
         try:
             await self._keep_slot(slot_at, methods)
-        except GatewayError:
+        except _LateTurn:
             await self._keep_place(viewer_key, shared=shared)
             raise
         finally:
@@ -202,7 +235,7 @@ class LinkBudget:
         self._local_line.remember(viewer_key, expires_in_s)
 
     async def _keep_slot(self, slot_at: float, methods: Sequence[str]) -> None:
-        """Wait for the reserved instant ``slot_at`` (monotonic); refuse if it has
+        """Wait for the reserved instant ``slot_at`` (monotonic); give it up if it has
         already passed by more than the tolerance: a call sent now would arrive bunched
         with calls reserved after it."""
         now = self._monotonic()
@@ -212,15 +245,7 @@ class LinkBudget:
         if now - slot_at > self._limits.late_slot_s:
             for method in methods:
                 self._metrics.budget_decisions.labels(method, "late").inc()
-            raise self._refuse(
-                "late_slot",
-                problem(
-                    "rate_limited",
-                    "This replica is too busy to use its share of the link budget on time; "
-                    "retry after the indicated time.",
-                    retry_after_s=1.0,
-                ),
-            )
+            raise _LateTurn
 
     async def _admit_locally(
         self, user_key: str, viewer_key: str, methods: Sequence[str], with_session: bool

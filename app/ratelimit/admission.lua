@@ -141,11 +141,19 @@ if session ~= '' then
   end
 end
 
--- The earliest slot (ms from now) of a lane whose cells start at KEYS[first].
+-- The earliest slot (ms from now) of a lane whose cells start at KEYS[first]. The
+-- main lane holds the burst; the renewal lane none (one call at a time, on top).
+local function lane_burst(first)
+  if first == 8 then
+    return burst
+  end
+  return 1
+end
+
 local function next_slot(first, lane_interval)
   local wait = 0
   for i = first, first + methods - 1 do
-    local w = debt(KEYS[i]) - (burst - 1) * lane_interval
+    local w = debt(KEYS[i]) - (lane_burst(first) - 1) * lane_interval
     if w > wait then
       wait = w
     end
@@ -164,7 +172,7 @@ local function reserve(first, lane_interval, ahead)
     end
     d = d + lane_interval
     store(KEYS[i], d)
-    local tokens = burst - d / lane_interval
+    local tokens = lane_burst(first) - d / lane_interval
     if tokens_left == nil or tokens < tokens_left then
       tokens_left = tokens
     end

@@ -35,7 +35,8 @@ LineOutcome = Literal["admitted", "queued", "deferred"]
 @dataclass(frozen=True, slots=True)
 class LinePolicy:
     """How the line spends a budget of ``main_rate_per_s + renewal_rate_per_s`` slots a
-    second (plus ``burst`` at once)."""
+    second, plus ``burst`` at once in the main lane (the renewal lane has none: one call
+    at a time). In any second: at most burst - 1 + main + renewal calls."""
 
     main_rate_per_s: float
     renewal_rate_per_s: float
@@ -140,10 +141,9 @@ class LocalLine:
         self.policy = policy
         self._monotonic = monotonic
         self._main = _Lane(policy.main_rate_per_s, policy.burst)
+        # The renewal lane has no burst of its own: one call at a time, on top of the main.
         self._renewal = (
-            _Lane(policy.renewal_rate_per_s, policy.burst)
-            if policy.renewal_rate_per_s > 0
-            else None
+            _Lane(policy.renewal_rate_per_s, 1) if policy.renewal_rate_per_s > 0 else None
         )
         # viewer -> (slot, taken at), monotonic, in slot order
         self._places: dict[str, tuple[float, float]] = {}

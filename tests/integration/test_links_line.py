@@ -111,7 +111,7 @@ def assert_crowd_served(viewers: list[Viewer], simulator: SimulatorHandle) -> Cr
     assert stats["violations"]["stream_link"] == 0
     assert stats["maxPerSecond"]["stream_link"] <= RATE_PER_S
     assert figures.last_link_s <= 1.15 * CROWD / RATE_PER_S + 3, figures
-    assert figures.lateness_max_s <= 3.0, figures
+    assert figures.lateness_max_s <= 3.0, (figures, latest(viewers))
     assert figures.requests_per_patient <= 3, figures
     assert figures.wait_p50_impatient_s >= figures.wait_p50_patient_s, figures
     return figures
@@ -146,7 +146,7 @@ async def test_renewals_under_a_crowd_are_never_cut_off(
         for r in renewers:
             r.served, r.answer, r.requests, r.statuses = None, None, 0, []
         viewers = crowd(fleet, "kickoff")
-        start = time.time() + 0.2
+        start = time.time() + 1.0  # every viewer waiting for its moment by then
 
         async def renew(renewer: Viewer) -> None:
             # Renewals spread over the crowd's arrival.
@@ -164,11 +164,22 @@ async def test_renewals_under_a_crowd_are_never_cut_off(
         assert renewer.served is not None, renewer.statuses
         assert renewer.served < expiry[renewer.index], (renewer, expiry[renewer.index])
         assert expires_at(renewer) > expiry[renewer.index]  # a new link
-    stats = simulator.stats()
-    assert stats["calls"]["stream_link"] == CROWD + RENEWERS
     assert_crowd_served(viewers, simulator)
+    stats = simulator.stats()
+    assert stats["calls"]["stream_link"] == CROWD + RENEWERS, stats
 
 
 def expires_at(viewer: Viewer) -> float:
     assert viewer.answer is not None
     return datetime.fromisoformat(str(viewer.answer["expiresAt"])).timestamp()
+
+
+def latest(viewers: list[Viewer]) -> list[tuple[int, float, float, int]]:
+    """The viewers served last against their arrival order: index, arrival and served
+    (seconds after the first arrival), requests."""
+    first = min(v.arrival for v in viewers)
+    ranked = sorted(viewers, key=lambda v: (v.served or 0) - v.index / SUSTAINED_PER_S)
+    return [
+        (v.index, round(v.arrival - first, 2), round((v.served or 0) - first, 2), v.requests)
+        for v in ranked[-5:]
+    ]

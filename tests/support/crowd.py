@@ -90,7 +90,7 @@ async def run_crowd(
     """Viewer ``i`` arrives at ``start + i * over_s / len(viewers)`` (wall clock). Each
     client (its own connection pool) serves a few viewers: one pool of thousands of
     connections costs httpx more per request than the gateway spends on it."""
-    start = start or time.time() + 0.2
+    start = start or time.time() + 1.0  # every viewer waiting for its moment by then
     timeout = httpx.Timeout(60.0, connect=10.0)
     clients = [
         httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=None))

@@ -260,3 +260,19 @@ async def test_a_turn_not_taken_on_time_keeps_the_place_first_in_line(
     assert (await ask(links, "newcomer", line)).position == 6  # the main lane untouched
     again = await ask(links, "too-late-2", line)
     assert again.position == 7  # a newcomer, not a claim
+
+
+async def test_the_renewal_lane_has_no_burst_of_its_own(store: redis_asyncio.Redis) -> None:
+    line = LinePolicy(
+        main_rate_per_s=0.1, renewal_rate_per_s=1, burst=3, hold_s=5, grace_s=30, renewal_lead_s=5
+    )
+    links = LinkAdmission(store)
+    for i in range(4):  # the main lane's burst, then 10 s to its next turn
+        await ask(links, f"crowd-{i}", line)
+    turns = []
+    for viewer in ("late-1", "late-2", "late-3"):
+        await links.keep_place(viewer, line)
+        turns.append(await ask(links, viewer, line))
+    assert [t.outcome for t in turns] == ["admitted"] * 3
+    waits = [t.wait_s for t in turns]
+    assert waits[0] < 0.2 < 0.8 < waits[1] <= 1.0 < 1.8 < waits[2] <= 2.0, waits

@@ -18,7 +18,7 @@ import fakeredis
 import pytest
 
 from app.errors import GatewayError
-from app.links.budget import Admitted, LinkBudget
+from app.links.budget import LATE_TURN_RETRIES, Admitted, LinkBudget
 from app.observability.metrics import Metrics
 from app.ratelimit.admission import LinkAdmission
 from app.ratelimit.sessions import NewSession, SessionLimits
@@ -143,13 +143,30 @@ async def test_a_slot_missed_by_more_than_the_tolerance_is_given_up(store: Store
     refused = await budget.refused(viewer="v")
     assert (refused.status, refused.code, refused.retry_after_s) == (429, "rate_limited", 1.0)
     assert "too busy" in refused.detail
-    assert budget.decisions("late") == 1
+    assert budget.decisions("late") == LATE_TURN_RETRIES  # asked again, late each time
     assert budget.count("gateway_refusals_total", reason="late_slot") == 1
     # the viewer keeps its place, its turn gone by: back, it claims it (a new turn)
     assert await store.zcard(budget.admission.line_key) == 1
     budget.clock.oversleep_s = 0
     assert (await budget.ask(viewer="v")).shared
     assert await store.zcard(budget.admission.line_key) == 0
+
+
+class LateOnce(FakeClock):
+    """The event loop wakes the first sleeper 50 ms late, then keeps time."""
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds)
+        self.oversleep_s = 0.0
+
+
+async def test_a_turn_missed_once_is_asked_again_and_taken(store: Store) -> None:
+    budget = Budget(store, LateOnce(oversleep_s=0.05), burst=1, rate_per_s=10.0)
+    await budget.ask()
+    assert (await budget.ask(viewer="v")).shared
+    assert budget.decisions("late") == 1
+    assert budget.count("gateway_refusals_total", reason="late_slot") == 0
+    assert len(budget.clock.slept) == 2  # its first turn, and the one it was given again
 
 
 async def test_a_slot_missed_within_the_tolerance_is_kept(store: Store) -> None:
@@ -264,4 +281,4 @@ async def test_without_the_store_a_late_local_slot_is_given_up(down_store: Store
     await budget.ask()
     refused = await budget.refused()
     assert (refused.status, refused.code) == (429, "rate_limited")
-    assert budget.decisions("late") == 1
+    assert budget.decisions("late") == LATE_TURN_RETRIES

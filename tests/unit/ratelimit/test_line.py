@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.ratelimit.line import LinePolicy, LocalLine
+from app.state import sustained_rate
 from tests.unit.ratelimit.windows import max_in_window
 
 LINK = ("stream_link",)
@@ -156,3 +157,33 @@ def test_a_turn_not_taken_on_time_keeps_the_place() -> None:
     assert (back.outcome, back.wait_s) == ("admitted", 0)  # the renewal lane, now
     assert line.admit("next", LINK).eta_s == pytest.approx(5)
     assert line.admit("late", LINK).eta_s == pytest.approx(6)  # claimed once only
+
+
+def test_the_renewal_lane_adds_no_burst() -> None:
+    """Main lane 133/s with a burst of 10, renewal lane 7/s: a flood of late claims and
+    newcomers never has more than 149 calls in a second (the budget's 150, one spare)."""
+    clock = Clock()
+    split = LinePolicy.for_budget(
+        140, 10, renewal_share=0.05, hold_s=8, grace_s=10, renewal_lead_s=30
+    )
+    line = LocalLine(split, monotonic=clock)
+    calls: list[float] = []
+    for i in range(600):
+        viewer = f"v{i}"
+        if i % 3 == 0:
+            line.keep_place(viewer)  # a late claim: the sooner lane
+        verdict = line.admit(viewer, LINK)
+        if verdict.outcome == "admitted":
+            calls.append(clock.now + verdict.wait_s)
+        clock.now += 0.002
+    assert max_in_window([(t, 1) for t in calls], 1.0) <= 149
+
+
+@pytest.mark.parametrize(
+    ("rate", "burst", "sustained"),
+    [(150, 10, 137), (20, 1, 19), (11, 10, 1), (150, 148, 1)],
+    ids=["production", "small budget", "no room to spare", "burst near the rate"],
+)
+def test_turns_leave_room_for_calls_taken_late(rate: int, burst: int, sustained: float) -> None:
+    """At 150/s a turn taken 20 ms late can push 3 calls into the next second."""
+    assert sustained_rate(rate, burst) == sustained
