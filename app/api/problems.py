@@ -115,6 +115,18 @@ EXAMPLES: dict[str, tuple[int, str, str, str]] = {
         "Too many link requests",
         "The fleet's link budget is spent for now.",
     ),
+    "admin_locked_out": (
+        429,
+        "admin_locked_out",
+        "Too many failed admin keys",
+        "This client sent too many wrong admin keys; try again after Retry-After.",
+    ),
+    "live_limited": (
+        429,
+        "user_live_limited",
+        "Too many live streams",
+        "This user holds as many live streams as it may (5); close one first.",
+    ),
     "body_too_large": (
         413,
         "body_too_large",
