@@ -13,9 +13,14 @@ method and route), its target (event id, hashed user id, session id), the client
 address, which admin key was used (its position in ``ADMIN_API_KEYS``, never the key),
 the outcome and the problem's ``code``.
 
-User ids are HMAC-SHA-256'd with ``AUDIT_USER_ID_KEY`` (plain SHA-256 without it, which
-anyone who can guess an id can reverse): the same user gets the same hash, so an
-operator can find a user's records by hashing the id the same way.
+User ids are HMAC-SHA-256'd with ``AUDIT_USER_ID_KEY`` (required in production; plain
+SHA-256 without it, in demo mode only, which anyone who can guess an id can reverse):
+the same user gets the same hash, so an operator can find a user's records by hashing
+the id the same way.
+
+Records do not depend on ``LOG_LEVEL``: they go through a logger of their own that lets
+every level through (the app's processors and output all the same), so an operator who
+quiets the logs to ``warning`` keeps the audit trail.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import time
 from dataclasses import dataclass, fields
 from typing import Literal
@@ -37,6 +43,12 @@ from app.observability.metrics import Metrics
 from app.store import Store
 
 log = structlog.get_logger("audit")
+# The records' own logger: the configured processors and output, but no level filter.
+records = structlog.wrap_logger(
+    None,
+    wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
+    logger_factory_args=("audit",),
+)
 
 Decision = Literal["minted", "deduped", "refused"]
 
@@ -126,7 +138,7 @@ class AuditTrail:
         self._write(line)
 
     def _write(self, line: dict[str, str]) -> None:
-        log.info("audit", **line)
+        records.info("audit", **line)
         if self._redis is not None:
             task = asyncio.get_running_loop().create_task(self._append(line))
             self._writes.add(task)

@@ -49,6 +49,7 @@ from app.ratelimit.lease import Lease
 from app.ratelimit.sessions import SessionLimits, ViewingSessions
 from app.settings import Settings
 from app.store import Store, build_store, close_store
+from app.supervisor import Supervisor
 from app.upstream.breaker import CircuitBreaker
 from app.upstream.client import OnePlatformClient, UpstreamCall, build_http_client
 from app.watch.callback import WatchCallback
@@ -79,6 +80,7 @@ class GatewayState:
     live: LiveFeed
     live_caps: LiveCaps
     admin_failures: FailedAttempts
+    supervisor: Supervisor  # the background tasks; readiness asks it what is down
 
 
 async def get_state(request: Request) -> GatewayState:
@@ -283,6 +285,7 @@ def build_authenticator(
         issuer=settings.auth_jwt_issuer,
         audience=settings.auth_jwt_audience,
         leeway_s=settings.auth_jwt_leeway_s,
+        max_age_s=settings.auth_jwt_max_age_s,
         api_keys=settings.api_keys,
         http=jwks_http,
         jwks_max_stale_s=settings.auth_jwks_max_stale_s,
@@ -357,6 +360,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
         countries.open()
         sessions = ViewingSessions(redis)
         notices = SessionNotices(redis, sessions.channel, live)
+        supervisor = Supervisor(metrics)
         state = GatewayState(
             settings=settings,
             metrics=metrics,
@@ -390,6 +394,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
                 "admin",
                 FailureLimits(settings.admin_max_failures, settings.admin_failure_window_s),
             ),
+            supervisor=supervisor,
             links=build_links(
                 settings,
                 catalogue=catalogue,
@@ -401,11 +406,13 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             ),
             sessions=sessions,
         )
-        await catalogue.start()
-        live.start()
-        state.live_caps.start()
+        # Every long-lived task runs under the one supervisor, which stops them in the
+        # reverse order: the session notices and the live feed before the catalogue.
+        await catalogue.start(supervisor)
+        live.start(supervisor)
+        state.live_caps.start(supervisor)
         if settings.max_streams_per_user:
-            notices.start()
+            notices.start(supervisor)
         # Everything built so far lives as long as the process: move it out of the
         # collector's reach, so full collections stop walking FastAPI's and pydantic's
         # ~100k objects (86 ms each, measured) several times a second under load.
@@ -422,6 +429,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             yield {"gateway": state}
         finally:
             log.info("gateway_stopping", replica=owner)
+            await supervisor.stop()
             await notices.stop()
             await live.stop()
             await state.live_caps.stop()

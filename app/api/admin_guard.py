@@ -21,7 +21,7 @@ from fastapi import Request
 
 from app.api.peer import client_address
 from app.audit import AdminAuditRecord, AdminOutcome, now_iso
-from app.errors import GatewayError
+from app.errors import GatewayError, problem
 from app.identity.admin_keys import HEADER
 from app.observability.context import current_facts
 from app.state import GatewayState
@@ -92,12 +92,7 @@ async def guarded_admin(request: Request) -> AsyncIterator[GatewayState]:
             _record(state, request, action, client, None, "locked_out", 429, "admin_locked_out")
             raise locked_out(locked_for)
         _record(state, request, action, client, None, "refused", 401, "unauthorized")
-        raise GatewayError(
-            401,
-            "unauthorized",
-            "Unauthorized",
-            f"The admin API needs a valid {HEADER} header.",
-        )
+        raise problem("unauthorized", f"The admin API needs a valid {HEADER} header.")
     try:
         yield state
     except GatewayError as exc:
@@ -111,10 +106,4 @@ async def guarded_admin(request: Request) -> AsyncIterator[GatewayState]:
 
 
 def locked_out(retry_after_s: float) -> GatewayError:
-    return GatewayError(
-        429,
-        "admin_locked_out",
-        "Too many failed admin keys",
-        "This client sent too many wrong admin keys; try again after Retry-After.",
-        retry_after_s=retry_after_s,
-    )
+    return problem("admin_locked_out", retry_after_s=retry_after_s)

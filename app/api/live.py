@@ -26,7 +26,7 @@ from app.api.auth import authenticate
 from app.api.peer import client_address
 from app.api.problems import problem_responses
 from app.catalogue.service import EVENT_ID
-from app.errors import GatewayError
+from app.errors import GatewayError, problem
 from app.live.caps import RETRY_AFTER_S as CAPPED_RETRY_AFTER_S
 from app.live.caps import LiveCapped, Seat
 from app.live.feed import LiveFeed, LiveFull, Subscription, messages
@@ -69,7 +69,12 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
         },
     },
     **problem_responses(
-        "invalid_request", "unauthorized", "live_limited", "catalogue_warming", "live_full"
+        "invalid_request",
+        "unauthorized",
+        "user_live_limited",
+        "ip_live_limited",
+        "catalogue_warming",
+        "live_full",
     ),
 }
 
@@ -204,16 +209,11 @@ async def take_seat(state: GatewayState, user_id: str, ip: str) -> Seat | None:
         return await state.live_caps.admit(user_id, ip)
     except LiveCapped as exc:
         state.metrics.refusals.labels(f"live_{exc.which}_limit").inc()
-        limit = (
-            state.settings.sse_max_per_user
-            if exc.which == "user"
-            else state.settings.sse_max_per_ip
-        )
-        raise GatewayError(
-            429,
+        settings = state.settings
+        limit = settings.sse_max_per_user if exc.which == "user" else settings.sse_max_per_ip
+        holder = "user" if exc.which == "user" else "address"
+        raise problem(
             f"{exc.which}_live_limited",
-            "Too many live streams",
-            f"This {'user' if exc.which == 'user' else 'address'} holds as many live "
-            f"streams as it may ({limit}); close one first.",
+            f"This {holder} holds as many live streams as it may ({limit}); close one first.",
             retry_after_s=CAPPED_RETRY_AFTER_S,
         ) from None

@@ -31,6 +31,7 @@ import structlog
 from app.observability.metrics import Metrics
 from app.ratelimit.scripts import ScriptArg, ms
 from app.store import STORE_ERRORS, Store, StoreUnavailable
+from app.supervisor import Supervised, Supervisor
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +81,8 @@ class LiveCaps:
         self._seats: set[Seat] = set()
         self._held_by_user: Counter[str] = Counter()
         self._held_by_ip: Counter[str] = Counter()
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
+        self._task: Supervised | None = None
 
     @property
     def enabled(self) -> bool:
@@ -153,15 +155,17 @@ class LiveCaps:
 
     # --- lease renewal ---------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, supervisor: Supervisor) -> None:
+        """Renew the leases under ``supervisor`` (the lifespan's)."""
         if self.enabled:
-            self._task = asyncio.create_task(self._renew_forever(), name="live-caps")
+            self._supervisor = supervisor
+            self._task = supervisor.start("live-caps-renewal", self._renew_forever)
 
     async def stop(self) -> None:
+        """Stop renewing, and give back the seats still held (best effort)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        if task is not None and self._supervisor is not None:
+            await self._supervisor.stop([task])
         for seat in list(self._seats):
             await self.release(seat)
 

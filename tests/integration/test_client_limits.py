@@ -27,7 +27,7 @@ from tests.support.simulator import HLS_STREAM, SimulatorHandle, run_simulator, 
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
-API_KEY = "limits-api-key-0123456789"
+API_KEY = "limits-api-key-0123456789abcdef0123456"
 ADMIN_KEY = "limits-admin-key-0123456789abcdef"
 EVENT = "LIMITS-OPEN"
 PER_USER, PER_IP = 2, 3

@@ -25,7 +25,7 @@ from tests.support.topology import Topology, run_topology
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
-API_KEY = "demo-api-key"  # what tests/support/topology.py gives the gateways
+API_KEY = "compose-demo-api-key-not-for-production-01"  # tests/support/topology.py
 ADMIN_KEY = "lb-admin-key-0123456789abcdef0123"
 GB_ONLY = "LB-GB-ONLY"
 COUNTRY_HEADER = "X-Viewer-Country"
