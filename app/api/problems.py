@@ -83,13 +83,13 @@ EXAMPLES: dict[str, tuple[int, str, str, str]] = {
         409,
         "event_pending",
         "Event has not started",
-        "Links are minted only for events in progress.",
+        "The event has not started (status P); links are minted only for events in progress.",
     ),
     "event_closed": (
         410,
         "event_closed",
         "Event is over",
-        "Links are minted only for events in progress.",
+        "The event is over (status C); links are minted only for events in progress.",
     ),
     "geo_blocked": (
         403,

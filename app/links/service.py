@@ -151,10 +151,11 @@ class Minted:
     refresh_after: float  # epoch seconds: the dedupe copy is kept no longer than this
 
 
-_STATUS_PROBLEMS: dict[StatusVerdict, tuple[int, str, str, int]] = {
-    StatusVerdict.PENDING: (409, "event_pending", "Event has not started", 402),
-    StatusVerdict.CLOSED: (410, "event_closed", "Event is over", 403),
-    StatusVerdict.VOID: (410, "event_cancelled", "Event was cancelled", 404),
+# verdict -> (HTTP status, code, title, operationCode, what the event did, in words)
+_STATUS_PROBLEMS: dict[StatusVerdict, tuple[int, str, str, int, str]] = {
+    StatusVerdict.PENDING: (409, "event_pending", "Event has not started", 402, "has not started"),
+    StatusVerdict.CLOSED: (410, "event_closed", "Event is over", 403, "is over"),
+    StatusVerdict.VOID: (410, "event_cancelled", "Event was cancelled", 404, "was cancelled"),
 }
 
 
@@ -378,15 +379,15 @@ class LinkService:
         if verdict is StatusVerdict.UNKNOWN:
             raise self._refuse("status", event_not_found(event_id))
         if verdict is not StatusVerdict.PROCEED:
-            status, code, title, operation_code = _STATUS_PROBLEMS[verdict]
+            status, code, title, operation_code, words = _STATUS_PROBLEMS[verdict]
             raise self._refuse(
                 "status",
                 GatewayError(
                     status,
                     code,
                     title,
-                    "Links are minted only for events in progress "
-                    f"(status {event.event_status_code}).",
+                    f"The event {words} (status {event.event_status_code}); "
+                    "links are minted only for events in progress.",
                     operation_code=operation_code,
                 ),
             )
