@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Depends, Path, Request
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from app.api.auth import authenticate
+from app.api.auth import CredentialsDep, authenticate
 from app.api.problems import problem_responses
 from app.api.schemas import LinkOut, LinkRequestIn, PlayOut, PlayRequestIn
 from app.audit import AuditRecord, Decision, now_iso
@@ -142,13 +142,14 @@ def peer_of(request: Request) -> str | None:
 async def mint_link(
     request: Request,
     state: StateDep,
+    presented: CredentialsDep,
     event_id: Annotated[str, Path(alias="eventId", min_length=1, max_length=128)],
     body: Annotated[LinkRequestIn, Body()],
 ) -> Response:
     links_enabled(state)
     pending = PendingDecision("links", event_id, body.stream_name, body.kind)
     with audited(state, pending):
-        pending.principal = await authenticate(state, request.headers)
+        pending.principal = await authenticate(state, presented)
         pending.viewer = resolve_viewer(state, peer_of(request), request.headers)
         pending.minted = await state.links.mint(
             principal=pending.principal,
@@ -178,13 +179,14 @@ async def mint_link(
 async def play(
     request: Request,
     state: StateDep,
+    presented: CredentialsDep,
     event_id: Annotated[str, Path(alias="eventId", min_length=1, max_length=128)],
     body: Annotated[PlayRequestIn, Body()],
 ) -> Response:
     links_enabled(state)
     pending = PendingDecision("play", event_id, None, None)
     with audited(state, pending):
-        pending.principal = await authenticate(state, request.headers)
+        pending.principal = await authenticate(state, presented)
         pending.viewer = resolve_viewer(state, peer_of(request), request.headers)
         played = await state.links.play(
             principal=pending.principal,

@@ -31,6 +31,7 @@ EXAMPLES: dict[str, tuple[int, str, str, str]] = {
         "Event not found",
         "The catalogue has no event with this id.",
     ),
+    "not_found": (404, "not_found", "Not found", "No such token issuer (paste a JWT)."),
     "session_not_found": (
         404,
         "session_not_found",

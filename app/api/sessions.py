@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 from starlette.responses import Response
 
-from app.api.auth import authenticate
+from app.api.auth import Viewer
 from app.api.links import NO_STORE
 from app.api.problems import problem_responses
 from app.catalogue.snapshot import iso_utc
@@ -53,8 +53,7 @@ def store_unavailable() -> GatewayError:
     summary="Keep a viewing session alive",
     responses=problem_responses("invalid_request", "unauthorized", "session_not_found"),
 )
-async def heartbeat(request: Request, state: StateDep, session_id: SessionId) -> Response:
-    principal = await authenticate(state, request.headers)
+async def heartbeat(state: StateDep, principal: Viewer, session_id: SessionId) -> Response:
     ttl_s = state.settings.session_ttl_s
     try:
         expires_ms = await state.sessions.touch(principal.user_id, session_id, ttl_s)
@@ -76,8 +75,7 @@ async def heartbeat(request: Request, state: StateDep, session_id: SessionId) ->
     summary="End a viewing session (playback stopped)",
     responses=problem_responses("invalid_request", "unauthorized", "session_not_found"),
 )
-async def end(request: Request, state: StateDep, session_id: SessionId) -> Response:
-    principal = await authenticate(state, request.headers)
+async def end(state: StateDep, principal: Viewer, session_id: SessionId) -> Response:
     try:
         ended = await state.sessions.end(principal.user_id, session_id)
     except StoreUnavailable:
