@@ -13,7 +13,7 @@ ARG NODE_IMAGE=node:20.18.1-bookworm-slim
 FROM ${NODE_IMAGE} AS player-libraries
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # --- builder: the project and its dependencies in a venv ---------------------------
 FROM ${PYTHON_IMAGE} AS builder
