@@ -55,6 +55,8 @@ COPY --from=player-libraries /src/node_modules/@theolive/player/THEOLive.js \
      /src/node_modules/@theolive/player/THEOplayer.transmux.js \
      /src/node_modules/@theolive/player/THEOplayer.transmux.wasm \
      ./node_modules/@theolive/player/
+# the player kit the reference page imports (/_demo/kit/player.js, DEMO_KIT_DIR)
+COPY --chmod=0444 clients/web/src/player.js ./clients/web/src/
 USER 10001:10001
 EXPOSE 8000
 # Liveness only: /readyz (store and catalogue) is for the load balancer's decisions.

@@ -177,7 +177,13 @@ def demo_site(settings: Settings) -> APIRouter:
             settings.auth_jwt_audience,
             wall=time.time,
         )
-    site = DemoSite.load(settings.demo_vendor_dir, issuer, wall=time.time)
+    site = DemoSite.load(
+        settings.demo_vendor_dir,
+        issuer,
+        wall=time.time,
+        kit_dir=settings.demo_kit_dir,
+        frame_ancestors=settings.frame_ancestors,
+    )
     return demo_router(site, page_path="/" if settings.igm_mode == "simulator" else "/demo")
 
 

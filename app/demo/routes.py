@@ -5,6 +5,7 @@ the token route while it issues tokens (so that /docs can say where a token come
 ``GET /`` (demo mode) or ``/demo``          the reference page (``static/index.html``)
 ``GET /_demo/static/{name}``                its script and style sheet
 ``GET /_demo/vendor/{name}``                hls.js and the THEOlive player, from npm ci
+``GET /_demo/kit/player.js``                the player kit (``clients/web/src``)
 ``GET /_demo/hls/{eventId}/playlist.m3u8``  a sliding live playlist (``hls.py``)
 ``GET /_demo/hls/{eventId}/{n}.ts``         its segments (``media/``, ``mpegts.py``)
 ``GET /_demo/player/{eventId}``             a frameable page playing that stream
@@ -17,7 +18,7 @@ stop them running); the request middleware leaves a response's own policy alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -53,6 +54,19 @@ PLAYER_CSP: Final = (
     "media-src 'self' blob:; connect-src 'self'; worker-src 'self' blob:; "
     "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
 )
+
+
+def player_csp(frame_ancestors: Sequence[str]) -> str:
+    """The player page's policy: framed by the gateway's own pages and by the origins of
+    ``FRAME_ANCESTORS`` (validated origins: no quote, space or semicolon)."""
+    if not frame_ancestors:
+        return PLAYER_CSP
+    allowed = " ".join(["'self'", *frame_ancestors])
+    return PLAYER_CSP.replace("frame-ancestors 'self'", f"frame-ancestors {allowed}")
+
+
+# The player kit (clients/web/src), for the reference page and pages on other origins
+KIT_FILES: Final = {"player.js": "text/javascript"}
 STATIC_FILES: Final = {
     "demo.js": "text/javascript",
     "player.js": "text/javascript",
@@ -81,14 +95,24 @@ class DemoSite:
     vendor_dir: Path
     issuer: DemoTokenIssuer | None  # None: the page asks for a JWT to paste
     wall: Callable[[], float]
+    kit_dir: Path = Path("clients/web/src")
+    player_csp: str = PLAYER_CSP
 
     @classmethod
     def load(
-        cls, vendor_dir: Path, issuer: DemoTokenIssuer | None, wall: Callable[[], float]
+        cls,
+        vendor_dir: Path,
+        issuer: DemoTokenIssuer | None,
+        wall: Callable[[], float],
+        *,
+        kit_dir: Path = Path("clients/web/src"),
+        frame_ancestors: Sequence[str] = (),
     ) -> DemoSite:
         files = sorted(MEDIA_DIR.glob("segment*.ts"), key=lambda p: int(p.stem[7:]))
         segments = tuple(path.read_bytes() for path in files)
-        return cls(LoopedStream(len(segments), SEGMENT_S), segments, vendor_dir, issuer, wall)
+        stream = LoopedStream(len(segments), SEGMENT_S)
+        csp = player_csp(frame_ancestors)
+        return cls(stream, segments, vendor_dir, issuer, wall, kit_dir, csp)
 
 
 def page(name: str, csp: str) -> Response:
@@ -134,6 +158,14 @@ def demo_router(site: DemoSite, *, page_path: str) -> APIRouter:
             raise _not_found("player library (run npm ci)")
         return FileResponse(path, media_type=entry[1], headers={"Cache-Control": "max-age=3600"})
 
+    @router.get("/_demo/kit/{name}", include_in_schema=False)
+    async def kit(name: str) -> Response:
+        media_type = KIT_FILES.get(name)
+        path = site.kit_dir / name
+        if media_type is None or not path.is_file():
+            raise _not_found("player kit file")
+        return Response(path.read_bytes(), media_type=media_type, headers=NO_STORE)
+
     @router.get("/_demo/hls/{event_id}/playlist.m3u8", include_in_schema=False)
     async def playlist(event_id: str) -> Response:
         return Response(
@@ -153,7 +185,7 @@ def demo_router(site: DemoSite, *, page_path: str) -> APIRouter:
 
     @router.get("/_demo/player/{event_id}", include_in_schema=False)
     async def player(event_id: str) -> Response:
-        return page("player.html", PLAYER_CSP)
+        return page("player.html", site.player_csp)
 
     @router.get(
         "/_demo/token",
