@@ -16,8 +16,8 @@
  *
  * Every state change is a DOM event on `element` (`CustomEvent`, `detail` below): a
  * `statechange` with `{state, ...}`, and one named after the state: `requesting`,
- * `waiting`, `playing`, `refused`, `ended`, `error`, `stopped`; `renewed` after each
- * renewal. No dependency: hls.js and THEOlive come from the page (or the options).
+ * `waiting`, `playing` (with the `engine`), `refused`, `ended`, `error`, `stopped`;
+ * `renewed` after each renewal. No dependency: hls.js and THEOlive come from the page (or the options).
  */
 
 /** @typedef {"web" | "mobile" | "tablet" | "tv" | "app"} Device */
@@ -370,8 +370,16 @@ export class GatewayPlayer {
     if (this.#over) return;
     this.#scheduleRenewal(answer);
     this.#keepSession(answer);
-    this.#setState("playing", { kind: answer.kind, streamName: answer.streamName, answer });
+    this.#setState("playing", { kind: answer.kind, streamName: answer.streamName, engine: this.#engineName(), answer });
     if (answer.kind === "theolive") this.#loadChannel(answer);
+  }
+
+  /** What plays: "hls.js", "native" (the browser's own HLS), "iframe" or "theolive". */
+  #engineName() {
+    if (this.#hls) return "hls.js";
+    if (this.#theo) return "theolive";
+    if (this.#media && this.#media.tagName === "IFRAME") return "iframe";
+    return "native";
   }
 
   /** @param {LinkAnswer} answer */
@@ -490,8 +498,12 @@ export class GatewayPlayer {
     else this.#error("theolive_error", message, "theolive");
   }
 
-  /** @param {HTMLElement} media */
+  /** @param {HTMLElement} media fills the element */
   #mount(media) {
+    media.style.width = "100%";
+    media.style.height = "100%";
+    media.style.border = "0";
+    media.style.display = "block";
     this.#media = media;
     this.#element.append(media);
   }

@@ -8,6 +8,7 @@ export class FakeElement extends EventTarget {
     this.children = [];
     this.parent = null;
     this.attributes = {};
+    this.style = {};
     this.src = "";
     this.error = null;
   }
