@@ -255,3 +255,30 @@ async def test_the_player_kit_is_served_to_other_origins() -> None:
     assert kit.headers["access-control-allow-origin"] == origin  # a module script's CORS
     assert "export function createPlayer" in kit.text
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"), [("127.0.0.1/32", "https://"), ("10.0.0.0/8", "http://")]
+)
+async def test_the_scheme_of_a_relative_link_is_a_trusted_proxys(
+    trusted: str, expected: str
+) -> None:
+    """Behind a proxy that terminates TLS, X-Forwarded-Proto says the scheme: believed
+    only from one of TRUSTED_PROXIES (the test client is 127.0.0.1)."""
+    settings = Settings(igm_mode="simulator", trusted_proxies=trusted)
+    async with app_client(create_app(settings)) as client:
+        await warm(client)
+        token = (await client.get("/_demo/token")).json()["accessToken"]
+        open_events = (await client.get("/v1/events/open")).json()["events"]
+        channel = next(e for e in open_events if e["sportCode"] == "HR")
+        played = await client.post(
+            f"/v1/events/{channel['eventId']}/play",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Host": "www.operator.example",
+                "X-Forwarded-Proto": "https",
+            },
+            json={"device": "web"},
+        )
+    assert played.status_code == 200, played.text
+    assert played.json()["url"].startswith(f"{expected}www.operator.example/_demo/hls/")
