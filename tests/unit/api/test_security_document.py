@@ -11,7 +11,7 @@ import pytest
 from app.main import create_app
 from app.settings import Settings
 
-VIEWER = [{"viewerJwt": []}, {"apiKey": [], "userId": []}]
+VIEWER: list[dict[str, list[str]]] = [{"viewerJwt": []}, {"apiKey": [], "userId": []}]
 VIEWER_OPERATIONS = {
     ("get", "/v1/events/live"),
     ("post", "/v1/events/{eventId}/links"),
