@@ -157,14 +157,27 @@ async def gateway(client_host: str = "127.0.0.1", **settings: Any) -> AsyncItera
             yield Gateway(client, state["gateway"], app)
 
 
-@pytest.fixture
-async def gw() -> AsyncIterator[Gateway]:
-    async with gateway() as running:
+@asynccontextmanager
+async def warm_gateway(**settings: Any) -> AsyncIterator[Gateway]:
+    async with gateway(**settings) as running:
 
         async def warm() -> bool:
             return (await running.client.get("/v1/events/open")).status_code == 200
 
         await eventually(warm, "the catalogue warmed")
+        yield running
+
+
+@pytest.fixture
+async def gw() -> AsyncIterator[Gateway]:
+    async with warm_gateway() as running:
+        yield running
+
+
+@pytest.fixture
+async def quick_gw() -> AsyncIterator[Gateway]:
+    """Open-list fetches a second apart: an unknown id is found absent soon."""
+    async with warm_gateway(events_min_interval_s=1.0) as running:
         yield running
 
 
@@ -251,7 +264,8 @@ async def test_upstream_failures_of_a_link_are_documented(gw: Gateway) -> None:
     assert {"provider_failure", "upstream_rejected_user_ip", "event_cancelled"} <= seen
 
 
-async def test_link_refusals_of_the_routes_are_documented(gw: Gateway) -> None:
+async def test_link_refusals_of_the_routes_are_documented(quick_gw: Gateway) -> None:
+    gw = quick_gw
     events = await gw.events_today()
     open_event = next(e["eventId"] for e in events if e["eventStatusCode"] == "O")
     requests: list[tuple[str, dict[str, Any]]] = [
@@ -270,6 +284,16 @@ async def test_link_refusals_of_the_routes_are_documented(gw: Gateway) -> None:
         answer = await gw.client.post(f"/v1/events/{event_id}/play", json=play, headers=gw.viewer())
         if answer.status_code >= 400:
             seen.add(assert_answer_documented(PLAY, answer))
+
+    async def not_found() -> bool:
+        """An unknown id is 503 catalogue_warming until a list fetched since lacks it."""
+        answer = await gw.client.post(
+            "/v1/events/NO-SUCH-1/links", json={"streamName": "HLS"}, headers=gw.viewer()
+        )
+        seen.add(assert_answer_documented(LINKS, answer))
+        return "event_not_found" in seen
+
+    await eventually(not_found, "NO-SUCH-1 not found", timeout_s=30)
     assert {"event_not_found", "stream_not_found", "invalid_redirect_url"} <= seen
 
 
