@@ -16,8 +16,10 @@ Every admin request, allowed or not, leaves one audit record (``app/audit.py``):
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader
 
 from app.api.peer import client_address
 from app.audit import AdminAuditRecord, AdminOutcome, now_iso
@@ -25,6 +27,14 @@ from app.errors import GatewayError, problem
 from app.identity.admin_keys import HEADER
 from app.observability.context import current_facts
 from app.state import GatewayState
+
+# The OpenAPI document's admin key scheme (Swagger UI's Authorize sends it).
+admin_key_scheme = APIKeyHeader(
+    name=HEADER,
+    scheme_name="adminKey",
+    description="One of `ADMIN_API_KEYS` (never a link API key).",
+    auto_error=False,
+)
 
 
 def action_name(request: Request) -> str:
@@ -73,7 +83,9 @@ def _record(
     )
 
 
-async def guarded_admin(request: Request) -> AsyncIterator[GatewayState]:
+async def guarded_admin(
+    request: Request, presented: Annotated[str | None, Security(admin_key_scheme)]
+) -> AsyncIterator[GatewayState]:
     """The gateway's state for an admin action, once the request has shown an admin key
     (else 401, or 429 once locked out); the action is audited however it ends."""
     state: GatewayState = request.state.gateway
@@ -84,7 +96,7 @@ async def guarded_admin(request: Request) -> AsyncIterator[GatewayState]:
     if locked_for is not None:
         _record(state, request, action, client, None, "locked_out", 429, "admin_locked_out")
         raise locked_out(locked_for)
-    key = state.admin_keys.match(request.headers.get(HEADER))
+    key = state.admin_keys.match(presented)
     if key is None:
         state.metrics.refusals.labels("admin_auth").inc()
         locked_for = await failures.failed(client)
