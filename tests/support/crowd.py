@@ -58,8 +58,9 @@ async def ask_until_served(
         viewer.requests += 1
         try:
             response = await client.post(f"{viewer.url}{path}", json=body, headers=headers)
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
             viewer.statuses.append(0)
+            viewer.problems.append(type(exc).__name__)
             await asyncio.sleep(1.0)
             continue
         viewer.statuses.append(response.status_code)
@@ -71,6 +72,8 @@ async def ask_until_served(
             problem = response.json()
             queued = "queue" in problem
             viewer.problems.append("in line" if queued else str(problem.get("detail")))
+        else:
+            viewer.problems.append(f"{response.status_code} {response.text[:60]}")
         if viewer.impatient:
             await asyncio.sleep(IMPATIENT_EVERY_S)
         else:

@@ -38,6 +38,7 @@ from app.upstream.errors import (
     UpstreamTimeout,
 )
 from tests.support.inprocess import Gateway, gateway
+from tests.support.polling import eventually
 from tests.unit.links.fakes import (
     PRINCIPAL,
     VIEWER,
@@ -114,6 +115,14 @@ def test_every_example_is_its_tables_row() -> None:
 @pytest.fixture
 async def gw() -> AsyncIterator[Gateway]:
     async with gateway() as running:
+        await running.warm()
+        yield running
+
+
+@pytest.fixture
+async def quick_gw() -> AsyncIterator[Gateway]:
+    """Open-list fetches a second apart: an unknown id is found absent soon."""
+    async with gateway(events_min_interval_s=1.0) as running:
         await running.warm()
         yield running
 
@@ -201,7 +210,8 @@ async def test_upstream_failures_of_a_link_are_documented(gw: Gateway) -> None:
     assert {"provider_failure", "upstream_rejected_user_ip", "event_cancelled"} <= seen
 
 
-async def test_link_refusals_of_the_routes_are_documented(gw: Gateway) -> None:
+async def test_link_refusals_of_the_routes_are_documented(quick_gw: Gateway) -> None:
+    gw = quick_gw
     events = await gw.events_today()
     open_event = next(e["eventId"] for e in events if e["eventStatusCode"] == "O")
     requests: list[tuple[str, dict[str, Any]]] = [
@@ -220,6 +230,16 @@ async def test_link_refusals_of_the_routes_are_documented(gw: Gateway) -> None:
         answer = await gw.client.post(f"/v1/events/{event_id}/play", json=play, headers=gw.viewer())
         if answer.status_code >= 400:
             seen.add(assert_answer_documented(PLAY, answer))
+
+    async def not_found() -> bool:
+        """An unknown id is 503 catalogue_warming until a list fetched since lacks it."""
+        answer = await gw.client.post(
+            "/v1/events/NO-SUCH-1/links", json={"streamName": "HLS"}, headers=gw.viewer()
+        )
+        seen.add(assert_answer_documented(LINKS, answer))
+        return "event_not_found" in seen
+
+    await eventually(not_found, "NO-SUCH-1 not found", timeout_s=30)
     assert {"event_not_found", "stream_not_found", "invalid_redirect_url"} <= seen
 
 
