@@ -23,6 +23,7 @@ it without its callers knowing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -117,13 +118,18 @@ class LinkBudget:
         """Admit the request for one call to each of ``methods``, in line for
         ``viewer_key``; ``on_evicted`` is told the sessions ended to make room for
         ``session``. Raises ``GatewayError``."""
+        line = self._limits.line
+        started = self._monotonic()
         for _ in range(LATE_TURN_RETRIES):
             try:
                 return await self._admit_once(
-                    request_key, user_key, viewer_key, methods, session, on_evicted
+                    request_key, user_key, viewer_key, methods, session, on_evicted, line
                 )
             except _LateTurn:
-                continue  # the place was kept: asked again, the viewer goes first
+                # The place was kept: asked again, the viewer goes first. Held no longer
+                # than the hold bound in all (the load balancer's timeout is beyond it).
+                spent = self._monotonic() - started
+                line = dataclasses.replace(line, hold_s=max(0.0, line.hold_s - spent))
         raise self._refuse(
             "late_slot",
             problem(
@@ -142,6 +148,7 @@ class LinkBudget:
         methods: Sequence[str],
         session: NewSession | None,
         on_evicted: Callable[[tuple[str, ...]], None],
+        line: LinePolicy,
     ) -> Admitted:
         limits = self._limits
         try:
@@ -150,7 +157,7 @@ class LinkBudget:
                 user_key=user_key,
                 viewer_key=viewer_key,
                 methods=methods,
-                line=limits.line,
+                line=line,
                 user_rate_per_s=limits.user_rate_per_s,
                 user_burst=limits.user_burst,
                 session=session,
