@@ -179,10 +179,14 @@ def demo_site(settings: Settings) -> APIRouter:
 
 def _register_problem_schema(app: FastAPI) -> None:
     """Make ``#/components/schemas/Problem`` exist for the problem examples, and document
-    the 413 that ``BodyLimit`` gives every operation that takes a body."""
+    the problems every operation can answer: ``BodyLimit``'s 413 and 431 (it reads every
+    request first) and the 500 of anything unexpected."""
     original = app.openapi
-    too_large = {
-        str(status): entry for status, entry in problem_responses("body_too_large").items()
+    every = {
+        str(status): entry
+        for status, entry in problem_responses(
+            "body_too_large", "headers_too_large", "internal_error"
+        ).items()
     }
 
     def openapi() -> dict[str, object]:
@@ -192,8 +196,7 @@ def _register_problem_schema(app: FastAPI) -> None:
             components.setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
-                    if "requestBody" in operation:
-                        operation["responses"].update(too_large)
+                    operation["responses"].update(every)
             app.openapi_schema = schema
         return app.openapi_schema
 
