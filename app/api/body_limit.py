@@ -6,7 +6,7 @@ without one (chunked) is counted as it arrives and refused once it passes the li
 uvicorn's httptools parser takes headers of any size (a 1 MB header, 10,000 headers):
 those past ``max_header_bytes`` are refused before any of them is read (JWTs, API
 keys, ``X-Forwarded-For``). Runs inside the request observer, so refusals are logged
-and counted like any answer; the fast read path skips such requests (``main.py``).
+and counted like any answer; the warm read path, inside it, never sees such requests.
 """
 
 from __future__ import annotations

@@ -6,7 +6,15 @@ Standard-library records (uvicorn's "Started server process", its errors and
 shutdown lines; warnings of httpx, asyncio and the rest) are rendered by the same
 processors through structlog's ``ProcessorFormatter`` on one root handler, so they
 come out as the same JSON lines, on stdout, whatever command started uvicorn. uvicorn's
-own access line is silenced: the app writes one per request (``access_log.py``).
+own access line is silenced: the app logs one ``request`` event per request
+(``requests.py``), through the same chain.
+
+structlog is configured once per process with ``cache_logger_on_first_use=True``: a
+module's logger is built on its first line and kept. So that a later configuration
+(another app in the same process, a test) still applies to loggers already built, the
+processor chain is one list changed in place (as ``structlog.testing.capture_logs``
+does), the level is one of its processors, and the logger writes to whatever stdout is
+at the moment of each line.
 """
 
 from __future__ import annotations
@@ -25,8 +33,6 @@ from typing import Any, BinaryIO, cast
 import orjson
 import structlog
 from structlog.typing import Processor
-
-from app.observability.context import add_request_id
 
 REDACTED = "[redacted]"
 _BEARER = r"(?i:bearer)\s+[A-Za-z0-9._~+/=-]+"
@@ -124,11 +130,10 @@ def redact_stdlib_logging(redactor: Redactor) -> None:
 
 
 def stdout_bytes() -> BinaryIO | None:
-    """The binary stream log lines go to: stdout's, with a buffer of its own when stdout
-    is unbuffered (``PYTHONUNBUFFERED=1``, usual in containers), where every line would
-    otherwise be a system call of its own. structlog flushes it after each of its lines,
-    so those still go out at once and in order; the access log flushes it within
-    ``FLUSH_EVERY_S``. One stream per process, so both write through the same buffer."""
+    """The binary stream log lines go to: stdout's (with a buffered writer of its own
+    when stdout is unbuffered, ``PYTHONUNBUFFERED=1``, so a line is one write), or None
+    where stdout is a text stream with no binary one (tests, embedding). Every line is
+    flushed as it is written, so lines go out at once and in order."""
     binary = getattr(sys.stdout, "buffer", None)
     if isinstance(binary, io.RawIOBase):
         return _buffered(binary.fileno())
@@ -156,11 +161,28 @@ def _orjson_text(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+def _level_filter(level: int) -> Processor:
+    """Drops events below ``level`` (first in the chain: before any work is done)."""
+
+    def drop_below_level(
+        logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        if _LEVELS.get(method_name, logging.INFO) < level:
+            raise structlog.DropEvent
+        return event_dict
+
+    return drop_below_level
+
+
+_LEVELS = {name.lower(): number for name, number in logging.getLevelNamesMapping().items()}
+
+
 def line_processors(redactor: Redactor) -> list[Processor]:
-    """What every event goes through before it is rendered (JSON or console); the
-    access line (``access_log.py``) writes the JSON object this gives for its fields."""
+    """What every event goes through before it is rendered (JSON or console): the
+    request's context (``structlog.contextvars``), level, time, the traceback as text,
+    then the redactor over all of it."""
     return [
-        add_request_id,
+        structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
@@ -168,29 +190,54 @@ def line_processors(redactor: Redactor) -> list[Processor]:
     ]
 
 
+class StdoutLogger:
+    """structlog's logger: each rendered line (bytes or text) to stdout as it is at that
+    moment, flushed."""
+
+    def msg(self, message: str | bytes) -> None:
+        write_line(message if isinstance(message, bytes) else message.encode())
+
+    log = debug = info = warn = warning = error = err = critical = exception = msg
+    fatal = failure = msg
+
+
+def write_line(line: bytes) -> None:
+    binary = stdout_bytes()
+    if binary is not None:
+        binary.write(line + b"\n")
+        binary.flush()
+    else:
+        sys.stdout.write(line.decode() + "\n")
+        sys.stdout.flush()
+
+
+def _stdout_logger(*args: Any) -> StdoutLogger:
+    return StdoutLogger()
+
+
+# The chain every logger holds: replaced in place by each configuration.
+_CHAIN: list[Processor] = []
+
+
 def configure_logging(*, json_lines: bool, level: str, redactor: Redactor) -> None:
     """Configure structlog (process-wide, called from the app factory), and scrub and
     render the standard-library loggers that libraries and uvicorn write to."""
     redact_stdlib_logging(redactor)
-    renderer: Any
-    logger_factory: Any
-    binary_stdout = stdout_bytes()
-    if json_lines and binary_stdout is not None:  # bytes straight out: no str per line
-        renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
-        logger_factory = structlog.BytesLoggerFactory(file=binary_stdout)
-    elif json_lines:  # stdout replaced by a text stream (tests, embedding)
-        renderer = structlog.processors.JSONRenderer(serializer=_orjson_text)
-        logger_factory = structlog.PrintLoggerFactory(file=sys.stdout)
-    else:
-        renderer = structlog.dev.ConsoleRenderer(colors=False)
-        logger_factory = structlog.PrintLoggerFactory(file=sys.stdout)
+    renderer: Processor = (
+        structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    _CHAIN[:] = [
+        _level_filter(logging.getLevelNamesMapping()[level.upper()]),
+        *line_processors(redactor),
+        renderer,
+    ]
     structlog.configure(
-        processors=[*line_processors(redactor), renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
-        logger_factory=logger_factory,
-        cache_logger_on_first_use=False,
+        processors=_CHAIN,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
+        logger_factory=_stdout_logger,
+        cache_logger_on_first_use=True,
     )
     route_stdlib_logging(json_lines=json_lines, level=level, redactor=redactor)
 
@@ -202,14 +249,7 @@ class StdoutLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record) + "\n"
-            binary = stdout_bytes()
-            if binary is not None:
-                binary.write(line.encode())
-                binary.flush()
-            else:
-                sys.stdout.write(line)
-                sys.stdout.flush()
+            write_line(self.format(record).encode())
         except Exception:  # logging's own contract: report, never raise
             self.handleError(record)
 
