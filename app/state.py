@@ -29,8 +29,13 @@ from app.exit_signal import on_exit_signal
 from app.identity.admin_keys import AdminKeys
 from app.identity.auth import Authenticator
 from app.identity.country import CountryResolver
+from app.links.background import BackgroundWrites
+from app.links.budget import LinkBudget, LinkLimits
 from app.links.ladder import PlayStep
-from app.links.service import LinkLifetimes, LinkLimits, LinkRules, LinkService
+from app.links.minting import LinkLifetimes, LinkMinter
+from app.links.rules import LinkRules
+from app.links.service import LinkService
+from app.links.sessions import LinkSessions
 from app.live.feed import LiveFeed, LiveLimits
 from app.live.session_notices import SessionNotices
 from app.observability.context import count_upstream_call
@@ -198,11 +203,12 @@ def build_links(
     watch: WatchRules,
     sessions: ViewingSessions,
 ) -> LinkService:
-    return LinkService(
-        catalogue=catalogue,
-        client=client,
-        admission=LinkAdmission(redis),
-        limits=LinkLimits(
+    clock = time.time
+    admission = LinkAdmission(redis)
+    background = BackgroundWrites()
+    budget = LinkBudget(
+        admission,
+        LinkLimits(
             # LINK_RATE_PER_S is the most calls the fleet may make in any one second:
             # the bucket refills at rate - burst, so rate + burst never exceeds it.
             rate_per_s=settings.link_rate_per_s - settings.link_burst,
@@ -210,21 +216,15 @@ def build_links(
             max_wait_ms=settings.link_max_wait_ms,
             user_rate_per_s=settings.link_user_rate_per_min / 60,
             user_burst=settings.link_user_burst,
-            dedupe_window_s=settings.link_dedupe_window_s,
             # Without a known replica count no replica can know its share: fail closed.
             fallback=settings.link_fallback if settings.replica_count else "closed",
             replica_count=settings.replica_count or 1,
         ),
-        rules=LinkRules(
-            default_redirect_url=(
-                str(settings.default_redirect_url) if settings.default_redirect_url else None
-            ),
-            redirect_allowed_hosts=tuple(settings.redirect_allowed_hosts),
-            unknown_country_allowed=settings.geo_unknown_allowed,
-        ),
-        watch=watch,
-        sessions=sessions,
-        session_limits=(
+        metrics,
+    )
+    link_sessions = LinkSessions(
+        sessions,
+        (
             SessionLimits(
                 max_per_user=settings.max_streams_per_user,
                 ttl_s=settings.session_ttl_s,
@@ -233,11 +233,38 @@ def build_links(
             if settings.max_streams_per_user
             else None
         ),
+        metrics,
+        background,
+        clock=clock,
+    )
+    minter = LinkMinter(
+        client=client,
+        budget=budget,
+        answers=admission,
+        sessions=link_sessions,
         lifetimes=LinkLifetimes(
             link_ttl_s=settings.link_ttl_s, theolive_token_ttl_s=settings.theolive_token_ttl_s
         ),
+        dedupe_window_s=settings.link_dedupe_window_s,
         metrics=metrics,
-        wall=time.time,
+        background=background,
+        clock=clock,
+    )
+    return LinkService(
+        catalogue=catalogue,
+        rules=LinkRules(
+            default_redirect_url=(
+                str(settings.default_redirect_url) if settings.default_redirect_url else None
+            ),
+            redirect_allowed_hosts=tuple(settings.redirect_allowed_hosts),
+            unknown_country_allowed=settings.geo_unknown_allowed,
+        ),
+        watch=watch,
+        minter=minter,
+        sessions=link_sessions,
+        background=background,
+        metrics=metrics,
+        clock=clock,
     )
 
 

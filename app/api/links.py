@@ -20,7 +20,8 @@ from app.audit import AuditRecord, Decision, now_iso
 from app.errors import GatewayError
 from app.identity.auth import Principal
 from app.identity.viewer_ip import is_trusted, parse_ip, viewer_ip
-from app.links.service import Minted, Viewer
+from app.links.minting import Minted
+from app.links.rules import Viewer
 from app.observability.context import current_summary
 from app.state import GatewayState, get_state
 

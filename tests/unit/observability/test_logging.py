@@ -7,13 +7,20 @@ import copy
 import logging
 import logging.config
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 import structlog
 from uvicorn.config import LOGGING_CONFIG
 
-from app.observability.logging import REDACTED, Redactor, StdoutLines, configure_logging
+from app.observability.logging import (
+    REDACTED,
+    Redactor,
+    StdoutLines,
+    UtcTimestamp,
+    configure_logging,
+)
 
 SECRET = "cust-0f1e2d3c-secret-uid"
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
@@ -126,3 +133,12 @@ def test_console_format_renders_uvicorn_lines_too(
     assert "Started server process [[redacted]]" in out
     assert "[info" in out
     assert SECRET not in out
+
+
+@pytest.mark.parametrize("now", [1_796_400_000.0, 1_796_400_000.000001, 1_796_400_059.999999])
+def test_timestamps_are_what_structlogs_iso_stamper_writes(now: float) -> None:
+    expected = datetime.fromtimestamp(now, tz=UTC).isoformat().replace("+00:00", "Z")
+    if "." not in expected:  # isoformat leaves out a zero fraction
+        expected = expected[:-1] + ".000000Z"
+    stamped = UtcTimestamp(clock=lambda: now)(None, "info", {})
+    assert stamped["timestamp"] == expected
