@@ -27,7 +27,7 @@ from app.demo.tokens import DemoTokenIssuer
 from app.identity.viewer_ip import Network, is_trusted, parse_ip
 from app.observability.logging import Redactor, configure_logging
 from app.observability.metrics import Metrics
-from app.observability.requests import RequestObserver
+from app.observability.requests import AccessLine, RequestObserver
 from app.settings import Settings, SettingsError, load_settings
 from app.state import lifespan_for
 
@@ -129,7 +129,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         trust_request_id=peer_is_trusted(settings.trusted_proxies),
         add_headers=with_security_headers,
         on_error=internal_error,
-        access_log=settings.log_level in ("debug", "info"),
+        access_log=(
+            AccessLine(json_lines=settings.log_format == "json")
+            if settings.log_level in ("debug", "info")
+            else None
+        ),
     )
     if cors:
         app.add_middleware(CORSMiddleware, **cors)

@@ -2,24 +2,36 @@
 
 ``RequestObserver`` is the outermost of the gateway's own middleware (only CORS is
 outside it): every answer, the warm read path's included, gets its request id and
-the security headers, is counted and timed, and is logged as one ``request`` event
-through structlog's chain (the route template, never the raw path; status, latency,
-how the cache served it, how many upstream calls it made). An exception that escapes
-the app is answered here, with the same problem+json 500 on every path.
+the security headers, is counted and timed, and is logged as one ``request`` line
+(the route template, never the raw path; status, latency, how the cache served it,
+how many upstream calls it made). An exception that escapes the app is answered here,
+with the same problem+json 500 on every path.
+
+The access line is the JSON object structlog's chain renders for the same fields
+(tests/unit/observability/test_requests.py checks it), encoded here in one step and
+written through the same stdout writer as every other line (``write_line``): through
+the chain it cost a warm read a third of its time, which the warm-read target
+(``docs/benchmarks.md``) does not leave. Its fields are fixed or validated (method,
+route template, status, latency, cache state, call count, a request id that is
+generated or matched ``[A-Za-z0-9._-]``): nothing for the redactor to find. In console
+mode, or where stdout has no binary stream, it goes through structlog.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
 import time
 from collections.abc import Callable
 
+import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability.context import RequestSummary, reset_summary, set_summary
+from app.observability.logging import UtcTimestamp, stdout_bytes, write_line
 from app.observability.metrics import Metrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -27,6 +39,59 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 Headers = list[tuple[bytes, bytes]]
 
 log = structlog.get_logger("gateway.access")
+
+
+@functools.lru_cache(maxsize=256)  # route templates, methods and cache states: few
+def _json_string(value: str | None) -> bytes:
+    return orjson.dumps(value)
+
+
+class AccessLine:
+    """Writes the ``request`` line: JSON straight to stdout, else through structlog."""
+
+    def __init__(self, *, json_lines: bool) -> None:
+        self._json_lines = json_lines
+        self._timestamp = UtcTimestamp()
+
+    def write(
+        self,
+        request_id: str,
+        method: str,
+        route: str,
+        status: int,
+        ms: float,
+        cache: str | None,
+        upstream_calls: int,
+    ) -> None:
+        if not self._json_lines or stdout_bytes() is None:
+            log.info(
+                "request",
+                method=method,
+                route=route,
+                status=status,
+                ms=ms,
+                cache=cache,
+                upstream_calls=upstream_calls,
+            )
+            return
+        timestamp = self._timestamp(None, "info", {})["timestamp"]
+        # The object orjson writes for these fields, spelled out: the id is generated or
+        # matched [A-Za-z0-9._-], the strings are route templates and method names
+        # (encoded once each), the numbers are ints and a finite float (as orjson writes it).
+        write_line(
+            b'{"method":%s,"route":%s,"status":%d,"ms":%s,"cache":%s,"upstream_calls":%d,'
+            b'"event":"request","request_id":"%s","level":"info","timestamp":"%s"}'
+            % (
+                _json_string(method),
+                _json_string(route),
+                status,
+                orjson.dumps(ms),
+                _json_string(cache),
+                upstream_calls,
+                request_id.encode(),
+                timestamp.encode(),
+            )
+        )
 
 
 class RequestIds:
@@ -52,9 +117,10 @@ class RequestObserver:
     """ASGI middleware: request id, headers, metrics and the access line.
 
     ``add_headers``: what every answer's headers get besides the request id (the
-    security headers); ``on_error``: the answer to an exception that escapes the app
-    before an answer has started (it logs the error with its traceback). One that
-    escapes later is left to the server, which logs it and closes the connection."""
+    security headers); ``access_log``: None when info lines are off; ``on_error``: the
+    answer to an exception that escapes the app before an answer has started (it logs
+    the error with its traceback). One that escapes later is left to the server, which
+    logs it and closes the connection."""
 
     def __init__(
         self,
@@ -64,7 +130,7 @@ class RequestObserver:
         trust_request_id: Callable[[Scope], bool],
         add_headers: Callable[[Headers], Headers],
         on_error: Callable[[Exception], ASGIApp],
-        access_log: bool = True,
+        access_log: AccessLine | None = None,
     ) -> None:
         self._app = app
         self._metrics = metrics
@@ -118,15 +184,15 @@ class RequestObserver:
             route = route_template(scope, summary)
             method = scope["method"]
             self._metrics.request_done(route, method, status, elapsed)
-            if self._access_log:
-                log.info(
-                    "request",
-                    method=method,
-                    route=route,
-                    status=status,
-                    ms=round(elapsed * 1000, 3),
-                    cache=summary.cache,
-                    upstream_calls=summary.upstream_calls,
+            if self._access_log is not None:
+                self._access_log.write(
+                    summary.request_id,
+                    method,
+                    route,
+                    status,
+                    round(elapsed * 1000, 3),
+                    summary.cache,
+                    summary.upstream_calls,
                 )
             structlog.contextvars.reset_contextvars(**bound)
             reset_summary(token)

@@ -1,10 +1,11 @@
-"""The request observer: one ``request`` event per request through structlog's chain
-(request id from structlog's contextvars, the route template, status, latency, cache
-state, upstream calls), the request id and security headers on every answer, and the
-500 for an error that escapes the app."""
+"""The request observer: one ``request`` line per request (the request id every line
+of the request carries, the route template, status, latency, cache state, upstream
+calls), the same JSON line structlog's chain renders for those fields; the request id
+and security headers on every answer, and the 500 for an error that escapes the app."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -17,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.observability.context import current_summary
 from app.observability.logging import Redactor, configure_logging
 from app.observability.metrics import Metrics
-from app.observability.requests import RequestObserver
+from app.observability.requests import AccessLine, RequestObserver
 
 SECURITY = [(b"x-content-type-options", b"nosniff")]
 
@@ -53,14 +54,14 @@ def logged_json(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFi
         structlog.configure(**saved)
 
 
-def client(access_log: bool = True) -> httpx.AsyncClient:
+def client(access_log: bool = True, json_lines: bool = True) -> httpx.AsyncClient:
     observer = RequestObserver(
         endpoint,
         metrics=Metrics(),
         trust_request_id=lambda scope: False,
         add_headers=add_security,
         on_error=on_error,
-        access_log=access_log,
+        access_log=AccessLine(json_lines=json_lines) if access_log else None,
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=observer), base_url="http://t")
 
@@ -116,3 +117,51 @@ async def test_no_request_line_when_the_access_log_is_off(
         await http.get("/things/7")
     events = [orjson.loads(line)["event"] for line in logged_json.readouterr().out.splitlines()]
     assert events == ["inside"]
+
+
+ROWS = [
+    ("0123abcd", "GET", "/v1/events/open", 200, 0.021, "hit", 0),
+    ("req-1.a_b", "POST", "/v1/events/{eventId}/links", 429, 12.5, None, 2),
+    ("x", "HEAD", "unmatched", 404, 0.0, "stale", 0),
+    ("x", 'BR"EW\\', "unmatched", 405, 1e-05, None, 0),  # a method needing escapes
+]
+
+
+@pytest.mark.parametrize("row", ROWS)
+def test_the_line_is_the_one_structlogs_chain_renders(
+    row: tuple[str, str, str, int, float, str | None, int],
+    logged_json: pytest.CaptureFixture[str],
+) -> None:
+    """Byte for byte, timestamps aside: the same keys in the same order."""
+    request_id, method, route, status, ms, cache, calls = row
+    logged_json.readouterr()
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        AccessLine(json_lines=True).write(*row)
+        structlog.get_logger("t").info(
+            "request",
+            method=method,
+            route=route,
+            status=status,
+            ms=ms,
+            cache=cache,
+            upstream_calls=calls,
+        )
+    ours, theirs = logged_json.readouterr().out.splitlines()
+    stamp = re.compile(r'"timestamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"')
+    assert stamp.search(ours)
+    assert stamp.sub("", ours) == stamp.sub("", theirs)
+
+
+async def test_console_lines_go_through_structlog(capsys: pytest.CaptureFixture[str]) -> None:
+    saved = structlog.get_config()
+    configure_logging(json_lines=False, level="info", redactor=Redactor([]))
+    try:
+        capsys.readouterr()
+        async with client(json_lines=False) as http:
+            await http.get("/things/7")
+        out = capsys.readouterr().out
+    finally:
+        structlog.configure(**saved)
+    [line] = [line for line in out.splitlines() if "request" in line and "inside" not in line]
+    assert "route=/things/{id}" in line
+    assert "status=201" in line
