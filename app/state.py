@@ -47,6 +47,7 @@ from app.ratelimit.lease import Lease
 from app.ratelimit.sessions import SessionLimits, ViewingSessions
 from app.settings import Settings
 from app.store import Store, build_store, close_store
+from app.supervisor import Supervisor
 from app.tls import tls_verify
 from app.upstream.breaker import CircuitBreaker
 from app.upstream.client import OnePlatformClient, UpstreamCall, build_http_client
@@ -78,6 +79,7 @@ class GatewayState:
     sessions: ViewingSessions
     started_at: float  # monotonic
     live: LiveFeed
+    supervisor: Supervisor  # the background tasks; readiness asks it what is down
 
 
 async def get_state(request: Request) -> GatewayState:
@@ -276,6 +278,7 @@ def build_authenticator(settings: Settings, jwks_http: httpx.AsyncClient | None)
         issuer=settings.auth_jwt_issuer,
         audience=settings.auth_jwt_audience,
         leeway_s=settings.auth_jwt_leeway_s,
+        max_age_s=settings.auth_jwt_max_age_s,
         api_keys=settings.api_keys,
         http=jwks_http,
     )
@@ -355,6 +358,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
         countries.open()
         sessions = ViewingSessions(redis)
         notices = SessionNotices(redis, sessions.channel, live)
+        supervisor = Supervisor(metrics)
         state = GatewayState(
             settings=settings,
             metrics=metrics,
@@ -378,6 +382,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             ),
             started_at=time.monotonic(),
             live=live,
+            supervisor=supervisor,
             links=build_links(
                 settings,
                 catalogue=catalogue,
@@ -389,10 +394,12 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             ),
             sessions=sessions,
         )
-        await catalogue.start()
-        live.start()
+        # Every long-lived task runs under the one supervisor, which stops them in the
+        # reverse order: the session notices and the live feed before the catalogue.
+        await catalogue.start(supervisor)
+        live.start(supervisor)
         if settings.max_streams_per_user:
-            notices.start()
+            notices.start(supervisor)
         # Everything built so far lives as long as the process: move it out of the
         # collector's reach, so full collections stop walking FastAPI's and pydantic's
         # ~100k objects (86 ms each, measured) several times a second under load. And
@@ -417,6 +424,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
                 yield {"gateway": state}
         finally:
             log.info("gateway_stopping", replica=owner)
+            await supervisor.stop()
             await notices.stop()
             await live.stop()
             await state.links.close()

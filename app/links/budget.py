@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from app.errors import GatewayError
+from app.errors import GatewayError, problem
 from app.observability.metrics import Metrics
 from app.ratelimit.admission import LinkAdmission
 from app.ratelimit.local_bucket import LocalTokenBucket
@@ -117,26 +117,14 @@ class LinkBudget:
         if admission.outcome == "too_many_streams":
             raise self._refuse(
                 "too_many_streams",
-                GatewayError(
-                    409,
-                    "too_many_streams",
-                    "Too many streams",
-                    "This user already watches as many streams as allowed; stop one first.",
-                    retry_after_s=admission.retry_after_s,
-                ),
+                problem("too_many_streams", retry_after_s=admission.retry_after_s),
             )
         if admission.evicted:
             on_evicted(admission.evicted)
         if admission.outcome == "user_limited":
             raise self._refuse(
                 "user_rate",
-                GatewayError(
-                    429,
-                    "user_rate_limited",
-                    "Too many link requests for this user",
-                    "This user asked for links faster than allowed; slow down.",
-                    retry_after_s=admission.retry_after_s,
-                ),
+                problem("user_rate_limited", retry_after_s=admission.retry_after_s),
             )
         if admission.outcome == "rate_limited":
             for method in methods:
@@ -165,10 +153,8 @@ class LinkBudget:
                 self._metrics.budget_decisions.labels(method, "late").inc()
             raise self._refuse(
                 "late_slot",
-                GatewayError(
-                    429,
+                problem(
                     "rate_limited",
-                    "Too many link requests",
                     "This replica is too busy to use its share of the link budget on time; "
                     "retry after the indicated time.",
                     retry_after_s=1.0,
@@ -180,13 +166,7 @@ class LinkBudget:
         if self._limits.fallback == "closed":
             raise self._refuse(
                 "rate",
-                GatewayError(
-                    503,
-                    "link_budget_unavailable",
-                    "Link budget unavailable",
-                    "The gateway cannot coordinate its link budget right now.",
-                    retry_after_s=5,
-                ),
+                problem("link_budget_unavailable", retry_after_s=5),
             )
         max_wait_s = self._limits.max_wait_ms / 1000
         reserved_at = self._monotonic()
@@ -205,10 +185,4 @@ class LinkBudget:
 
 
 def budget_spent(retry_after_s: float) -> GatewayError:
-    return GatewayError(
-        429,
-        "rate_limited",
-        "Too many link requests",
-        "The fleet's link budget is spent for now; retry after the indicated time.",
-        retry_after_s=retry_after_s,
-    )
+    return problem("rate_limited", retry_after_s=retry_after_s)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv6Address
 
 from app.catalogue.service import event_not_found
-from app.errors import GatewayError
+from app.errors import GatewayError, problem
 from app.links.ladder import PlayStep
 from app.policy.geo import ViewerLocation, geo_verdict
 from app.policy.redirect import redirect_verdict
@@ -53,10 +53,10 @@ class Candidate:
     redirect: str
 
 
-_STATUS_PROBLEMS: dict[StatusVerdict, tuple[int, str, str, int]] = {
-    StatusVerdict.PENDING: (409, "event_pending", "Event has not started", 402),
-    StatusVerdict.CLOSED: (410, "event_closed", "Event is over", 403),
-    StatusVerdict.VOID: (410, "event_cancelled", "Event was cancelled", 404),
+_STATUS_PROBLEMS: dict[StatusVerdict, str] = {
+    StatusVerdict.PENDING: "event_pending",
+    StatusVerdict.CLOSED: "event_closed",
+    StatusVerdict.VOID: "event_cancelled",
 }
 
 
@@ -72,13 +72,9 @@ def event_refusal(event_id: str, event: Event, now_s: float) -> GatewayError | N
         return None
     if verdict is StatusVerdict.UNKNOWN:
         return event_not_found(event_id)
-    status, code, title, operation_code = _STATUS_PROBLEMS[verdict]
-    return GatewayError(
-        status,
-        code,
-        title,
+    return problem(
+        _STATUS_PROBLEMS[verdict],
         f"Links are minted only for events in progress (status {event.event_status_code}).",
-        operation_code=operation_code,
     )
 
 
@@ -97,13 +93,10 @@ def check_step(
         allowed_hosts=rules.redirect_allowed_hosts,
     )
     if redirect.url is None:
-        return GatewayError(
-            422,
+        return problem(
             "invalid_redirect_url",
-            "Invalid redirect URL",
             f"redirectUrl refused ({redirect.reason}): it must be an absolute http(s) "
             "URL on an allowed host.",
-            operation_code=305,
         )
     stream = find_stream(streams, step.stream_name)
     if stream is None:
@@ -118,12 +111,9 @@ def check_step(
     )
     if not geo.allowed:
         where = viewer.location.subdivision or viewer.location.country or "unknown"
-        return GatewayError(
-            403,
+        return problem(
             "geo_blocked",
-            "Not available in your region",
             f"This stream is not available in the viewer's region ({where}).",
-            operation_code=306,
             extra={"reason": geo.reason, "country": viewer.location.country},
         )
     return Candidate(step, stream, redirect.url)
@@ -142,10 +132,4 @@ def find_stream(streams: tuple[Stream, ...], name: str) -> Stream | None:
 
 
 def no_stream() -> GatewayError:
-    return GatewayError(
-        404,
-        "stream_not_found",
-        "Stream not found",
-        "The event has no stream with this name; see its /streams.",
-        operation_code=304,
-    )
+    return problem("stream_not_found")

@@ -44,6 +44,7 @@ from app.catalogue.lists import OPEN, LocalList
 from app.live.changes import EventChange, event_changes
 from app.live.delivery import DELIVERY_CAP_S, Delivery
 from app.observability.metrics import Metrics
+from app.supervisor import Supervised, Supervisor
 from app.upstream.models import Event
 
 log = structlog.get_logger(__name__)
@@ -170,7 +171,8 @@ class LiveFeed:
         self._sleep = sleep
         self._delivery_cap_s = delivery_cap_s
         self._delivery: Delivery | None = None
-        self._heartbeats: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
+        self._tasks: list[Supervised] = []
         self._closed = False
         self._open_ids: frozenset[str] = frozenset()
         # Index records replaced by re-encoded copies, not yet compared (by eventId).
@@ -298,19 +300,20 @@ class LiveFeed:
 
     # --- heartbeats and shutdown ---------------------------------------------------
 
-    def start(self) -> None:
-        """Start the heartbeats."""
-        self._heartbeats = asyncio.create_task(self.run(), name="live-heartbeats")
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        """Run the heartbeats under ``supervisor`` (the lifespan's; one of their own
+        without it)."""
+        self._supervisor = supervisor or Supervisor()
+        self._tasks.append(self._supervisor.start("live-heartbeats", self.run))
 
     async def stop(self) -> None:
         """End every stream, and the heartbeats (shutdown)."""
         self.close()
         if self._delivery is not None:
             self._delivery.end()
-        task, self._heartbeats = self._heartbeats, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        tasks, self._tasks = self._tasks, []
+        if self._supervisor is not None:
+            await self._supervisor.stop(tasks)
 
     async def run(self) -> None:
         """A comment to every subscriber every ``heartbeat_s``: one timer for all of

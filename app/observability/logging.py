@@ -9,12 +9,12 @@ come out as the same JSON lines, on stdout, whatever command started uvicorn. uv
 own access line is silenced: the app logs one ``request`` event per request
 (``requests.py``), through the same chain.
 
-structlog is configured once per process with ``cache_logger_on_first_use=True``: a
-module's logger is built on its first line and kept. So that a later configuration
-(another app in the same process, a test) still applies to loggers already built, the
-processor chain is one list changed in place (as ``structlog.testing.capture_logs``
-does), the level is one of its processors, and the logger writes to whatever stdout is
-at the moment of each line.
+structlog is configured with ``cache_logger_on_first_use=True``: a module's logger is
+built on its first line and kept. So that a later configuration (another app in the
+same process, a test) still applies to loggers already built, the processor chain is
+one list changed in place (as ``structlog.testing.capture_logs`` does), the wrapper
+(structlog's filtering logger) reads the level at each call (``set_log_level``), and
+the logger writes to whatever stdout is at the moment of each line.
 """
 
 from __future__ import annotations
@@ -195,20 +195,69 @@ def _orjson_text(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-def _level_filter(level: int) -> Processor:
-    """Drops events below ``level`` (first in the chain: before any work is done)."""
+class _Threshold:
+    """The level below which lines are dropped: one for the process, read at each call
+    (a logger cached before a later configuration still follows it)."""
 
-    def drop_below_level(
-        logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:
-        if _LEVELS.get(method_name, logging.INFO) < level:
-            raise structlog.DropEvent
-        return event_dict
-
-    return drop_below_level
+    number = logging.INFO
 
 
-_LEVELS = {name.lower(): number for name, number in logging.getLevelNamesMapping().items()}
+_THRESHOLD = _Threshold()
+_BASE_LOGGER: Any = structlog.make_filtering_bound_logger(logging.NOTSET)
+
+
+def _gated(name: str, number: int) -> Callable[..., Any]:
+    method = getattr(_BASE_LOGGER, name)
+
+    def gated(self: Any, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if number < _THRESHOLD.number:
+            return None
+        return method(self, event, *args, **kw)
+
+    gated.__name__ = name
+    return gated
+
+
+def _gated_log(self: Any, level: int, event: str, *args: Any, **kw: Any) -> Any:
+    if level < _THRESHOLD.number:
+        return None
+    return _BASE_LOGGER.log(self, level, event, *args, **kw)
+
+
+_LEVEL_METHODS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "msg": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+# structlog's filtering logger, its level read at each call (``set_log_level``).
+LevelledLogger: Any = type(
+    "LevelledLogger",
+    (_BASE_LOGGER,),
+    {
+        **{name: _gated(name, number) for name, number in _LEVEL_METHODS.items()},
+        "log": _gated_log,
+        "is_enabled_for": lambda self, level: level >= _THRESHOLD.number,
+        "get_effective_level": lambda self: _THRESHOLD.number,
+    },
+)
+
+
+def set_log_level(level: str | int) -> None:
+    """The level below which structlog lines are dropped, for every logger."""
+    _THRESHOLD.number = (
+        level if isinstance(level, int) else logging.getLevelNamesMapping()[level.upper()]
+    )
+
+
+def log_level() -> int:
+    return _THRESHOLD.number
 
 
 class UtcTimestamp:
@@ -284,14 +333,11 @@ def configure_logging(*, json_lines: bool, level: str, redactor: Redactor) -> No
         if json_lines
         else structlog.dev.ConsoleRenderer(colors=False)
     )
-    _CHAIN[:] = [
-        _level_filter(logging.getLevelNamesMapping()[level.upper()]),
-        *line_processors(redactor),
-        renderer,
-    ]
+    _CHAIN[:] = [*line_processors(redactor), renderer]
+    set_log_level(level)
     structlog.configure(
         processors=_CHAIN,
-        wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
+        wrapper_class=LevelledLogger,
         logger_factory=_stdout_logger,
         cache_logger_on_first_use=True,
     )
