@@ -271,14 +271,17 @@ class UtcTimestamp:
         self._second = -1
         self._prefix = ""
 
-    def __call__(
-        self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:
+    def now(self) -> str:
         second, micros = divmod(round(self._clock() * 1_000_000), 1_000_000)
         if second != self._second:
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
-        event_dict["timestamp"] = f"{self._prefix}.{micros:06d}Z"
+        return f"{self._prefix}.{micros:06d}Z"
+
+    def __call__(
+        self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        event_dict["timestamp"] = self.now()
         return event_dict
 
 

@@ -9,7 +9,7 @@ with the same problem+json 500 on every path.
 
 The access line is the JSON object structlog's chain renders for the same fields
 (tests/unit/observability/test_requests.py checks it), encoded here in one step and
-written through the same stdout writer as every other line (``write_line``): through
+written through the same stdout writer as every other line (``stdout_bytes``): through
 the chain it cost a warm read a third of its time, which the warm-read target
 (``docs/benchmarks.md``) does not leave. Its fields are fixed or validated (method,
 route template, status, latency, cache state, call count, a request id that is
@@ -31,7 +31,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability.context import RequestSummary, reset_summary, set_summary
-from app.observability.logging import UtcTimestamp, stdout_bytes, write_line
+from app.observability.logging import UtcTimestamp, stdout_bytes
 from app.observability.metrics import Metrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -63,7 +63,8 @@ class AccessLine:
         cache: str | None,
         upstream_calls: int,
     ) -> None:
-        if not self._json_lines or stdout_bytes() is None:
+        stream = stdout_bytes()
+        if not self._json_lines or stream is None:
             log.info(
                 "request",
                 method=method,
@@ -74,13 +75,12 @@ class AccessLine:
                 upstream_calls=upstream_calls,
             )
             return
-        timestamp = self._timestamp(None, "info", {})["timestamp"]
         # The object orjson writes for these fields, spelled out: the id is generated or
         # matched [A-Za-z0-9._-], the strings are route templates and method names
         # (encoded once each), the numbers are ints and a finite float (as orjson writes it).
-        write_line(
+        stream.write(
             b'{"method":%s,"route":%s,"status":%d,"ms":%s,"cache":%s,"upstream_calls":%d,'
-            b'"event":"request","request_id":"%s","level":"info","timestamp":"%s"}'
+            b'"event":"request","request_id":"%s","level":"info","timestamp":"%s"}\n'
             % (
                 _json_string(method),
                 _json_string(route),
@@ -89,9 +89,10 @@ class AccessLine:
                 _json_string(cache),
                 upstream_calls,
                 request_id.encode(),
-                timestamp.encode(),
+                self._timestamp.now().encode(),
             )
         )
+        stream.flush()  # as every line: out at once, in order
 
 
 class RequestIds:
