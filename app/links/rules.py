@@ -72,9 +72,17 @@ def event_refusal(event_id: str, event: Event, now_s: float) -> GatewayError | N
         return None
     if verdict is StatusVerdict.UNKNOWN:
         return event_not_found(event_id)
+    extra = None
+    if verdict is StatusVerdict.PENDING:  # the client asks again when it can change
+        start = event.start_time
+        extra = {
+            "eventId": event_id,
+            "startTime": None if start is None else start.isoformat().replace("+00:00", "Z"),
+        }
     return problem(
         _STATUS_PROBLEMS[verdict],
         f"Links are minted only for events in progress (status {event.event_status_code}).",
+        extra=extra,
     )
 
 

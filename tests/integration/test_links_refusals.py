@@ -432,6 +432,23 @@ def test_forwarded_for_from_an_untrusted_peer_is_not_the_viewer(
     assert call["params"]["xForwardedFor"] == "127.0.0.1"  # IGM_SERVER_IP
 
 
+def test_a_pending_event_says_when_to_ask_again(gateway: httpx.Client, scenario: Scenario) -> None:
+    [event] = [e for e in scenario.events if e["eventId"] == PENDING]
+    start = datetime.fromisoformat(str(event["startTime"]))
+
+    response = post_link(gateway, PENDING, viewer(GB_IP, "GB"))
+    asked_at = datetime.now(UTC)
+
+    problem = assert_problem(response, 409, "event_pending", 402)
+    assert problem["eventId"] == PENDING
+    assert problem["startTime"] == event["startTime"]
+    # 40 minutes ahead: come back when the start is one event interval (1 s) away
+    retry_after = int(response.headers["retry-after"])
+    assert problem["retryAfter"] == retry_after
+    until_start = (start - asked_at).total_seconds()
+    assert until_start - 1 - 5 <= retry_after <= until_start
+
+
 # --- decided or failed upstream ------------------------------------------------------
 
 

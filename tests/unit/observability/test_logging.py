@@ -142,3 +142,10 @@ def test_timestamps_are_what_structlogs_iso_stamper_writes(now: float) -> None:
         expected = expected[:-1] + ".000000Z"
     stamped = UtcTimestamp(clock=lambda: now)(None, "info", {})
     assert stamped["timestamp"] == expected
+
+
+@pytest.mark.parametrize("spelt", [SECRET, SECRET.upper(), SECRET.title()], ids=str.lower)
+def test_a_secret_is_scrubbed_whatever_its_case(spelt: str) -> None:
+    redactor = Redactor([SECRET])
+    event = redactor(None, "warning", {"event": "x", "error": f"upstream said {spelt} is bad"})
+    assert event["error"] == f"upstream said {REDACTED} is bad"
