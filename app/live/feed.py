@@ -12,16 +12,17 @@ Ids come from data every replica shares: the installed snapshot's ``fetched_at``
 by the refresher that wrote it) and the eventId, ``<fetched_at in µs>-<eventId>``. The
 first copy of a list a replica holds is its baseline (nothing to compare with); a
 re-encoded copy with the same ``fetched_at`` (the refresher marks date lists' events
-open from the open list) carries nothing the open list has not said, and is skipped.
+open from the open list) carries nothing the open list has not said: what it changed
+in the index is compared when the next list comes (``_unreported``).
 
 Heartbeats (an SSE comment) go to every subscriber every ``heartbeat_s`` from one
 task, which first asks whether the subscriber's client is still there, and lets a
 change on its way go first (``app/live/delivery.py``). ``close`` ends every stream:
 the lifespan calls it when the server is told to exit (uvicorn waits for open responses
-before it runs the lifespan's shutdown, so the streams must end first: ``app/exit.py``)
-and ``stop`` at its shutdown. Bounded
-everywhere: at most ``max_clients`` subscribers, ``QUEUE_SIZE`` pending messages each
-(a subscriber that falls further behind is dropped: its stream ends and the client
+before it runs the lifespan's shutdown, so the streams must end first:
+``app/exit_signal.py``), and ``stop`` at its shutdown. Bounded everywhere: at most
+``max_clients`` subscribers, ``QUEUE_SIZE`` pending messages each (a subscriber that
+falls further behind is dropped: its stream ends and the client
 reconnects with ``Last-Event-ID``), and ``log_size`` messages to resume from.
 """
 
