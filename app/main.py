@@ -17,9 +17,11 @@ from starlette.types import Scope
 from uvicorn.config import STARTUP_FAILURE
 
 from app.api import admin, catalogue, health, links, live, sessions
+from app.api.auth import document_security
 from app.api.body_limit import BodyLimit
 from app.api.content_policy import with_security_headers
 from app.api.docs import install_docs
+from app.api.live import document_stream
 from app.api.problems import install_problem_handlers, internal_error, problem_responses
 from app.api.schemas import Problem
 from app.api.warm_reads import WarmReads
@@ -38,6 +40,16 @@ A gateway between an operator's websites and apps and the iGameMedia ONEPlatform
 streaming API: cached sports and events, stream lists, and viewer links minted within
 the upstream's rate limits and licensing rules. Errors are RFC 9457 problem+json with a
 stable `code` (and the upstream `operationCode` where one applies).
+
+Link, play, session and live requests need a viewer: a bearer JWT (`viewerJwt`), or an
+operator back end's `X-API-Key` with the viewer's `X-User-Id`. *Authorize* sets them for
+the operations tried here.
+"""
+DEMO_DESCRIPTION = """
+**Demo:** `GET /_demo/token` (below) answers a viewer JWT for ten minutes; put its
+`accessToken` in *Authorize* → `viewerJwt`, then try `POST /v1/events/{eventId}/play`
+with an eventId from `GET /v1/events/open` (the *Racing Channel*, sport `HR`, is open
+around the clock, with no geo lists).
 """
 
 
@@ -105,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="ONEPlatform Gateway",
         version="0.1.0",
-        description=API_DESCRIPTION,
+        description=API_DESCRIPTION + (DEMO_DESCRIPTION if settings.demo_tokens else ""),
         lifespan=lifespan_for(settings, metrics, redactor),
         # Prometheus is this service's telemetry; FastAPI's native OpenTelemetry hooks
         # would cost a provider lookup on every request for nothing.
@@ -145,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if cors:
         app.add_middleware(CORSMiddleware, **cors)
-    _register_problem_schema(app)
+    _finish_document(app, demo_tokens=settings.demo_tokens)
     return app
 
 
@@ -159,14 +171,21 @@ def demo_site(settings: Settings) -> APIRouter:
             settings.auth_jwt_audience,
             wall=time.time,
         )
-    site = DemoSite.load(settings.demo_vendor_dir, issuer, wall=time.time)
+    site = DemoSite.load(
+        settings.demo_vendor_dir,
+        issuer,
+        wall=time.time,
+        kit_dir=settings.demo_kit_dir,
+        frame_ancestors=settings.frame_ancestors,
+    )
     return demo_router(site, page_path="/" if settings.igm_mode == "simulator" else "/demo")
 
 
-def _register_problem_schema(app: FastAPI) -> None:
-    """Make ``#/components/schemas/Problem`` exist for the problem examples, and document
-    the problems every operation can answer: ``BodyLimit``'s 413 and 431 (it reads every
-    request first) and the 500 of anything unexpected."""
+def _finish_document(app: FastAPI, *, demo_tokens: bool) -> None:
+    """Make ``#/components/schemas/Problem`` exist for the problem examples, document
+    the problems every operation can answer (``BodyLimit``'s 413 and 431: it reads
+    every request first; the 500 of anything unexpected), the live stream's message
+    schemas and the viewer's security requirement."""
     original = app.openapi
     every = {
         str(status): entry
@@ -183,6 +202,8 @@ def _register_problem_schema(app: FastAPI) -> None:
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
                     operation["responses"].update(every)
+            document_stream(schema)
+            document_security(schema, demo_tokens=demo_tokens)
             app.openapi_schema = schema
         return app.openapi_schema
 

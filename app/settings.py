@@ -9,6 +9,7 @@ without echoing its value.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -40,6 +41,9 @@ SIMULATOR_REDIRECT_URL = "https://www.example.com/"
 MIN_KEY_CHARS = 32
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_ORIGIN = re.compile(
+    r"https?://(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+(?::[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?"
+)
 
 
 class SettingsError(Exception):
@@ -170,6 +174,11 @@ class Settings(BaseSettings):
     demo_page: bool = False
     demo_token_issuer: bool = False
     demo_vendor_dir: Path = Path("node_modules")
+    # The player kit the reference page imports (served at /_demo/kit/)
+    demo_kit_dir: Path = Path("clients/web/src")
+    # Origins whose pages may frame the player page (/_demo/player/...), besides the
+    # gateway's own: the Content-Security-Policy's frame-ancestors
+    frame_ancestors: Annotated[list[str], NoDecode] = []
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Keys for /admin (X-Admin-Key); never the same as API_KEYS. Empty: /admin is shut.
@@ -182,8 +191,17 @@ class Settings(BaseSettings):
         "api_keys",
         "admin_api_keys",
         "cors_allow_origins",
+        "frame_ancestors",
         mode="before",
     )(_split)
+
+    @field_validator("frame_ancestors", mode="after")
+    @classmethod
+    def _origins_only(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError("expected a comma list of origins (https://host[:port])")
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -16,7 +16,8 @@ import time
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Security
+from fastapi.security import APIKeyHeader
 from pydantic import Field
 from starlette.responses import Response
 
@@ -34,10 +35,20 @@ from app.upstream.client import EVENT_ALL, EVENT_OPEN
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-async def admin_state(request: Request) -> GatewayState:
+admin_key_scheme = APIKeyHeader(
+    name=HEADER,
+    scheme_name="adminKey",
+    description="One of `ADMIN_API_KEYS` (never a link API key).",
+    auto_error=False,
+)
+
+
+async def admin_state(
+    request: Request, presented: Annotated[str | None, Security(admin_key_scheme)]
+) -> GatewayState:
     """The gateway's state, once the request has shown an admin key (else a 401)."""
     state: GatewayState = request.state.gateway
-    if not state.admin_keys.allows(request.headers.get(HEADER)):
+    if not state.admin_keys.allows(presented):
         state.metrics.refusals.labels("admin_auth").inc()
         raise GatewayError(
             401,

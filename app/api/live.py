@@ -13,12 +13,14 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from pydantic import StringConstraints
+from pydantic import BaseModel, StringConstraints
+from pydantic.json_schema import models_json_schema
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from app.api.auth import authenticate
+from app.api.auth import CredentialsDep, authenticate
 from app.api.problems import problem_responses
+from app.api.schemas import LiveChange, LiveSessionsEnded, LiveSnapshot
 from app.catalogue.service import EVENT_ID
 from app.errors import GatewayError
 from app.live.feed import LiveFeed, LiveFull, Subscription, messages
@@ -27,6 +29,7 @@ from app.state import GatewayState, get_state
 router = APIRouter(prefix="/v1", tags=["live"])
 StateDep = Annotated[GatewayState, Depends(get_state)]
 
+PATH = "/v1/events/live"
 MAX_WATCHED = 50
 FULL_RETRY_AFTER_S = 5.0
 
@@ -36,22 +39,74 @@ MAX_QUERY_TOKEN_CHARS = 4096
 JWT_COMPACT = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$"
 WatchedId = Annotated[str, StringConstraints(pattern=EVENT_ID.pattern)]
 
+# Each message as a schema-aware client reads it (OpenAPI 3.2's event streams, the form
+# a 3.1 document gives one message of a stream in `schema`): `event`, `id`, `retry`,
+# and `data`, a string of JSON whose schema depends on the message's type.
+STREAM_MESSAGES: tuple[tuple[str, type[BaseModel], bool], ...] = (
+    ("snapshot", LiveSnapshot, True),  # type, data's schema, whether it has an id
+    ("event", LiveChange, True),
+    ("session", LiveSessionsEnded, False),
+)
+
+
+def message_schema(kind: str, data: type[BaseModel], *, with_id: bool) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "title": f"{kind} message",
+        "required": ["event", "data", *(["id"] if with_id else [])],
+        "properties": {
+            "event": {"const": kind},
+            "id": {"type": "string", "description": "Send it back as Last-Event-ID"},
+            "retry": {"type": "integer", "description": "Reconnection delay (ms)"},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": f"#/components/schemas/{data.__name__}"},
+            },
+        },
+    }
+
+
+STREAM_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        message_schema(kind, data, with_id=with_id) for kind, data, with_id in STREAM_MESSAGES
+    ]
+}
+
+
+def document_stream(document: dict[str, Any]) -> None:
+    """The stream's messages in ``document`` (an OpenAPI document) as they are: the
+    per-message schema (in place of the string FastAPI merges in for a streaming
+    response) and, in the components, the data schemas it refers to."""
+    operation = document.get("paths", {}).get(PATH, {}).get("get")
+    if operation is not None:
+        media = operation["responses"]["200"]["content"]["text/event-stream"]
+        media["schema"] = STREAM_SCHEMA
+    _, definitions = models_json_schema(
+        [(model, "serialization") for _, model, _ in STREAM_MESSAGES],
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in definitions.get("$defs", {}).items():
+        schemas.setdefault(name, definition)
+
+
 STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": (
-            "`text/event-stream`. Every message has an `id:` (send it back as "
-            "`Last-Event-ID` to resume) and a `retry:`; a comment heartbeat every 15 s.\n\n"
-            "- `event: snapshot`, data `{events: [Event...], fetchedAt, watched?: "
-            "{eventId: Event|null}}`: first, and again whenever a resume is not possible\n"
-            "- `event: event`, data `{eventId, change: opened|closed|voided|pending|"
-            "removed|updated, event: Event|null}`: one per change\n"
-            "- `event: session`, data `{sessionIds: [...], reason: evicted|"
-            "ended_by_operator}`: this viewer's sessions that ended (with "
-            "MAX_STREAMS_PER_USER): the player of such a session stops"
+            "`text/event-stream`, one message per schema below. Every message but "
+            "`session` has an `id:` (send it back as `Last-Event-ID` to resume); each has "
+            "a `retry:`; a comment heartbeat every 15 s.\n\n"
+            "- `event: snapshot`, data `LiveSnapshot`: first, and again whenever a resume "
+            "is not possible\n"
+            "- `event: event`, data `LiveChange`: one per change (`opened`, `closed`, "
+            "`voided`, `pending`, `removed`, `updated`)\n"
+            "- `event: session`, data `LiveSessionsEnded`: this viewer's sessions that "
+            "ended (with MAX_STREAMS_PER_USER): the player of such a session stops"
         ),
         "content": {
             "text/event-stream": {
-                "schema": {"type": "string"},
+                "schema": STREAM_SCHEMA,
                 "example": (
                     'id: 1764878400123456-EV-1\nevent: event\ndata: {"eventId":"EV-1",'
                     '"change":"closed","event":{"eventId":"EV-1","eventStatusCode":"C"}}\n'
@@ -128,6 +183,7 @@ class LiveStream(StreamingResponse):
 async def live_events(
     request: Request,
     state: StateDep,
+    presented: CredentialsDep,
     event_ids: Annotated[
         list[WatchedId] | None,
         Query(
@@ -148,7 +204,7 @@ async def live_events(
         str | None, Header(alias="Last-Event-ID", max_length=256, include_in_schema=False)
     ] = None,
 ) -> LiveStream:
-    principal = await authenticate(state, request.headers, access_token=access_token)
+    principal = await authenticate(state, presented, access_token=access_token)
     await state.catalogue.open_events()  # 503 catalogue_warming while cold
     feed = state.live
     try:

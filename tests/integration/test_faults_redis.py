@@ -365,7 +365,11 @@ def test_redis_dying_mid_run(rig: Rig) -> None:
             status, body = ready(rig, gateway)
             if time.monotonic() - died_at > 3.0:  # a sync round (every 0.5 s) has noticed
                 assert (status, body["status"]) == (200, "degraded"), body
-                assert body["checks"] == {"store": "unreachable", "catalogue": "warm,degraded"}
+                assert body["checks"] == {
+                    "store": "unreachable",
+                    "catalogue": "warm,degraded",
+                    "tasks": "ok",
+                }
         time.sleep(0.5)
     assert event_calls(rig.sim) == calls_at_death  # zero event calls while it is down
     for name, seen in ages.items():

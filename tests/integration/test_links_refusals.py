@@ -345,6 +345,22 @@ def test_refused_by_the_rules_before_the_upstream(
 
 
 @pytest.mark.parametrize(
+    ("event_id", "words"),
+    [
+        pytest.param(PENDING, "has not started (status P)", id="P"),
+        pytest.param(CLOSED, "is over (status C)", id="C"),
+        pytest.param(VOID, "was cancelled (status V)", id="V"),
+    ],
+)
+def test_a_status_refusal_names_the_status_in_words(
+    gateway: httpx.Client, event_id: str, words: str
+) -> None:
+    response = post_link(gateway, event_id, viewer(GB_IP, "GB"), RAW_HLS)
+
+    assert f"The event {words}" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
     "redirect_url", [pytest.param(url, id=name) for name, url in REDIRECT_REFUSALS]
 )
 def test_unsafe_redirect_is_refused_before_the_upstream(
