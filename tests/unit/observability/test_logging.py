@@ -20,6 +20,8 @@ from app.observability.logging import (
     StdoutLines,
     UtcTimestamp,
     configure_logging,
+    log_level,
+    set_log_level,
 )
 
 SECRET = "cust-0f1e2d3c-secret-uid"
@@ -31,6 +33,7 @@ def logged(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dic
     """uvicorn's own logging set-up first (as ``uvicorn`` does before loading the app),
     then the app's; everything restored afterwards. Returns the JSON lines so far."""
     saved_structlog = structlog.get_config()
+    saved_level = log_level()
     root = logging.getLogger()
     saved_root = list(root.handlers)
     saved = {
@@ -48,6 +51,7 @@ def logged(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dic
         yield lines
     finally:
         structlog.configure(**saved_structlog)
+        set_log_level(saved_level)
         root.handlers = saved_root
         for name, (handlers, propagate) in saved.items():
             logging.getLogger(name).handlers = handlers
@@ -149,3 +153,17 @@ def test_a_secret_is_scrubbed_whatever_its_case(spelt: str) -> None:
     redactor = Redactor([SECRET])
     event = redactor(None, "warning", {"event": "x", "error": f"upstream said {spelt} is bad"})
     assert event["error"] == f"upstream said {REDACTED} is bad"
+
+
+def test_a_cached_logger_follows_a_later_level(
+    logged: Callable[[], list[dict[str, object]]],
+) -> None:
+    configure_logging(json_lines=True, level="info", redactor=Redactor([]))
+    log = structlog.get_logger("cached.module")
+    log.info("first")  # built and cached now, at info
+    configure_logging(json_lines=True, level="warning", redactor=Redactor([]))
+    log.info("dropped")
+    log.warning("kept")
+    configure_logging(json_lines=True, level="debug", redactor=Redactor([]))
+    log.debug("shown")
+    assert [line["event"] for line in logged()] == ["first", "kept", "shown"]

@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.observability.context import current_summary
-from app.observability.logging import Redactor, configure_logging
+from app.observability.logging import Redactor, configure_logging, log_level, set_log_level
 from app.observability.metrics import Metrics
 from app.observability.requests import AccessLine, RequestObserver
 
@@ -46,12 +46,13 @@ async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
 
 @pytest.fixture
 def logged_json(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
-    saved = structlog.get_config()
+    saved, level = structlog.get_config(), log_level()
     configure_logging(json_lines=True, level="info", redactor=Redactor([]))
     try:
         yield capsys
     finally:
         structlog.configure(**saved)
+        set_log_level(level)
 
 
 def client(access_log: bool = True, json_lines: bool = True) -> httpx.AsyncClient:
@@ -153,7 +154,7 @@ def test_the_line_is_the_one_structlogs_chain_renders(
 
 
 async def test_console_lines_go_through_structlog(capsys: pytest.CaptureFixture[str]) -> None:
-    saved = structlog.get_config()
+    saved, level = structlog.get_config(), log_level()
     configure_logging(json_lines=False, level="info", redactor=Redactor([]))
     try:
         capsys.readouterr()
@@ -162,6 +163,7 @@ async def test_console_lines_go_through_structlog(capsys: pytest.CaptureFixture[
         out = capsys.readouterr().out
     finally:
         structlog.configure(**saved)
+        set_log_level(level)
     [line] = [line for line in out.splitlines() if "request" in line and "inside" not in line]
     assert "route=/things/{id}" in line
     assert "status=201" in line
