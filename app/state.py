@@ -5,6 +5,7 @@ them in reverse order. Nothing here runs at import time.
 from __future__ import annotations
 
 import gc
+import math
 import multiprocessing
 import os
 import socket
@@ -30,7 +31,7 @@ from app.identity.admin_keys import AdminKeys
 from app.identity.auth import Authenticator
 from app.identity.country import CountryResolver
 from app.links.background import BackgroundWrites
-from app.links.budget import LinkBudget, LinkLimits
+from app.links.budget import LATE_SLOT_S, LinkBudget, LinkLimits
 from app.links.ladder import PlayStep
 from app.links.minting import LinkLifetimes, LinkMinter
 from app.links.rules import LinkRules
@@ -46,6 +47,7 @@ from app.ratelimit.admission import LinkAdmission
 from app.ratelimit.failures import FailedAttempts, FailureLimits
 from app.ratelimit.gate import UpstreamGate
 from app.ratelimit.lease import Lease
+from app.ratelimit.line import LinePolicy
 from app.ratelimit.sessions import SessionLimits, ViewingSessions
 from app.settings import Settings
 from app.store import Store, build_store, close_store
@@ -217,14 +219,31 @@ def build_links(
     clock = time.time
     admission = LinkAdmission(redis)
     background = BackgroundWrites()
+    session_limits = (
+        SessionLimits(
+            max_per_user=settings.max_streams_per_user,
+            ttl_s=settings.session_ttl_s,
+            policy=settings.session_limit_policy,
+        )
+        if settings.max_streams_per_user
+        else None
+    )
     budget = LinkBudget(
         admission,
         LinkLimits(
             # LINK_RATE_PER_S is the most calls the fleet may make in any one second:
-            # the bucket refills at rate - burst, so rate + burst never exceeds it.
-            rate_per_s=settings.link_rate_per_s - settings.link_burst,
-            burst=settings.link_burst,
-            max_wait_ms=settings.link_max_wait_ms,
+            # the bucket refills at rate - burst, so rate + burst never exceeds it,
+            # less the calls a turn taken up to LATE_SLOT_S late may push into the
+            # next second (3 at 150/s, none at 20/s).
+            line=LinePolicy.for_budget(
+                sustained_rate(settings.link_rate_per_s, settings.link_burst),
+                settings.link_burst,
+                renewal_share=settings.link_renewal_share,
+                hold_s=settings.link_queue_hold_s,
+                grace_s=settings.link_queue_grace_s,
+                renewal_lead_s=settings.link_renewal_lead_s,
+            ),
+            limits_fallback=settings.link_limits_fallback,
             user_rate_per_s=settings.link_user_rate_per_min / 60,
             user_burst=settings.link_user_burst,
             # Without a known replica count no replica can know its share: fail closed.
@@ -232,18 +251,11 @@ def build_links(
             replica_count=settings.replica_count or 1,
         ),
         metrics,
+        sessions=session_limits,
     )
     link_sessions = LinkSessions(
         sessions,
-        (
-            SessionLimits(
-                max_per_user=settings.max_streams_per_user,
-                ttl_s=settings.session_ttl_s,
-                policy=settings.session_limit_policy,
-            )
-            if settings.max_streams_per_user
-            else None
-        ),
+        session_limits,
         metrics,
         background,
         clock=clock,
@@ -277,6 +289,14 @@ def build_links(
         metrics=metrics,
         clock=clock,
     )
+
+
+def sustained_rate(rate_per_s: float, burst: int) -> float:
+    """The rate the line's turns come at, for a budget of ``rate_per_s`` calls in any
+    second: rate - burst, less the calls that turns taken late (within ``LATE_SLOT_S``)
+    could bunch into one second; never below half of rate - burst."""
+    refill = rate_per_s - burst
+    return max(refill / 2, refill - math.floor(rate_per_s * LATE_SLOT_S))
 
 
 def build_authenticator(

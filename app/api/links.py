@@ -47,6 +47,7 @@ LINK_PROBLEMS = problem_responses(
     "user_rate_limited",
     "rate_limited",
     "link_budget_unavailable",
+    "link_limits_unavailable",
     "catalogue_warming",
     *UPSTREAM_CODES,
 )
