@@ -13,22 +13,24 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import Receive, Scope, Send
+from starlette.types import Scope
 from uvicorn.config import STARTUP_FAILURE
 
 from app.api import admin, catalogue, health, links, live, sessions
+from app.api.auth import document_security
 from app.api.body_limit import BodyLimit
+from app.api.content_policy import with_security_headers
 from app.api.docs import install_docs
-from app.api.fast_reads import CachedReads
+from app.api.live import document_stream
 from app.api.problems import install_problem_handlers, internal_error, problem_responses
 from app.api.schemas import Problem
+from app.api.warm_reads import WarmReads
 from app.demo.routes import DemoSite, demo_router
 from app.demo.tokens import DemoTokenIssuer
 from app.identity.viewer_ip import Network, is_trusted, parse_ip
-from app.observability.access_log import AccessLog
 from app.observability.logging import Redactor, configure_logging
 from app.observability.metrics import Metrics
-from app.observability.requests import AccessRecorder, RequestObserver
+from app.observability.requests import AccessLine, RequestObserver
 from app.settings import Settings, SettingsError, load_settings
 from app.state import lifespan_for
 from app.store import embedded_store_missing
@@ -38,6 +40,16 @@ A gateway between an operator's websites and apps and the iGameMedia ONEPlatform
 streaming API: cached sports and events, stream lists, and viewer links minted within
 the upstream's rate limits and licensing rules. Errors are RFC 9457 problem+json with a
 stable `code` (and the upstream `operationCode` where one applies).
+
+Link, play, session and live requests need a viewer: a bearer JWT (`viewerJwt`), or an
+operator back end's `X-API-Key` with the viewer's `X-User-Id`. *Authorize* sets them for
+the operations tried here.
+"""
+DEMO_DESCRIPTION = """
+**Demo:** `GET /_demo/token` (below) answers a viewer JWT for ten minutes; put its
+`accessToken` in *Authorize* → `viewerJwt`, then try `POST /v1/events/{eventId}/play`
+with an eventId from `GET /v1/events/open` (the *Racing Channel*, sport `HR`, is open
+around the clock, with no geo lists).
 """
 
 
@@ -53,19 +65,6 @@ def secrets_of(settings: Settings) -> list[str]:
         if secret is not None:
             values.append(secret.get_secret_value())
     return values
-
-
-class GatewayApp(FastAPI):
-    """FastAPI, with warm catalogue reads answered before the middleware stack and the
-    router (``app/api/fast_reads.py``), with the same renderer and headers. Every other
-    request is routed."""
-
-    cached_reads: CachedReads
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and await self.cached_reads.respond(scope, send):
-            return
-        await super().__call__(scope, receive, send)
 
 
 MAX_BODY_BYTES = 16 * 1024
@@ -85,8 +84,7 @@ def peer_is_trusted(trusted: Sequence[Network]) -> Callable[[Scope], bool]:
 
 
 def cors_options(settings: Settings) -> dict[str, Any] | None:
-    """``CORSMiddleware``'s configuration, for the routed stack and the fast read path
-    alike; None when CORS is off."""
+    """``CORSMiddleware``'s configuration; None when CORS is off."""
     if not settings.cors_allow_origins:
         return None
     return {
@@ -116,24 +114,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         json_lines=settings.log_format == "json", level=settings.log_level, redactor=redactor
     )
     metrics = Metrics()
-    recorder = AccessRecorder(
-        metrics=metrics,
-        access_log=AccessLog(
-            json_lines=settings.log_format == "json",
-            enabled=settings.log_level in ("debug", "info"),
-        ),
-        trust_request_id=peer_is_trusted(settings.trusted_proxies),
-    )
-    app = GatewayApp(
+    app = FastAPI(
         title="ONEPlatform Gateway",
         version="0.1.0",
-        description=API_DESCRIPTION,
+        description=API_DESCRIPTION + (DEMO_DESCRIPTION if settings.demo_tokens else ""),
         lifespan=lifespan_for(settings, metrics, redactor),
         # Prometheus is this service's telemetry; FastAPI's native OpenTelemetry hooks
         # would cost a provider lookup on every request for nothing.
         telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url=None,  # served by app/api/docs.py, with local assets and their own CSP
         redoc_url=None,
+        # No redirect for a path with or without a trailing slash: behind the balancer
+        # it would name the wrong port and scheme, and carry the query string (a live
+        # stream's access_token) into a Location header. Such a path is a 404.
+        redirect_slashes=False,
     )
     install_problem_handlers(app)
     install_docs(app)
@@ -146,20 +140,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.demo_enabled:
         app.include_router(demo_site(settings))
     cors = cors_options(settings)
-    app.cached_reads = CachedReads(
-        recorder,
-        CORSMiddleware(app, **cors) if cors else None,
-        max_header_bytes=MAX_HEADER_BYTES,
-    )
     # Outermost last: CORS, then the request observer (ids, security headers, access
-    # line, metrics, the 500 for anything unexpected), then the body limit.
+    # line, metrics, the 500 for anything unexpected), the size limits, and the warm
+    # reads answered before the router (app/api/warm_reads.py).
+    app.add_middleware(WarmReads)
     app.add_middleware(  # a link request is < 1 KiB
         BodyLimit, max_bytes=MAX_BODY_BYTES, max_header_bytes=MAX_HEADER_BYTES
     )
-    app.add_middleware(RequestObserver, recorder=recorder, on_error=internal_error)
+    app.add_middleware(
+        RequestObserver,
+        metrics=metrics,
+        trust_request_id=peer_is_trusted(settings.trusted_proxies),
+        add_headers=with_security_headers,
+        on_error=internal_error,
+        access_log=(
+            AccessLine(json_lines=settings.log_format == "json")
+            if settings.log_level in ("debug", "info")
+            else None
+        ),
+    )
     if cors:
         app.add_middleware(CORSMiddleware, **cors)
-    _register_problem_schema(app)
+    _finish_document(app, demo_tokens=settings.demo_tokens)
     return app
 
 
@@ -173,14 +175,21 @@ def demo_site(settings: Settings) -> APIRouter:
             settings.auth_jwt_audience,
             wall=time.time,
         )
-    site = DemoSite.load(settings.demo_vendor_dir, issuer, wall=time.time)
+    site = DemoSite.load(
+        settings.demo_vendor_dir,
+        issuer,
+        wall=time.time,
+        kit_dir=settings.demo_kit_dir,
+        frame_ancestors=settings.frame_ancestors,
+    )
     return demo_router(site, page_path="/" if settings.igm_mode == "simulator" else "/demo")
 
 
-def _register_problem_schema(app: FastAPI) -> None:
-    """Make ``#/components/schemas/Problem`` exist for the problem examples, and document
-    the problems every operation can answer: ``BodyLimit``'s 413 and 431 (it reads every
-    request first) and the 500 of anything unexpected."""
+def _finish_document(app: FastAPI, *, demo_tokens: bool) -> None:
+    """Make ``#/components/schemas/Problem`` exist for the problem examples, document
+    the problems every operation can answer (``BodyLimit``'s 413 and 431: it reads
+    every request first; the 500 of anything unexpected), the live stream's message
+    schemas and the viewer's security requirement."""
     original = app.openapi
     every = {
         str(status): entry
@@ -197,6 +206,8 @@ def _register_problem_schema(app: FastAPI) -> None:
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
                     operation["responses"].update(every)
+            document_stream(schema)
+            document_security(schema, demo_tokens=demo_tokens)
             app.openapi_schema = schema
         return app.openapi_schema
 

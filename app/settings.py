@@ -9,6 +9,7 @@ without echoing its value.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -40,6 +41,9 @@ SIMULATOR_REDIRECT_URL = "https://www.example.com/"
 MIN_KEY_CHARS = 32
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_ORIGIN = re.compile(
+    r"https?://(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+(?::[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?"
+)
 
 
 class SettingsError(Exception):
@@ -100,11 +104,22 @@ class Settings(BaseSettings):
     # --- Links ---------------------------------------------------------------
     link_rate_per_s: float = Field(default=150.0, gt=0)
     link_burst: int = Field(default=10, ge=1)
-    link_max_wait_ms: int = Field(default=300, ge=0, le=5000)
+    # The line (first come, first served) for the link budget: a request whose slot is
+    # this close is held until it; a later one is answered 429 with its place, kept for
+    # LINK_QUEUE_GRACE_S past its slot. Keep the hold plus IGM_READ_TIMEOUT_S below the
+    # load balancer's read timeout (deploy/nginx/nginx.conf: 30 s).
+    link_queue_hold_s: float = Field(default=8.0, ge=0, le=50)
+    link_queue_grace_s: float = Field(default=10.0, ge=0.5, le=600)
+    # Renewals: a share of the budget kept for renewals near their link's expiry; a
+    # renewal that can come back after the line with this much time left is told to.
+    link_renewal_share: float = Field(default=0.05, ge=0, le=0.5)
+    link_renewal_lead_s: float = Field(default=30.0, gt=0, le=3600)
     link_user_rate_per_min: float = Field(default=30.0, gt=0)
     link_user_burst: int = Field(default=10, ge=1)
     link_dedupe_window_s: float = Field(default=5.0, ge=0)
     link_fallback: Literal["local", "closed"] = "local"
+    # Redis unreachable: the per-user and session limits per replica (local) or 503.
+    link_limits_fallback: Literal["local", "refuse"] = "local"
     default_redirect_url: AnyHttpUrl | None = None
     redirect_allowed_hosts: Annotated[list[str], NoDecode] = []
     # production refuses an empty REDIRECT_ALLOWED_HOSTS unless this says any https host
@@ -132,6 +147,8 @@ class Settings(BaseSettings):
     watch_callback_timeout_s: float = Field(default=1.0, gt=0, le=10)
     watch_callback_cache_s: float = Field(default=60.0, ge=0)
     watch_callback_failure: Literal["deny", "allow"] = "deny"
+    # The most an answer may be (bytes): a bigger one is a failed call.
+    watch_callback_max_bytes: int = Field(default=4096, ge=64, le=1_048_576)
 
     # --- Audit trail ------------------------------------------------------------
     audit_redis_stream: str | None = Field(default=None, pattern=r"^[A-Za-z0-9:_{}.-]{1,128}$")
@@ -144,6 +161,9 @@ class Settings(BaseSettings):
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     sse_send_timeout_s: float = Field(default=10.0, gt=0)
     sse_resume_log: int = Field(default=1000, ge=1)
+    # Streams one user (one IP) may hold across the fleet; 0: no limit.
+    sse_max_per_user: int = Field(default=5, ge=0)
+    sse_max_per_ip: int = Field(default=50, ge=0)
 
     # --- Viewer identity, IP and country ------------------------------------
     trusted_proxies: Annotated[list[Network], NoDecode] = []
@@ -157,6 +177,9 @@ class Settings(BaseSettings):
     auth_jwt_issuer: str | None = None
     auth_jwt_audience: str | None = None
     auth_jwt_leeway_s: float = Field(default=30.0, ge=0)
+    # How long JWKS keys are still used when the JWKS URL cannot be fetched (counted
+    # from the last good fetch); past it, tokens they would check are refused.
+    auth_jwks_max_stale_s: float = Field(default=3600.0, ge=600, le=7 * 86400)
     # a token living longer than this (exp - iat, or exp - now) is refused; unset: no bound
     auth_jwt_max_age_s: float | None = Field(default=None, gt=0)
     api_keys: Annotated[list[SecretStr], NoDecode] = []
@@ -170,11 +193,19 @@ class Settings(BaseSettings):
     demo_page: bool = False
     demo_token_issuer: bool = False
     demo_vendor_dir: Path = Path("node_modules")
+    # The player kit the reference page imports (served at /_demo/kit/)
+    demo_kit_dir: Path = Path("clients/web/src")
+    # Origins whose pages may frame the player page (/_demo/player/...), besides the
+    # gateway's own: the Content-Security-Policy's frame-ancestors
+    frame_ancestors: Annotated[list[str], NoDecode] = []
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Keys for /admin (X-Admin-Key); never the same as API_KEYS. Empty: /admin is shut.
     admin_api_keys: Annotated[list[SecretStr], NoDecode] = []
     admin_in_openapi: bool = False
+    # Failed X-Admin-Key checks one client may make per window, fleet-wide, before 429.
+    admin_max_failures: int = Field(default=10, ge=1)
+    admin_failure_window_s: float = Field(default=300.0, ge=1)
 
     _split_lists = field_validator(
         "redirect_allowed_hosts",
@@ -182,8 +213,17 @@ class Settings(BaseSettings):
         "api_keys",
         "admin_api_keys",
         "cors_allow_origins",
+        "frame_ancestors",
         mode="before",
     )(_split)
+
+    @field_validator("frame_ancestors", mode="after")
+    @classmethod
+    def _origins_only(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError("expected a comma list of origins (https://host[:port])")
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -345,6 +345,22 @@ def test_refused_by_the_rules_before_the_upstream(
 
 
 @pytest.mark.parametrize(
+    ("event_id", "words"),
+    [
+        pytest.param(PENDING, "has not started (status P)", id="P"),
+        pytest.param(CLOSED, "is over (status C)", id="C"),
+        pytest.param(VOID, "was cancelled (status V)", id="V"),
+    ],
+)
+def test_a_status_refusal_names_the_status_in_words(
+    gateway: httpx.Client, event_id: str, words: str
+) -> None:
+    response = post_link(gateway, event_id, viewer(GB_IP, "GB"), RAW_HLS)
+
+    assert f"The event {words}" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
     "redirect_url", [pytest.param(url, id=name) for name, url in REDIRECT_REFUSALS]
 )
 def test_unsafe_redirect_is_refused_before_the_upstream(
@@ -580,7 +596,7 @@ async def test_slots_a_stalled_replica_cannot_keep_are_given_up_not_used_late(
         DEFAULT_REDIRECT_URL="https://operator.example/after",
         LINK_RATE_PER_S="2",  # refills at rate - burst: a slot a second
         LINK_BURST="1",
-        LINK_MAX_WAIT_MS="5000",
+        LINK_QUEUE_HOLD_S="5",
     )
     users = [unique("stalled") for _ in range(6)]
     with run_gateway(env, tmp_path, name="stalled") as process:
