@@ -16,9 +16,9 @@ from pydantic import SecretStr
 
 from app.identity.auth import AuthError, AuthReason
 from app.main import create_app
-from app.outbound import tls_verify
 from app.settings import Settings, SettingsError, load_settings
 from app.state import GatewayState
+from app.tls import tls_verify
 from app.upstream.client import OnePlatformClient, build_http_client
 from app.upstream.errors import UpstreamConnectionError
 from tests.support.jwt_keys import rsa_keys
@@ -187,14 +187,18 @@ async def gateway(settings: Settings) -> AsyncIterator[GatewayState]:
         yield state["gateway"]
 
 
+ISSUER = "https://idp.example/"
+AUDIENCE = "gateway"
+
+
 def tls_settings(url: str, ca_bundle: Path | None) -> Settings:
     values: dict[str, Any] = {
         "igm_mode": "simulator",
         "igm_api_url": f"{url}/api",  # a network upstream: the TLS server
         "igm_player_api_url": f"{url}/api",
         "auth_jwks_url": f"{url}/jwks",
-        "auth_jwt_issuer": "https://idp.example/",
-        "auth_jwt_audience": "gateway",
+        "auth_jwt_issuer": ISSUER,
+        "auth_jwt_audience": AUDIENCE,
         "igm_ca_bundle": ca_bundle,
         "log_level": "warning",
     }
@@ -208,7 +212,13 @@ def jwks_answer(seen: Seen) -> object:
 
 
 def token() -> str:
-    return rsa_keys().sign({"sub": "viewer-1", "exp": int(time.time()) + 600}, {"kid": "k1"})
+    claims = {
+        "sub": "viewer-1",
+        "exp": int(time.time()) + 600,
+        "iss": ISSUER,
+        "aud": AUDIENCE,  # required with a JWKS URL
+    }
+    return rsa_keys().sign(claims, {"kid": "k1"})
 
 
 @pytest.mark.parametrize("trusted", [True, False], ids=["with-bundle", "without"])
