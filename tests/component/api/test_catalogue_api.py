@@ -3,7 +3,6 @@ in demo mode: the embedded simulator and the embedded store."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +12,7 @@ import pytest
 from app.main import create_app
 from app.settings import Settings
 from tests.support.asgi import app_client
+from tests.support.polling import eventually
 
 SECURITY = ("x-content-type-options", "content-security-policy")
 
@@ -23,12 +23,11 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         igm_mode="simulator", log_format="json", cors_allow_origins=["https://www.example.com"]
     )
     async with app_client(create_app(settings)) as test_client:
-        for _ in range(200):
-            if (await test_client.get("/v1/events/open")).status_code == 200:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("catalogue never warmed")
+
+        async def warm() -> bool:
+            return (await test_client.get("/v1/events/open")).status_code == 200
+
+        await eventually(warm, "the catalogue warm")
         yield test_client
 
 

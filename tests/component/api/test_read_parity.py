@@ -5,7 +5,6 @@ problem+json 500 with the same request id, security and CORS headers as any answ
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from starlette.types import Scope, Send
 from app.main import GatewayApp, create_app
 from app.settings import Settings
 from tests.support.asgi import app_clients
+from tests.support.polling import eventually
 
 ALLOWED = "https://www.example.com"
 FOREIGN = "https://elsewhere.example.org"
@@ -46,13 +46,13 @@ async def clients() -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient,
     paths = Paths(app)
     routed_only = functools.partial(FastAPI.__call__, app)  # skips the fast read path
     async with app_clients(app, app, routed_only) as (fast, routed):
-        for _ in range(200):
+
+        async def has_open_event() -> bool:
             opened = await routed.get("/v1/events/open")
-            if opened.status_code == 200 and opened.json()["events"]:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("catalogue never warmed")
+            return opened.status_code == 200 and bool(opened.json()["events"])
+
+        await eventually(has_open_event, "the catalogue warm, with an open event")
+        opened = await routed.get("/v1/events/open")
         event_id = opened.json()["events"][0]["eventId"]
         today = datetime.now(UTC).date().isoformat()
         for warm in ("/v1/sports", f"/v1/events?date={today}", f"/v1/events/{event_id}/streams"):

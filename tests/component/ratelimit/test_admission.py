@@ -119,7 +119,7 @@ async def test_a_caller_that_waits_its_retry_after_is_admitted(
     assert refused.outcome == "rate_limited"
     assert 0 < refused.retry_after_s <= 1
 
-    await asyncio.sleep(refused.retry_after_s)
+    await asyncio.sleep(refused.retry_after_s)  # the stimulus: the caller waits as told
     retried = await admit(links, rate_per_s=1, burst=burst, max_wait_ms=max_wait_ms)
     assert retried.outcome == "admitted"
     assert retried.wait_s * 1000 <= max_wait_ms
