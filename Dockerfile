@@ -1,9 +1,12 @@
 # syntax=docker/dockerfile:1
 # ONEPlatform Gateway. Build: docker build -t oneplatform-gateway:0.1.0 .
-# Run (demo mode, built-in simulator):
-#   docker run --rm -p 8000:8000 -e IGM_MODE=simulator oneplatform-gateway:0.1.0
-# Production needs IGM_CUSTOMER_UID, IGM_SERVER_IP, REDIS_URL and TRUSTED_PROXIES
-# (see docs/deployment.md); nothing secret is baked into the image.
+# The image runs against a shared Redis (REDIS_URL). For the one-process demo (built-in
+# simulator, embedded store), build it with the demo extra:
+#   docker build --build-arg DEMO_STORE=true -t oneplatform-gateway:demo .
+#   docker run --rm -p 8000:8000 -e IGM_MODE=simulator oneplatform-gateway:demo
+# Production needs IGM_CUSTOMER_UID, IGM_SERVER_IP, REDIS_URL, TRUSTED_PROXIES,
+# REDIRECT_ALLOWED_HOSTS and AUDIT_USER_ID_KEY (see docs/deployment.md); nothing secret
+# is baked into the image.
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 ARG NODE_IMAGE=node:20.18.1-bookworm-slim
@@ -26,8 +29,11 @@ WORKDIR /src
 # Every dependency ships manylinux wheels: no compiler is needed, even here.
 # The dependencies come from the lock file (exact versions, hash-checked: the image runs
 # what was tested), then the project itself without resolving anything again.
-COPY requirements.lock ./
+COPY requirements.lock requirements-demo.lock ./
 RUN pip install --require-hashes -r requirements.lock
+# true: the demo extra too (the embedded store, for a one-process demo without Redis)
+ARG DEMO_STORE=false
+RUN if [ "$DEMO_STORE" = true ]; then pip install --require-hashes -r requirements-demo.lock; fi
 COPY pyproject.toml README.md ./
 COPY app ./app
 RUN pip install --no-deps . \

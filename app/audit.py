@@ -7,9 +7,14 @@ upstream ``transactionId``. It goes to its own log stream (JSON lines whose
 capped near ``AUDIT_REDIS_STREAM_MAXLEN`` entries that an operator's pipeline can
 consume. No secret is ever in a record; the viewer's IP only with ``AUDIT_RAW_IP``.
 
-User ids are HMAC-SHA-256'd with ``AUDIT_USER_ID_KEY`` (plain SHA-256 without it, which
-anyone who can guess an id can reverse): the same user gets the same hash, so an
-operator can find a user's records by hashing the id the same way.
+User ids are HMAC-SHA-256'd with ``AUDIT_USER_ID_KEY`` (required in production; plain
+SHA-256 without it, in demo mode only, which anyone who can guess an id can reverse):
+the same user gets the same hash, so an operator can find a user's records by hashing
+the id the same way.
+
+Records do not depend on ``LOG_LEVEL``: they go through a logger of their own that lets
+every level through (the app's processors and output all the same), so an operator who
+quiets the logs to ``warning`` keeps the audit trail.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import time
 from dataclasses import dataclass, fields
 from typing import Literal
@@ -31,6 +37,12 @@ from app.observability.metrics import Metrics
 from app.store import Store
 
 log = structlog.get_logger("audit")
+# The records' own logger: the configured processors and output, but no level filter.
+records = structlog.wrap_logger(
+    None,
+    wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
+    logger_factory_args=("audit",),
+)
 
 Decision = Literal["minted", "deduped", "refused"]
 
@@ -90,7 +102,7 @@ class AuditTrail:
         line = {
             name: str(value) for name in _FIELDS if (value := getattr(record, name)) is not None
         }
-        log.info("audit", **line)
+        records.info("audit", **line)
         if self._redis is not None:
             task = asyncio.get_running_loop().create_task(self._append(line))
             self._writes.add(task)

@@ -1,18 +1,25 @@
 """The gateway's own errors, rendered as RFC 9457 problem+json.
 
+Every problem the gateway answers is a row of ``PROBLEMS`` (``app.problem_types``).
+The runtime problems (``problem``), the translation of upstream failures
+(``problem_from_upstream``) and the OpenAPI examples (``app.api.problems``) are all
+made from it.
+
 Domain code raises ``GatewayError`` (never ``HTTPException``); one handler turns it
-into a response with ``type``, ``title``, ``status``, ``detail``, a stable ``code``
-and, where the upstream gave one, its ``operationCode``.
+into a response with ``type``, ``title``, ``status``, ``detail``, ``code`` and, where
+one applies, ``operationCode``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 import orjson
 from starlette.responses import Response
 
+from app.problem_types import PROBLEMS
 from app.upstream.errors import (
     OperationError,
     UpstreamCircuitOpen,
@@ -83,24 +90,50 @@ def problem_response(error: GatewayError, headers: dict[str, str] | None = None)
     )
 
 
+def problem(
+    code: str,
+    detail: str | None = None,
+    *,
+    status: int | None = None,
+    operation_code: int | None = None,
+    retry_after_s: float | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> GatewayError:
+    """The error for ``code`` (a row of ``PROBLEMS``), with the table's detail unless a
+    more precise one is given; ``status`` only among the row's statuses."""
+    kind = PROBLEMS[code]
+    if status is not None and status not in kind.statuses:
+        raise ValueError(f"{code} is not answered with {status}")
+    return GatewayError(
+        status or kind.status,
+        code,
+        kind.title,
+        detail or kind.detail,
+        operation_code=operation_code if operation_code is not None else kind.operation_code,
+        retry_after_s=retry_after_s,
+        extra=extra,
+        headers=headers,
+    )
+
+
 # --- upstream failures as problems ------------------------------------------------
 
-# operationCode -> (HTTP status, stable code, title)
-_OPERATION_PROBLEMS: dict[int, tuple[int, str, str]] = {
-    300: (502, "upstream_rejected_customer", "Gateway misconfigured: customer rejected"),
-    301: (502, "upstream_rejected_user_ip", "Upstream rejected the viewer IP"),
-    302: (502, "upstream_rejected_user_id", "Upstream rejected the user id"),
-    303: (502, "upstream_rejected_server_ip", "Gateway misconfigured: server IP not allowed"),
-    304: (404, "stream_not_found", "Stream not found"),
-    305: (422, "invalid_redirect_url", "Invalid redirect URL"),
-    306: (403, "geo_blocked", "Not available in your region"),
-    307: (502, "provider_failure", "Stream provider failure"),
-    308: (502, "invalid_transaction_ref", "Upstream rejected the transaction reference"),
-    401: (404, "event_not_found", "Event not found"),
-    402: (409, "event_pending", "Event has not started"),
-    403: (410, "event_closed", "Event is over"),
-    404: (410, "event_cancelled", "Event was cancelled"),
+# operationCode -> the problem it becomes
+OPERATION_PROBLEMS: Final[Mapping[int, str]] = {
+    kind.operation_code: kind.code for kind in PROBLEMS.values() if kind.operation_code is not None
 }
+
+# Every code ``problem_from_upstream`` can answer: a route that calls ONEPlatform
+# documents them all.
+UPSTREAM_CODES: Final = (
+    *dict.fromkeys(OPERATION_PROBLEMS.values()),
+    "upstream_error",
+    "upstream_rate_limited",
+    "upstream_timeout",
+    "upstream_unavailable",
+    "upstream_bad_response",
+)
 
 # Codes that mean the gateway itself is misconfigured: the operator must act.
 OPERATOR_ACTION_CODES = frozenset({300, 303})
@@ -111,51 +144,31 @@ UPSTREAM_RETRY_AFTER_S = 5.0
 def problem_from_upstream(exc: UpstreamError) -> GatewayError:
     """The one translation of an upstream failure into what a front end sees."""
     if isinstance(exc, OperationError):
-        status, code, title = _OPERATION_PROBLEMS.get(
-            exc.operation_code, (502, "upstream_error", "Upstream error")
-        )
-        return GatewayError(
-            status,
-            code,
-            title,
-            exc.message or title,
-            operation_code=exc.operation_code,
-        )
+        code = OPERATION_PROBLEMS.get(exc.operation_code, "upstream_error")
+        return problem(code, exc.message or None, operation_code=exc.operation_code)
     if isinstance(exc, UpstreamRateLimited):
-        return GatewayError(
-            503,
-            "upstream_rate_limited",
-            "Upstream is rate limiting",
-            "ONEPlatform asked the gateway to slow down; try again shortly.",
-            retry_after_s=exc.retry_after_s or UPSTREAM_RETRY_AFTER_S,
+        return problem(
+            "upstream_rate_limited", retry_after_s=exc.retry_after_s or UPSTREAM_RETRY_AFTER_S
         )
     if isinstance(exc, UpstreamCircuitOpen):
-        return GatewayError(
-            503,
+        return problem(
             "upstream_unavailable",
-            "Upstream unavailable",
             f"ONEPlatform failed repeatedly for {exc.method}; the gateway retries it shortly.",
             retry_after_s=exc.retry_after_s,
         )
     if isinstance(exc, UpstreamTimeout):
-        return GatewayError(
-            503,
+        return problem(
             "upstream_timeout",
-            "Upstream timed out",
             f"ONEPlatform did not answer {exc.method} in time.",
             retry_after_s=UPSTREAM_RETRY_AFTER_S,
         )
     if isinstance(exc, UpstreamUnavailable):
-        return GatewayError(
-            503 if not isinstance(exc, UpstreamServerError) else 502,
+        return problem(
             "upstream_unavailable",
-            "Upstream unavailable",
             f"ONEPlatform could not serve {exc.method}: {exc.message}.",
+            status=502 if isinstance(exc, UpstreamServerError) else 503,
             retry_after_s=UPSTREAM_RETRY_AFTER_S,
         )
-    return GatewayError(
-        502,
-        "upstream_bad_response",
-        "Upstream answered badly",
-        f"ONEPlatform's answer to {exc.method} could not be used.",
+    return problem(
+        "upstream_bad_response", f"ONEPlatform's answer to {exc.method} could not be used."
     )

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
+from uvicorn.config import STARTUP_FAILURE
 
 from app.api import admin, catalogue, health, links, live, sessions
 from app.api.body_limit import BodyLimit
@@ -30,6 +31,7 @@ from app.observability.metrics import Metrics
 from app.observability.requests import AccessRecorder, RequestObserver
 from app.settings import Settings, SettingsError, load_settings
 from app.state import lifespan_for
+from app.store import embedded_store_missing
 
 API_DESCRIPTION = """\
 A gateway between an operator's websites and apps and the iGameMedia ONEPlatform
@@ -102,7 +104,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings = load_settings()
         except SettingsError as exc:
             print(f"oneplatform-gateway: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+            # uvicorn's code for a failed start: its worker supervisor (--workers, or
+            # WEB_CONCURRENCY) then stops instead of restarting the worker for ever.
+            raise SystemExit(STARTUP_FAILURE) from None
+    missing = embedded_store_missing(settings.store_config)
+    if missing is not None:
+        print(f"oneplatform-gateway: {missing}", file=sys.stderr)
+        raise SystemExit(STARTUP_FAILURE)
     redactor = Redactor(secrets_of(settings))
     configure_logging(
         json_lines=settings.log_format == "json", level=settings.log_level, redactor=redactor
@@ -171,10 +179,14 @@ def demo_site(settings: Settings) -> APIRouter:
 
 def _register_problem_schema(app: FastAPI) -> None:
     """Make ``#/components/schemas/Problem`` exist for the problem examples, and document
-    the 413 that ``BodyLimit`` gives every operation that takes a body."""
+    the problems every operation can answer: ``BodyLimit``'s 413 and 431 (it reads every
+    request first) and the 500 of anything unexpected."""
     original = app.openapi
-    too_large = {
-        str(status): entry for status, entry in problem_responses("body_too_large").items()
+    every = {
+        str(status): entry
+        for status, entry in problem_responses(
+            "body_too_large", "headers_too_large", "internal_error"
+        ).items()
     }
 
     def openapi() -> dict[str, object]:
@@ -184,8 +196,7 @@ def _register_problem_schema(app: FastAPI) -> None:
             components.setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
-                    if "requestBody" in operation:
-                        operation["responses"].update(too_large)
+                    operation["responses"].update(every)
             app.openapi_schema = schema
         return app.openapi_schema
 

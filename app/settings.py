@@ -35,6 +35,9 @@ SIMULATOR_API_KEY = "demo-api-key"
 # value so that every replica of a demo fleet accepts the others' tokens.
 SIMULATOR_JWT_SECRET = "demo-jwt-secret-for-the-simulator-only-0123456789"  # noqa: S105
 SIMULATOR_REDIRECT_URL = "https://www.example.com/"
+# Production keys (API_KEYS, ADMIN_API_KEYS) are at least this long: guessing one is out
+# of reach (e.g. `openssl rand -hex 32`).
+MIN_KEY_CHARS = 32
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -79,6 +82,9 @@ class Settings(BaseSettings):
     redis_sentinel_master: str | None = None
     replica_id: str | None = None
     replica_count: int | None = Field(default=None, ge=1)
+    # uvicorn worker processes per replica (scripts/serve starts them; read here so that
+    # production refuses several workers without a shared store)
+    web_concurrency: int = Field(default=1, ge=1)
 
     # --- Event catalogue ---------------------------------------------------
     events_min_interval_s: float = Field(default=10.0, ge=0.1)
@@ -101,6 +107,8 @@ class Settings(BaseSettings):
     link_fallback: Literal["local", "closed"] = "local"
     default_redirect_url: AnyHttpUrl | None = None
     redirect_allowed_hosts: Annotated[list[str], NoDecode] = []
+    # production refuses an empty REDIRECT_ALLOWED_HOSTS unless this says any https host
+    redirect_allow_any: bool = False
     # ONEPlatform does not say how long its links and THEOlive tokens live: the
     # lifetimes minted answers announce (expiresAt; refreshAfter at 80 % of it).
     link_ttl_s: float = Field(default=1800.0, ge=1)
@@ -149,6 +157,8 @@ class Settings(BaseSettings):
     auth_jwt_issuer: str | None = None
     auth_jwt_audience: str | None = None
     auth_jwt_leeway_s: float = Field(default=30.0, ge=0)
+    # a token living longer than this (exp - iat, or exp - now) is refused; unset: no bound
+    auth_jwt_max_age_s: float | None = Field(default=None, gt=0)
     api_keys: Annotated[list[SecretStr], NoDecode] = []
 
     # --- HTTP surface and operations ----------------------------------------
@@ -238,6 +248,7 @@ class Settings(BaseSettings):
         "auth_jwks_url",
         "auth_jwt_issuer",
         "auth_jwt_audience",
+        "auth_jwt_max_age_s",
         mode="before",
     )
     @classmethod
@@ -252,17 +263,23 @@ class Settings(BaseSettings):
                 self.igm_customer_uid = SecretStr(SIMULATOR_CUSTOMER_UID)
             if self.igm_server_ip is None:
                 self.igm_server_ip = ipaddress.IPv4Address("127.0.0.1")
-            configured = (
-                self.api_keys,
-                self.auth_jwt_secret,
-                self.auth_jwt_public_key,
-                self.auth_jwks_url,
-            )
-            if not any(configured):
+        if self.embedded_simulator:
+            # The demo's public credentials: only where the upstream is the built-in
+            # simulator, never in front of an upstream of its own.
+            if not self.link_auth_configured:
                 self.api_keys = [SecretStr(SIMULATOR_API_KEY)]
                 self.auth_jwt_secret = SecretStr(SIMULATOR_JWT_SECRET)
             if self.default_redirect_url is None:
                 self.default_redirect_url = AnyHttpUrl(SIMULATOR_REDIRECT_URL)
+            return self
+        if self.igm_mode == "simulator":
+            self._no_public_demo_credentials()
+            if self.links_enabled and not self.link_auth_configured:
+                raise ValueError(
+                    "API_KEYS, AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL must be "
+                    "set with IGM_API_URL: the demo credentials exist only with the built-in "
+                    "simulator (leave IGM_API_URL unset, or set LINKS_ENABLED=false)"
+                )
             return self
         missing = [
             name
@@ -281,6 +298,79 @@ class Settings(BaseSettings):
             raise ValueError(
                 "API_KEYS, AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL must be set "
                 "so that link requests can authenticate (or set LINKS_ENABLED=false)"
+            )
+        self._no_public_demo_credentials()
+        return self
+
+    def _no_public_demo_credentials(self) -> None:
+        """The demo key and JWT secret are in this project's documentation: anyone could
+        use them against an upstream of the operator's own."""
+        if any(key.get_secret_value() == SIMULATOR_API_KEY for key in self.api_keys):
+            raise ValueError(
+                "API_KEYS holds the public demo key, which works only with the built-in "
+                "simulator (IGM_MODE=simulator without IGM_API_URL)"
+            )
+        secret = self.auth_jwt_secret
+        if secret is not None and secret.get_secret_value() == SIMULATOR_JWT_SECRET:
+            raise ValueError(
+                "AUTH_JWT_SECRET is the public demo secret, which works only with the "
+                "built-in simulator (IGM_MODE=simulator without IGM_API_URL)"
+            )
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Self:
+        """What would be unsafe in production refuses to start, unless opted out of
+        explicitly; every problem in one line."""
+        if self.igm_mode != "production":
+            return self
+        problems: list[str] = []
+        if not self.store_config.shared:
+            for name, count in (
+                ("REPLICA_COUNT", self.replica_count),
+                ("WEB_CONCURRENCY", self.web_concurrency),
+            ):
+                if count is not None and count > 1:
+                    problems.append(
+                        f"REDIS_URL must be set when {name}={count}: the embedded store "
+                        "serves one process, and each would spend the upstream budget alone"
+                    )
+        if self.links_enabled and not self.redirect_allowed_hosts and not self.redirect_allow_any:
+            problems.append(
+                "REDIRECT_ALLOWED_HOSTS must list the hosts a player may send viewers to "
+                "(or set REDIRECT_ALLOW_ANY=true to accept any https host)"
+            )
+        for name, keys in (("API_KEYS", self.api_keys), ("ADMIN_API_KEYS", self.admin_api_keys)):
+            if any(len(key.get_secret_value()) < MIN_KEY_CHARS for key in keys):
+                problems.append(
+                    f"{name} must hold keys of at least {MIN_KEY_CHARS} characters in "
+                    "production mode"
+                )
+        if self.audit_user_id_key is None:
+            problems.append(
+                "AUDIT_USER_ID_KEY must be set in production mode (without it, audit records "
+                "hash user ids with plain SHA-256, which reverses for a guessable id)"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _asymmetric_jwt_names_its_tokens(self) -> Self:
+        if self.auth_jwt_public_key is None and self.auth_jwks_url is None:
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("AUTH_JWT_AUDIENCE", self.auth_jwt_audience),
+                ("AUTH_JWT_ISSUER", self.auth_jwt_issuer),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(
+                f"{' and '.join(missing)} must be set with AUTH_JWT_PUBLIC_KEY or "
+                "AUTH_JWKS_URL: else a token the identity provider issued for another "
+                "service, or another issuer's, would be accepted"
             )
         return self
 
@@ -383,7 +473,7 @@ class Settings(BaseSettings):
         """Whether GET /_demo/token mints viewer JWTs: demo mode, or an explicit opt-in."""
         if self.auth_jwt_secret is None:
             return False
-        return self.igm_mode == "simulator" or (self.demo_page and self.demo_token_issuer)
+        return self.embedded_simulator or (self.demo_page and self.demo_token_issuer)
 
     @property
     def customer_uid(self) -> SecretStr:

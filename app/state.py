@@ -28,8 +28,13 @@ from app.catalogue.shared import SharedLists
 from app.identity.admin_keys import AdminKeys
 from app.identity.auth import Authenticator
 from app.identity.country import CountryResolver
+from app.links.background import BackgroundWrites
+from app.links.budget import LinkBudget, LinkLimits
 from app.links.ladder import PlayStep
-from app.links.service import LinkLifetimes, LinkLimits, LinkRules, LinkService
+from app.links.minting import LinkLifetimes, LinkMinter
+from app.links.rules import LinkRules
+from app.links.service import LinkService
+from app.links.sessions import LinkSessions
 from app.live.feed import LiveFeed, LiveLimits, server_exiting
 from app.live.session_notices import SessionNotices
 from app.observability.context import count_upstream_call
@@ -42,6 +47,7 @@ from app.ratelimit.lease import Lease
 from app.ratelimit.sessions import SessionLimits, ViewingSessions
 from app.settings import Settings
 from app.store import Store, build_store, close_store
+from app.supervisor import Supervisor
 from app.upstream.breaker import CircuitBreaker
 from app.upstream.client import OnePlatformClient, UpstreamCall, build_http_client
 from app.watch.callback import WatchCallback
@@ -70,6 +76,7 @@ class GatewayState:
     sessions: ViewingSessions
     started_at: float  # monotonic
     live: LiveFeed
+    supervisor: Supervisor  # the background tasks; readiness asks it what is down
 
 
 async def get_state(request: Request) -> GatewayState:
@@ -194,11 +201,12 @@ def build_links(
     watch: WatchRules,
     sessions: ViewingSessions,
 ) -> LinkService:
-    return LinkService(
-        catalogue=catalogue,
-        client=client,
-        admission=LinkAdmission(redis),
-        limits=LinkLimits(
+    clock = time.time
+    admission = LinkAdmission(redis)
+    background = BackgroundWrites()
+    budget = LinkBudget(
+        admission,
+        LinkLimits(
             # LINK_RATE_PER_S is the most calls the fleet may make in any one second:
             # the bucket refills at rate - burst, so rate + burst never exceeds it.
             rate_per_s=settings.link_rate_per_s - settings.link_burst,
@@ -206,21 +214,15 @@ def build_links(
             max_wait_ms=settings.link_max_wait_ms,
             user_rate_per_s=settings.link_user_rate_per_min / 60,
             user_burst=settings.link_user_burst,
-            dedupe_window_s=settings.link_dedupe_window_s,
             # Without a known replica count no replica can know its share: fail closed.
             fallback=settings.link_fallback if settings.replica_count else "closed",
             replica_count=settings.replica_count or 1,
         ),
-        rules=LinkRules(
-            default_redirect_url=(
-                str(settings.default_redirect_url) if settings.default_redirect_url else None
-            ),
-            redirect_allowed_hosts=tuple(settings.redirect_allowed_hosts),
-            unknown_country_allowed=settings.geo_unknown_allowed,
-        ),
-        watch=watch,
-        sessions=sessions,
-        session_limits=(
+        metrics,
+    )
+    link_sessions = LinkSessions(
+        sessions,
+        (
             SessionLimits(
                 max_per_user=settings.max_streams_per_user,
                 ttl_s=settings.session_ttl_s,
@@ -229,11 +231,38 @@ def build_links(
             if settings.max_streams_per_user
             else None
         ),
+        metrics,
+        background,
+        clock=clock,
+    )
+    minter = LinkMinter(
+        client=client,
+        budget=budget,
+        answers=admission,
+        sessions=link_sessions,
         lifetimes=LinkLifetimes(
             link_ttl_s=settings.link_ttl_s, theolive_token_ttl_s=settings.theolive_token_ttl_s
         ),
+        dedupe_window_s=settings.link_dedupe_window_s,
         metrics=metrics,
-        wall=time.time,
+        background=background,
+        clock=clock,
+    )
+    return LinkService(
+        catalogue=catalogue,
+        rules=LinkRules(
+            default_redirect_url=(
+                str(settings.default_redirect_url) if settings.default_redirect_url else None
+            ),
+            redirect_allowed_hosts=tuple(settings.redirect_allowed_hosts),
+            unknown_country_allowed=settings.geo_unknown_allowed,
+        ),
+        watch=watch,
+        minter=minter,
+        sessions=link_sessions,
+        background=background,
+        metrics=metrics,
+        clock=clock,
     )
 
 
@@ -245,6 +274,7 @@ def build_authenticator(settings: Settings, jwks_http: httpx.AsyncClient | None)
         issuer=settings.auth_jwt_issuer,
         audience=settings.auth_jwt_audience,
         leeway_s=settings.auth_jwt_leeway_s,
+        max_age_s=settings.auth_jwt_max_age_s,
         api_keys=settings.api_keys,
         http=jwks_http,
     )
@@ -317,6 +347,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
         countries.open()
         sessions = ViewingSessions(redis)
         notices = SessionNotices(redis, sessions.channel, live)
+        supervisor = Supervisor(metrics)
         state = GatewayState(
             settings=settings,
             metrics=metrics,
@@ -340,6 +371,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             ),
             started_at=time.monotonic(),
             live=live,
+            supervisor=supervisor,
             links=build_links(
                 settings,
                 catalogue=catalogue,
@@ -351,10 +383,12 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             ),
             sessions=sessions,
         )
-        await catalogue.start()
-        live.start()
+        # Every long-lived task runs under the one supervisor, which stops them in the
+        # reverse order: the session notices and the live feed before the catalogue.
+        await catalogue.start(supervisor)
+        live.start(supervisor)
         if settings.max_streams_per_user:
-            notices.start()
+            notices.start(supervisor)
         # Everything built so far lives as long as the process: move it out of the
         # collector's reach, so full collections stop walking FastAPI's and pydantic's
         # ~100k objects (86 ms each, measured) several times a second under load.
@@ -371,6 +405,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             yield {"gateway": state}
         finally:
             log.info("gateway_stopping", replica=owner)
+            await supervisor.stop()
             await notices.stop()
             await live.stop()
             await state.links.close()

@@ -93,11 +93,27 @@ def build_store(config: StoreConfig | str | None) -> Store:
     if config.mode == "sentinel":
         return _sentinel_master(config, timeouts)
     if config.url is None:
-        import fakeredis  # imported only for the embedded default
+        import fakeredis  # the demo extra: checked at start-up (embedded_store_missing)
 
         client: redis_asyncio.Redis = fakeredis.FakeAsyncRedis()
         return client
     return redis_asyncio.Redis.from_url(config.url, health_check_interval=15, **timeouts)
+
+
+def embedded_store_missing(config: StoreConfig) -> str | None:
+    """Why the store this configuration asks for cannot be built here, or None: the
+    embedded one (no ``REDIS_URL``) comes with the ``demo`` extra, not with the runtime
+    dependencies a production image installs."""
+    if config.shared:
+        return None
+    try:
+        import fakeredis  # noqa: F401
+    except ImportError:
+        return (
+            "REDIS_URL must be set: the embedded store (one process, for the demo) is not "
+            "installed here (pip install 'oneplatform-gateway[demo]', as scripts/demo does)"
+        )
+    return None
 
 
 def _sentinel_master(config: StoreConfig, timeouts: dict[str, Any]) -> redis_asyncio.Redis:

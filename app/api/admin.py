@@ -58,19 +58,28 @@ def router_for(include_in_schema: bool) -> APIRouter:
         include_in_schema=include_in_schema,
         responses=problem_responses("unauthorized"),
     )
-    router.add_api_route("/state", read_state, methods=["GET"], summary="Budget, lease, lists")
+    router.add_api_route(
+        "/state",
+        read_state,
+        methods=["GET"],
+        summary="Budget, lease, lists",
+        responses=problem_responses("store_unavailable"),
+    )
     router.add_api_route(
         "/refresh",
         force_refresh,
         methods=["POST"],
         summary="Refresh the open list or a date's list now, within the event budget",
-        responses=problem_responses("date_out_of_range", "refresh_not_due"),
+        responses=problem_responses(
+            "invalid_request", "date_out_of_range", "refresh_not_due", "store_unavailable"
+        ),
     )
     router.add_api_route(
         "/users/{userId}/sessions",
         user_sessions,
         methods=["GET"],
         summary="A user's viewing sessions",
+        responses=problem_responses("invalid_request", "store_unavailable"),
     )
     router.add_api_route(
         "/users/{userId}/sessions/{sessionId}",
@@ -78,7 +87,7 @@ def router_for(include_in_schema: bool) -> APIRouter:
         methods=["DELETE"],
         status_code=204,
         summary="End one of a user's viewing sessions (its player is told on the live channel)",
-        responses=problem_responses("session_not_found"),
+        responses=problem_responses("invalid_request", "session_not_found", "store_unavailable"),
     )
     router.add_api_route(
         "/events/{eventId}/streams",
@@ -86,6 +95,7 @@ def router_for(include_in_schema: bool) -> APIRouter:
         methods=["DELETE"],
         status_code=204,
         summary="Drop an event's cached streams",
+        responses=problem_responses("invalid_request", "event_not_found", "store_unavailable"),
     )
     return router
 

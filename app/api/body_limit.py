@@ -13,22 +13,15 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import GatewayError, problem_response
+from app.errors import GatewayError, problem, problem_response
 
 
 def body_too_large(limit: int) -> GatewayError:
-    return GatewayError(
-        413, "body_too_large", "Body too large", f"Request bodies are limited to {limit} bytes."
-    )
+    return problem("body_too_large", f"Request bodies are limited to {limit} bytes.")
 
 
 def headers_too_large(limit: int) -> GatewayError:
-    return GatewayError(
-        431,
-        "headers_too_large",
-        "Request headers too large",
-        f"Request headers are limited to {limit} bytes in all.",
-    )
+    return problem("headers_too_large", f"Request headers are limited to {limit} bytes in all.")
 
 
 def header_bytes(scope: Scope) -> int:

@@ -18,6 +18,7 @@ from app.api.problems import problem_responses
 from app.api.responses import SnapshotResponse, render_snapshot
 from app.api.schemas import EventDetailOut, EventsOut, SportsOut, StreamsOut
 from app.catalogue.service import Served
+from app.errors import UPSTREAM_CODES
 from app.observability.context import current_facts
 from app.state import GatewayState, get_state
 
@@ -56,7 +57,7 @@ def cached_response(served: Served, request: Request) -> Response:
     "/sports",
     response_model=SportsOut,
     summary="All sports and their codes",
-    responses=problem_responses("invalid_request", "upstream_unavailable"),
+    responses=problem_responses(*UPSTREAM_CODES),
 )
 async def sports(state: StateDep, request: Request) -> Response:
     return cached_response(await state.catalogue.sports(), request)
@@ -107,7 +108,7 @@ async def event(
     "/events/{eventId}/streams",
     response_model=StreamsOut,
     summary="The streams of an event",
-    responses=problem_responses("invalid_request", "event_not_found", "upstream_unavailable"),
+    responses=problem_responses("invalid_request", "event_not_found", *UPSTREAM_CODES),
 )
 async def streams(
     state: StateDep,

@@ -14,7 +14,7 @@ from app.state import GatewayState, get_state
 from app.store import STORE_ERRORS
 
 router = APIRouter(tags=["operations"])
-READY_GRACE_S = 60.0
+READY_GRACE_S = 60.0  # cold past this after start-up: marked overdue
 StateDep = Annotated[GatewayState, Depends(get_state)]
 
 
@@ -26,10 +26,14 @@ async def healthz() -> Response:
 @router.get(
     "/readyz",
     response_model=Health,
-    summary="Ready for traffic: store reachable (when configured) and catalogue warmed",
+    summary="Ready for traffic: catalogue warm, background tasks running, store reachable",
     responses={503: {"model": Health, "description": "Not ready"}},
 )
 async def readyz(state: StateDep) -> Response:
+    """503 while the catalogue is cold (starting, or never warmed: the upstream may be
+    down) or while a background task the replica needs is down (crashed, restarting:
+    ``app/supervisor.py``); 200 ``degraded`` while the store is unreachable (the
+    replica serves what it holds, with its age)."""
     checks: dict[str, str] = {}
     try:
         await state.redis.ping()
@@ -37,16 +41,17 @@ async def readyz(state: StateDep) -> Response:
     except STORE_ERRORS:
         checks["store"] = "unreachable"
     catalogue = state.catalogue
-    # Cold past the start-up grace (the upstream may be down): ready, but degraded, so
-    # a fleet started during an upstream outage still takes traffic once it recovers.
     warm = catalogue.warmed
-    cold_but_due = not warm and time.monotonic() - state.started_at > READY_GRACE_S
     checks["catalogue"] = "warm" if warm else "cold"
     if catalogue.degraded:
         checks["catalogue"] += ",degraded"
-    if not warm and not cold_but_due:
+    down = state.supervisor.down()
+    checks["tasks"] = "down:" + ",".join(down) if down else "ok"
+    if not warm and time.monotonic() - state.started_at > READY_GRACE_S:
+        checks["catalogue"] += ",overdue"  # past the start-up grace: worth a look
+    if not warm or down:
         status, code = "unavailable", 503
-    elif checks["store"] != "ok" or not warm:
+    elif checks["store"] != "ok":
         status, code = "degraded", 200  # serves what it has, with its age
     else:
         status, code = "ok", 200

@@ -17,10 +17,11 @@ from app.api.auth import authenticate
 from app.api.problems import problem_responses
 from app.api.schemas import LinkOut, LinkRequestIn, PlayOut, PlayRequestIn
 from app.audit import AuditRecord, Decision, now_iso
-from app.errors import GatewayError
+from app.errors import UPSTREAM_CODES, GatewayError, problem
 from app.identity.auth import Principal
 from app.identity.viewer_ip import is_trusted, parse_ip, viewer_ip
-from app.links.service import Minted, Viewer
+from app.links.minting import Minted
+from app.links.rules import Viewer
 from app.observability.context import current_facts
 from app.state import GatewayState, get_state
 
@@ -31,17 +32,21 @@ NO_STORE = {"Cache-Control": "no-store"}
 LINK_PROBLEMS = problem_responses(
     "invalid_request",
     "unauthorized",
+    "links_disabled",
+    "viewer_ip_unknown",
     "event_not_found",
-    "stream_not_found",
     "event_pending",
     "event_closed",
+    "event_cancelled",
+    "stream_not_found",
+    "invalid_redirect_url",
     "geo_blocked",
     "watch_rule_denied",
     "too_many_streams",
-    "invalid_redirect_url",
+    "user_rate_limited",
     "rate_limited",
-    "upstream_error",
-    "upstream_unavailable",
+    "link_budget_unavailable",
+    *UPSTREAM_CODES,
 )
 
 
@@ -51,9 +56,7 @@ def resolve_viewer(state: GatewayState, peer: str | None, headers: Headers) -> V
     trusted = state.settings.trusted_proxies
     peer_ip = parse_ip(peer) if peer else None
     if peer_ip is None:
-        raise GatewayError(
-            400, "viewer_ip_unknown", "Viewer IP unknown", "No usable client address."
-        )
+        raise problem("viewer_ip_unknown")
     from_proxy = bool(trusted) and is_trusted(peer_ip, trusted)
     ip = peer_ip  # an untrusted peer is the viewer: its X-Forwarded-For is not read
     if from_proxy:
@@ -124,9 +127,7 @@ def _record(
 def links_enabled(state: GatewayState) -> None:
     """A gateway started with ``LINKS_ENABLED=false`` mints nothing."""
     if not state.settings.links_enabled:
-        raise GatewayError(
-            404, "links_disabled", "Links disabled", "This gateway does not mint links."
-        )
+        raise problem("links_disabled")
 
 
 def peer_of(request: Request) -> str | None:

@@ -12,162 +12,47 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.errors import PROBLEM_JSON, PROBLEM_TYPE_BASE, GatewayError, problem_response
+from app.errors import PROBLEM_JSON, PROBLEM_TYPE_BASE, GatewayError, problem, problem_response
+from app.problem_types import PROBLEMS, ProblemType
 
 log = structlog.get_logger(__name__)
 
-# status -> (code, title, detail) used as the example for that status
-EXAMPLES: dict[str, tuple[int, str, str, str]] = {
-    "invalid_request": (422, "invalid_request", "Invalid request", "date: invalid date format"),
-    "date_out_of_range": (
-        422,
-        "date_out_of_range",
-        "Date out of range",
-        "Events are served for 2026-11-21 to 2026-11-29.",
-    ),
-    "event_not_found": (
-        404,
-        "event_not_found",
-        "Event not found",
-        "The catalogue has no event with this id.",
-    ),
-    "session_not_found": (
-        404,
-        "session_not_found",
-        "Session not found",
-        "No live session with this id for this user: it ended, expired or was replaced.",
-    ),
-    "too_many_streams": (
-        409,
-        "too_many_streams",
-        "Too many streams",
-        "This user already watches as many streams as allowed; stop one first.",
-    ),
-    "watch_rule_denied": (
-        403,
-        "watch_rule_denied",
-        "Not allowed to watch",
-        "The operator's watch rules do not let this viewer watch this event.",
-    ),
-    "refresh_not_due": (
-        503,
-        "refresh_not_due",
-        "No budget slot yet",
-        "The fleet's event budget gave no slot in time; ask again later.",
-    ),
-    "catalogue_warming": (
-        503,
-        "catalogue_warming",
-        "Not fetched yet",
-        "This list has not been fetched from ONEPlatform yet; it is queued.",
-    ),
-    "live_full": (
-        503,
-        "live_full",
-        "Too many live subscribers",
-        "This replica holds as many live subscribers as it may.",
-    ),
-    "upstream_unavailable": (
-        503,
-        "upstream_unavailable",
-        "Upstream unavailable",
-        "ONEPlatform could not serve streams: HTTP 503.",
-    ),
-    "unauthorized": (
-        401,
-        "unauthorized",
-        "Unauthorized",
-        "A bearer token or an API key is required.",
-    ),
-    "event_pending": (
-        409,
-        "event_pending",
-        "Event has not started",
-        "Links are minted only for events in progress.",
-    ),
-    "event_closed": (
-        410,
-        "event_closed",
-        "Event is over",
-        "Links are minted only for events in progress.",
-    ),
-    "geo_blocked": (
-        403,
-        "geo_blocked",
-        "Not available in your region",
-        "The event is not licensed for GB.",
-    ),
-    "stream_not_found": (
-        404,
-        "stream_not_found",
-        "Stream not found",
-        "The event has no stream named ULL.",
-    ),
-    "invalid_redirect_url": (
-        422,
-        "invalid_redirect_url",
-        "Invalid redirect URL",
-        "redirectUrl must be an absolute http(s) URL on an allowed host.",
-    ),
-    "rate_limited": (
-        429,
-        "rate_limited",
-        "Too many link requests",
-        "The fleet's link budget is spent for now.",
-    ),
-    "body_too_large": (
-        413,
-        "body_too_large",
-        "Body too large",
-        "Request bodies are limited to 16384 bytes.",
-    ),
-    "upstream_error": (
-        502,
-        "provider_failure",
-        "Stream provider failure",
-        "Unable to get stream link from external provider",
-    ),
-}
 
-_OPERATION_CODES = {
-    "event_not_found": 401,
-    "event_pending": 402,
-    "event_closed": 403,
-    "geo_blocked": 306,
-    "stream_not_found": 304,
-    "invalid_redirect_url": 305,
-    "upstream_error": 307,
-}
-
-
-def problem_responses(*names: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the named problems, grouped by status, with examples."""
+def problem_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problems with these codes, grouped by status, each
+    with its example made from the table (``app.problem_types``)."""
     grouped: dict[int, dict[str, Any]] = {}
-    for name in names:
-        status, code, title, detail = EXAMPLES[name]
-        example: dict[str, Any] = {
-            "type": PROBLEM_TYPE_BASE + code,
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "code": code,
-        }
-        if name in _OPERATION_CODES:
-            example["operationCode"] = _OPERATION_CODES[name]
-        entry = grouped.setdefault(
-            status,
-            {
-                "description": title,
-                "content": {
-                    PROBLEM_JSON: {
-                        "schema": {"$ref": "#/components/schemas/Problem"},
-                        "examples": {},
-                    }
+    for code in codes:
+        kind = PROBLEMS[code]
+        for status in kind.statuses:
+            entry = grouped.setdefault(
+                status,
+                {
+                    "description": kind.title,
+                    "content": {
+                        PROBLEM_JSON: {
+                            "schema": {"$ref": "#/components/schemas/Problem"},
+                            "examples": {},
+                        }
+                    },
                 },
-            },
-        )
-        entry["content"][PROBLEM_JSON]["examples"][name] = {"value": example}
+            )
+            entry["content"][PROBLEM_JSON]["examples"][code] = {"value": example(kind, status)}
     return dict(grouped.items())
+
+
+def example(kind: ProblemType, status: int) -> dict[str, Any]:
+    """The problem+json a client gets for ``kind``, with the table's detail."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + kind.code,
+        "title": kind.title,
+        "status": status,
+        "detail": kind.detail,
+        "code": kind.code,
+    }
+    if kind.operation_code is not None:
+        body["operationCode"] = kind.operation_code
+    return body
 
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
@@ -185,9 +70,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         for error in exc.errors()
     ][:20]
     detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems) or "invalid request"
-    error = GatewayError(
-        422, "invalid_request", "Invalid request", detail[:500], extra={"errors": problems}
-    )
+    error = problem("invalid_request", detail[:500], extra={"errors": problems})
     return problem_response(error)
 
 
@@ -196,21 +79,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 400:
         # FastAPI's answer to a body it could not decode (not UTF-8, nested too deep):
         # the same problem as a body that is not JSON, which it reports as a 422.
-        error = GatewayError(
-            422,
+        error = problem(
             "invalid_request",
-            "Invalid request",
             "body: the request body could not be read as JSON",
             extra={"errors": [{"field": "body", "message": "could not be read as JSON"}]},
         )
         return problem_response(error)
-    code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
-        exc.status_code, "http_error"
-    )
-    title = {404: "Not found", 405: "Method not allowed", 413: "Body too large"}.get(
-        exc.status_code, "HTTP error"
-    )
-    error = GatewayError(exc.status_code, code, title, title + ".")
+    code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code)
+    if code is not None:
+        error = problem(code, PROBLEMS[code].title + ".")
+    else:  # any other status Starlette may raise: the generic row, with that status
+        kind = PROBLEMS["http_error"]
+        error = GatewayError(exc.status_code, kind.code, kind.title, kind.detail)
     return problem_response(error, headers=dict(exc.headers or {}))
 
 
@@ -218,12 +98,7 @@ def internal_error(exc: Exception) -> Response:
     """The 500 for anything unexpected: logged (type and message, scrubbed by the
     redactor like every line), never shown."""
     log.error("unhandled_error", error_type=type(exc).__name__, error=str(exc))
-    error = GatewayError(
-        500,
-        "internal_error",
-        "Internal error",
-        "The gateway failed to answer; the error was logged.",
-    )
+    error = problem("internal_error")
     return problem_response(error)
 
 

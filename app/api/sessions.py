@@ -20,7 +20,7 @@ from app.api.auth import authenticate
 from app.api.links import NO_STORE
 from app.api.problems import problem_responses
 from app.catalogue.snapshot import iso_utc
-from app.errors import GatewayError
+from app.errors import GatewayError, problem
 from app.state import GatewayState, get_state
 from app.store import StoreUnavailable
 
@@ -30,19 +30,12 @@ SessionId = Annotated[str, Path(alias="sessionId", pattern=r"^[A-Za-z0-9_-]{8,64
 
 
 def session_not_found() -> GatewayError:
-    return GatewayError(
-        404,
-        "session_not_found",
-        "Session not found",
-        "No live session with this id for this user: it ended, expired or was replaced.",
-    )
+    return problem("session_not_found")
 
 
 def store_unavailable() -> GatewayError:
-    return GatewayError(
-        503,
+    return problem(
         "store_unavailable",
-        "Store unavailable",
         "Sessions cannot be reached right now; keep playing and retry.",
         retry_after_s=5,
     )
@@ -51,7 +44,9 @@ def store_unavailable() -> GatewayError:
 @router.post(
     "/{sessionId}/heartbeat",
     summary="Keep a viewing session alive",
-    responses=problem_responses("invalid_request", "unauthorized", "session_not_found"),
+    responses=problem_responses(
+        "invalid_request", "unauthorized", "session_not_found", "store_unavailable"
+    ),
 )
 async def heartbeat(request: Request, state: StateDep, session_id: SessionId) -> Response:
     principal = await authenticate(state, request.headers)
@@ -74,7 +69,9 @@ async def heartbeat(request: Request, state: StateDep, session_id: SessionId) ->
     "/{sessionId}",
     status_code=204,
     summary="End a viewing session (playback stopped)",
-    responses=problem_responses("invalid_request", "unauthorized", "session_not_found"),
+    responses=problem_responses(
+        "invalid_request", "unauthorized", "session_not_found", "store_unavailable"
+    ),
 )
 async def end(request: Request, state: StateDep, session_id: SessionId) -> Response:
     principal = await authenticate(state, request.headers)

@@ -28,10 +28,11 @@ from app.catalogue.refresher import Refresher, RefreshPolicy, date_range, today_
 from app.catalogue.schedule import target_period_s
 from app.catalogue.shared import SharedLists
 from app.catalogue.snapshot import ReadState, Snapshot, encode_items, iso_utc, make_snapshot
-from app.errors import GatewayError
+from app.errors import GatewayError, problem
 from app.observability.metrics import Metrics
 from app.ratelimit.gate import UpstreamGate
 from app.store import StoreUnavailable, honour_cancellation
+from app.supervisor import Supervised, Supervisor
 from app.upstream.client import EVENT_ALL, EVENT_OPEN, OnePlatformClient
 from app.upstream.models import Stream
 
@@ -62,13 +63,8 @@ def valid_event_id(event_id: str) -> bool:
 
 
 def event_not_found(event_id: str) -> GatewayError:
-    return GatewayError(
-        404,
-        "event_not_found",
-        "Event not found",
-        "The catalogue has no event with this id.",
-        operation_code=401,
-        extra={"eventId": event_id} if valid_event_id(event_id) else None,
+    return problem(
+        "event_not_found", extra={"eventId": event_id} if valid_event_id(event_id) else None
     )
 
 
@@ -106,22 +102,26 @@ class Catalogue:
         self._unknown: dict[str, float] = {}
         self._streams_parsed: dict[str, tuple[str, tuple[Stream, ...]]] = {}
         self._single_events: dict[str, tuple[float, Snapshot]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._supervisor: Supervisor | None = None
+        self._tasks: list[Supervised] = []
         self.degraded = False
         self.synced_once = False
 
     # --- lifecycle ----------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, supervisor: Supervisor | None = None) -> None:
+        """Run the sync loop and the refresher under ``supervisor`` (the lifespan's;
+        one of their own without it)."""
+        self._supervisor = supervisor or Supervisor()
         self._tasks = [
-            asyncio.create_task(self._sync_loop(), name="catalogue-sync"),
-            asyncio.create_task(self.refresher.run(), name="catalogue-refresher"),
+            self._supervisor.start("catalogue-sync", self._sync_loop),
+            self._supervisor.start("catalogue-refresher", self.refresher.run),
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Stop the refresher, then the sync loop, and hand the lease back."""
+        if self._supervisor is not None:
+            await self._supervisor.stop(self._tasks)
         self._tasks = []
         await self.refresher.stop()
 
@@ -138,10 +138,8 @@ class Catalogue:
         today = self.today()
         if not self._policy.in_range(day, today):
             days = date_range(today, self._policy)
-            raise GatewayError(
-                422,
+            raise problem(
                 "date_out_of_range",
-                "Date out of range",
                 f"Events are served for {days[0].isoformat()} to {days[-1].isoformat()}.",
             )
 
@@ -304,13 +302,7 @@ class Catalogue:
             retry_after = await self._gate.next_slot_in(method) + self._timings.sync_interval_s
         except StoreUnavailable:
             retry_after = self._policy.interval_s
-        raise GatewayError(
-            503,
-            "catalogue_warming",
-            "Not fetched yet",
-            "This list has not been fetched from ONEPlatform yet; it is queued.",
-            retry_after_s=retry_after,
-        )
+        raise problem("catalogue_warming", retry_after_s=retry_after)
 
     async def _flush_demand(self) -> None:
         pending, self._unflushed = self._unflushed, {}

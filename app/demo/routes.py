@@ -28,7 +28,7 @@ from starlette.responses import FileResponse, Response
 from app.demo.hls import LoopedStream
 from app.demo.mpegts import shift_timestamps
 from app.demo.tokens import DemoTokenIssuer
-from app.errors import GatewayError
+from app.errors import GatewayError, problem
 
 HERE: Final = Path(__file__).resolve().parent
 MEDIA_DIR: Final = HERE / "media"
@@ -65,7 +65,7 @@ NO_STORE: Final = {"Cache-Control": "no-store"}
 
 
 def _not_found(what: str) -> GatewayError:
-    return GatewayError(404, "not_found", "Not found", f"No such {what}.")
+    return problem("not_found", f"No such {what}.")
 
 
 @dataclass(frozen=True, slots=True)

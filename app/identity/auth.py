@@ -14,8 +14,9 @@ HS256 only with the shared secret, RS256/ES256 only with the configured public k
 a JWKS key of that type. ``alg: none``, HS256 "signed" with the public key, and RS/ES
 tokens offered to an HS-only configuration all fail. ``exp`` and ``sub`` are required;
 ``exp``/``nbf``/``iat`` are checked against the injected clock with the leeway;
-``iss``/``aud`` when configured. ``sub`` (1-256 characters, no control or format
-characters) becomes the principal's user id.
+``iss``/``aud`` when configured; with a maximum age, a token living longer (``exp - iat``,
+or ``exp - now`` beyond the leeway) is ``invalid_token``. ``sub`` (1-256 characters, no
+control or format characters) becomes the principal's user id.
 
 JWKS: fetched with the given httpx client, cached for ``JWKS_TTL_S``, refetched on an
 unknown ``kid`` at most once per ``JWKS_MIN_REFETCH_S``; a failed fetch keeps the keys
@@ -186,6 +187,7 @@ class Authenticator:
         api_keys: Sequence[SecretStr],
         http: httpx.AsyncClient | None,
         clock: Callable[[], float] = time.time,
+        max_age_s: float | None = None,
     ) -> None:
         self._hmac_key: _Key | None = None
         if jwt_secret is not None and jwt_secret.get_secret_value():
@@ -205,6 +207,7 @@ class Authenticator:
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_s
+        self._max_age = max_age_s
         self._clock = clock
         self._api_key_digests = tuple(
             hashlib.sha256(key.get_secret_value().encode()).digest()
@@ -305,6 +308,11 @@ class Authenticator:
             raise AuthError(AuthReason.INVALID_TOKEN, "exp")
         if exp <= now - self._leeway:
             raise AuthError(AuthReason.EXPIRED_TOKEN)
+        if self._max_age is not None:
+            iat = _number(claims.get("iat"))
+            too_long = iat is not None and exp - iat > self._max_age
+            if too_long or exp - now > self._max_age + self._leeway:
+                raise AuthError(AuthReason.INVALID_TOKEN, "lifetime")
         for claim in ("nbf", "iat"):
             if claim in claims:
                 moment = _number(claims[claim])

@@ -43,6 +43,7 @@ from app.catalogue.lists import OPEN, LocalList
 from app.live.changes import EventChange, event_changes
 from app.live.delivery import DELIVERY_CAP_S, Delivery
 from app.observability.metrics import Metrics
+from app.supervisor import Supervised, Supervisor
 from app.upstream.models import Event
 
 log = structlog.get_logger(__name__)
@@ -192,7 +193,8 @@ class LiveFeed:
         self._exiting = exiting
         self._delivery_cap_s = delivery_cap_s
         self._delivery: Delivery | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._supervisor: Supervisor | None = None
+        self._tasks: list[Supervised] = []
         self._closed = False
         self._records: dict[str, tuple[float, Event]] = {}
         self._open_ids: frozenset[str] = frozenset()
@@ -322,10 +324,16 @@ class LiveFeed:
 
     # --- heartbeats and shutdown ---------------------------------------------------
 
-    def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self._heartbeats(), name="live-heartbeats"))
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        """Run the heartbeats and the watch for the exit under ``supervisor`` (the
+        lifespan's; one of their own without it)."""
+        self._supervisor = supervisor or Supervisor()
+        self._tasks.append(self._supervisor.start("live-heartbeats", self._heartbeats))
         if self._exiting is not None:
-            self._tasks.append(asyncio.create_task(self._close_at_exit(), name="live-exit"))
+            # Ends by itself once the server exits: not a task readiness waits for.
+            self._tasks.append(
+                self._supervisor.start("live-exit", self._close_at_exit, needed=False)
+            )
 
     async def stop(self) -> None:
         """End every stream, the heartbeats and the watch for the exit (shutdown)."""
@@ -333,9 +341,8 @@ class LiveFeed:
         if self._delivery is not None:
             self._delivery.end()
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._supervisor is not None:
+            await self._supervisor.stop(tasks)
 
     async def _close_at_exit(self) -> None:
         """uvicorn waits for open responses before it runs the app's shutdown (for

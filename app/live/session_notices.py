@@ -19,6 +19,7 @@ import structlog
 
 from app.live.feed import LiveFeed
 from app.store import STORE_ERRORS, Store, honour_cancellation
+from app.supervisor import Supervised, Supervisor
 
 log = structlog.get_logger(__name__)
 
@@ -37,16 +38,18 @@ class SessionNotices:
         self._channel = channel
         self._feed = feed
         self._sleep = sleep
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
+        self._task: Supervised | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="session-notices")
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        """Listen under ``supervisor`` (the lifespan's; one of its own without it)."""
+        self._supervisor = supervisor or Supervisor()
+        self._task = self._supervisor.start("session-notices", self.run)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        if task is not None and self._supervisor is not None:
+            await self._supervisor.stop([task])
 
     async def run(self) -> None:
         while True:

@@ -121,6 +121,12 @@ class Metrics:
             (),
             "livemax",
         )
+        self.task_restarts = self._counter(
+            "gateway_task_restarts_total",
+            "Background tasks (refresher, catalogue sync, live feed, session notices) that "
+            "crashed and were restarted, by task.",
+            ("task",),
+        )
         self.live_subscribers = self._gauge(
             "gateway_live_subscribers",
             "Live event streams (GET /v1/events/live) this process holds.",

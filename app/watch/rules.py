@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.errors import GatewayError
+from app.errors import GatewayError, problem
 from app.identity.auth import Principal
 from app.watch.callback import WatchCallback, WatchQuery
 from app.watch.claims import ClaimRule, first_unmet
@@ -48,10 +48,4 @@ class WatchRules:
 
 
 def denied(reason: str) -> GatewayError:
-    return GatewayError(
-        403,
-        "watch_rule_denied",
-        "Not allowed to watch",
-        "The operator's watch rules do not let this viewer watch this event.",
-        extra={"reason": reason},
-    )
+    return problem("watch_rule_denied", extra={"reason": reason})

@@ -23,7 +23,7 @@ from tests.support.simulator import SimMethod, SimulatorHandle
 
 INTERVAL_S = 2.0
 LEASE_TTL_S = 2.0
-API_KEY = "test-api-key"
+API_KEY = "test-api-key-0123456789abcdef0123456789"
 OPEN = "MODE-OPEN"
 LATER = "MODE-LATER"
 EVENT_METHODS: tuple[SimMethod, ...] = ("event_open", "event_all")

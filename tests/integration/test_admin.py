@@ -19,8 +19,8 @@ from tests.support.simulator import HLS_STREAM, SimulatorHandle, run_simulator, 
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
-ADMIN_KEY = "admin-key-for-tests-0123"
-API_KEY = "test-api-key"
+ADMIN_KEY = "admin-key-for-tests-0123456789abcdef0123"
+API_KEY = "test-api-key-0123456789abcdef0123456789"
 INTERVAL_S = 2.0
 EVENT = "ADMIN-OPEN"
 

@@ -260,7 +260,7 @@ def ready(rig: Rig, gateway: GatewayProcess) -> tuple[int, dict[str, Any]]:
     return response.status_code, body
 
 
-READY_OK = {"status": "ok", "checks": {"store": "ok", "catalogue": "warm"}}
+READY_OK = {"status": "ok", "checks": {"store": "ok", "catalogue": "warm", "tasks": "ok"}}
 
 
 def is_ok(rig: Rig, gateway: GatewayProcess) -> bool:

@@ -24,7 +24,7 @@ from tests.support.topology import Topology, run_topology
 pytestmark = pytest.mark.slow
 
 INTERVAL_S = "2"
-API_KEY = "lb-cache-api-key"
+API_KEY = "lb-cache-api-key-0123456789abcdef012345"
 OPEN = "LBC-OPEN-1"
 LINKS_ROUTE = "/v1/events/{eventId}/links"
 

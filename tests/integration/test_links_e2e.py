@@ -29,7 +29,7 @@ pytestmark = pytest.mark.redis
 
 STORE_DB = 1  # this module's gateway's database on the shared redis-server
 
-API_KEY = "test-api-key"
+API_KEY = "test-api-key-0123456789abcdef0123456789"
 COUNTRY_HEADER = "CF-IPCountry"
 SERVER_IP = "127.0.0.1"
 OPEN = "E2E-OPEN-1"

@@ -33,7 +33,7 @@ from tests.support.simulator import SimMethod, SimulatorHandle, run_simulator
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
-API_KEY = "test-api-key"
+API_KEY = "test-api-key-0123456789abcdef0123456789"
 OPEN = "FLEET-OPEN"
 RATE_PER_S, BURST = 20, 10
 REPLICAS = 3

@@ -30,7 +30,7 @@ from tests.support.simulator import FaultKind, SimulatorHandle, run_simulator
 
 pytestmark = pytest.mark.redis
 
-API_KEY = "test-api-key"
+API_KEY = "test-api-key-0123456789abcdef0123456789"
 COUNTRY_HEADER = "CF-IPCountry"
 REGION_HEADER = "CF-Region-Code"
 PROBLEM_JSON = "application/problem+json"

@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 INTERVAL_S = 1.0
 WAIT_S = 20.0  # a change needs one list refresh (~1.5 s) and one sync (0.1 s)
 HEARTBEAT_S = 1.0
-API_KEY = "test-api-key"
+API_KEY = "test-api-key-0123456789abcdef0123456789"
 AUTH = {"X-API-Key": API_KEY, "X-User-Id": "viewer-1"}
 PENDING, CLOSING, ADDED = "LIVE-P-1", "LIVE-O-1", "LIVE-N-1"
 

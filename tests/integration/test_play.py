@@ -26,7 +26,7 @@ from tests.support.simulator import SimulatorHandle, run_simulator
 
 pytestmark = pytest.mark.redis
 
-API_KEY = "test-api-key"
+API_KEY = "test-api-key-0123456789abcdef0123456789"
 COUNTRY = "CF-IPCountry"
 BOTH = "PLAY-BOTH"  # HLS and ULL, open everywhere
 ULL_US_ONLY = "PLAY-ULL-US"  # ULL licensed for the US only

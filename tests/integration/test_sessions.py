@@ -24,8 +24,8 @@ from tests.support.simulator import SimulatorHandle, run_simulator
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
-API_KEY = "test-api-key"
-ADMIN_KEY = "sessions-admin-key-01"
+API_KEY = "test-api-key-0123456789abcdef0123456789"
+ADMIN_KEY = "sessions-admin-key-0123456789abcdef01234"
 EVENTS = [f"SESSIONS-{n}" for n in range(4)]
 TTL_S = 3
 

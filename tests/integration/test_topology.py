@@ -68,7 +68,10 @@ def test_through_the_load_balancer(topology: Topology, lb: httpx.Client) -> None
 
     ready = poll(lambda: lb.get("/readyz"), lambda r: r.status_code == 200, timeout_s=20)
     assert ready.status_code == 200, ready.text
-    assert ready.json() == {"status": "ok", "checks": {"store": "ok", "catalogue": "warm"}}
+    assert ready.json() == {
+        "status": "ok",
+        "checks": {"store": "ok", "catalogue": "warm", "tasks": "ok"},
+    }
 
     events = poll(lambda: lb.get("/v1/events/open"), lambda r: r.status_code == 200, 20)
     assert events.status_code == 200, events.text

@@ -193,6 +193,8 @@ def tls_settings(url: str, ca_bundle: Path | None) -> Settings:
         "igm_api_url": f"{url}/api",  # a network upstream: the TLS server
         "igm_player_api_url": f"{url}/api",
         "auth_jwks_url": f"{url}/jwks",
+        "auth_jwt_issuer": "https://idp.example/",
+        "auth_jwt_audience": "gateway",
         "igm_ca_bundle": ca_bundle,
         "log_level": "warning",
     }

@@ -32,7 +32,7 @@ from tests.support.simulator import SimulatorHandle, run_simulator
 
 pytestmark = pytest.mark.redis
 
-API_KEY = "test-api-key"
+API_KEY = "test-api-key-0123456789abcdef0123456789"
 SPOOFED = "203.0.113.9"
 SERVE_SCRIPT = REPO_ROOT / "scripts" / "serve"
 START_TIMEOUT_S = 30.0

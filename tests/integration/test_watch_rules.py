@@ -15,7 +15,7 @@ from tests.support.jwt_keys import HS_SECRET, sign_hs256
 from tests.support.simulator import HLS_STREAM, SimulatorHandle, run_simulator, scenario_event
 from tests.support.watch_service import WatchService, run_watch_service
 
-API_KEY = "test-api-key"
+API_KEY = "test-api-key-0123456789abcdef0123456789"
 EVENT = "WATCH-OPEN"
 CALLBACK_SECRET = "operator-callback-secret"
 

@@ -34,7 +34,7 @@ from tests.support.simulator import SimulatorHandle, run_simulator
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
-API_KEY = "workers-api-key"
+API_KEY = "workers-api-key-0123456789abcdef0123456"
 OPEN = "WORKERS-OPEN"
 WORKERS = 2
 RATE_PER_S, BURST = 20, 10

@@ -66,7 +66,7 @@ from tests.support.gateway import GatewayProcess, gateway_env, run_gateway  # no
 from tests.support.redis_server import run_redis_server  # noqa: E402
 from tests.support.simulator import SimulatorHandle, run_simulator  # noqa: E402
 
-API_KEY = "bench-api-key"
+API_KEY = "bench-api-key-0123456789abcdef0123456789"
 EVENT_ID = "BENCH-OPEN-1"
 CUSTOMER_UID = "demo-customer-uid"
 SERVER_IP = "127.0.0.1"

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 from tests.support.gateway import gateway_env, run_gateway  # noqa: E402
 from tests.support.simulator import run_simulator  # noqa: E402
 
-API_KEY = "bench-api-key"
+API_KEY = "bench-api-key-0123456789abcdef0123456789"
 TARGET = "BENCH-LIVE-TARGET"
 OPEN_EVENTS = 20
 

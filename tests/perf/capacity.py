@@ -51,7 +51,7 @@ from tests.support.gateway import GatewayProcess, gateway_env, run_gateway  # no
 from tests.support.redis_server import run_redis_server  # noqa: E402
 from tests.support.simulator import SimulatorHandle, run_simulator  # noqa: E402
 
-API_KEY = "capacity-api-key"
+API_KEY = "capacity-api-key-0123456789abcdef012345"
 OPEN = "CAP-OPEN-1"
 ADMISSION_LUA = REPO / "app" / "ratelimit" / "admission.lua"
 

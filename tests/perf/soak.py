@@ -44,7 +44,7 @@ from tests.support.gateway import GatewayProcess, gateway_env, run_gateway  # no
 from tests.support.redis_server import run_redis_server  # noqa: E402
 from tests.support.simulator import SimulatorHandle, run_simulator  # noqa: E402
 
-API_KEY = "soak-api-key"
+API_KEY = "soak-api-key-0123456789abcdef0123456789a"
 COUNTRY_HEADER = "CF-IPCountry"
 OPEN = "SOAK-OPEN-1"
 PENDING = "SOAK-PEND-1"

@@ -44,3 +44,18 @@ async def app_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with app_clients(app, client_host=client_host) as (client,):
         yield client
+
+
+@asynccontextmanager
+async def app_client_and_state(app: FastAPI) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    """A client, and the lifespan's state (``GatewayState``) to reach its collaborators."""
+    async with app.router.lifespan_context(app) as state, AsyncExitStack() as stack:
+        lifespan_state: dict[str, Any] = dict(state or {})
+
+        async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
+            scope["state"] = dict(lifespan_state)
+            await app(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=with_state, client=("127.0.0.1", 50000))
+        client = httpx.AsyncClient(transport=transport, base_url="http://gateway")
+        yield await stack.enter_async_context(client), lifespan_state["gateway"]

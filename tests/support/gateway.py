@@ -28,6 +28,8 @@ from tests.support.redis_server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
+# Production keys are at least 32 characters (app/settings.py).
+TEST_API_KEY = "test-api-key-0123456789abcdef0123456789"
 
 
 @dataclass
@@ -68,13 +70,20 @@ def gateway_env(simulator_api_url: str, redis_url: str | None, **overrides: str)
         "IGM_API_URL": simulator_api_url,
         "IGM_PLAYER_API_URL": simulator_api_url,
         "LOG_FORMAT": "json",
-        "API_KEYS": "test-api-key",
+        "API_KEYS": TEST_API_KEY,
     }
     if redis_url is not None:
         env["REDIS_URL"] = redis_url
     env.update(overrides)
     return env
 
+
+# What production mode requires of an operator (app/settings.py) that a test does not
+# set itself: the audit hash's key, and any https host as a redirect target.
+PRODUCTION_DEFAULTS = {
+    "AUDIT_USER_ID_KEY": "test-audit-user-id-key-0123456789abcdef",
+    "REDIRECT_ALLOW_ANY": "true",
+}
 
 SERVE_KEEP_ALIVE_S = "75"  # scripts/serve's --timeout-keep-alive
 
@@ -123,6 +132,8 @@ def run_gateway(
     }
     full_env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + full_env.get("PATH", "")
     full_env.update(env)
+    for setting, value in PRODUCTION_DEFAULTS.items():
+        full_env.setdefault(setting, value)
     full_env.setdefault("REPLICA_ID", name)
     metrics_dir = None
     if workers > 1:

@@ -130,9 +130,11 @@ def gateway_env(
         "REPLICA_COUNT": str(len(GATEWAYS)),
         "TRUSTED_PROXIES": f"{LOOPBACK}/32",
         "LOG_FORMAT": "json",
-        "API_KEYS": "demo-api-key",
+        "API_KEYS": "compose-demo-api-key-not-for-production-01",
         "AUTH_JWT_SECRET": "demo-jwt-secret-for-the-compose-fleet-only-0123456789",
+        "AUDIT_USER_ID_KEY": "compose-demo-audit-key-not-for-production-01",
         "DEFAULT_REDIRECT_URL": "https://www.example.com/",
+        "REDIRECT_ALLOWED_HOSTS": "www.example.com",
         "DEMO_PAGE": "true",
         "DEMO_TOKEN_ISSUER": "true",
     }

@@ -381,7 +381,12 @@ def test_dockerfile_installs_the_locked_dependencies_then_the_project() -> None:
     instructions = dockerfile_instructions()
     installs = pip_installs([arg for op, arg in instructions if op == "RUN"])
     assert installs[0] == "--require-hashes -r requirements.lock"
-    assert installs[1:] == ["--no-deps ."]  # resolves nothing: the lock has it all
+    # the demo extra only when built for the demo (DEMO_STORE=true), then the project,
+    # which resolves nothing: the locks have it all
+    assert installs[1:] == ["--require-hashes -r requirements-demo.lock", "--no-deps ."]
+    demo = next(arg for op, arg in instructions if op == "RUN" and "requirements-demo" in arg)
+    assert demo.startswith('if [ "$DEMO_STORE" = true ]; then ')
+    assert ("ARG", "DEMO_STORE=false") in instructions
     lock_copied = next(
         i for i, (op, arg) in enumerate(instructions) if op == "COPY" and "requirements.lock" in arg
     )
@@ -389,7 +394,9 @@ def test_dockerfile_installs_the_locked_dependencies_then_the_project() -> None:
         i for i, (op, arg) in enumerate(instructions) if op == "RUN" and "requirements.lock" in arg
     )
     assert lock_copied < lock_installed
-    assert "!requirements.lock" in (REPO / ".dockerignore").read_text().splitlines()
+    ignore = (REPO / ".dockerignore").read_text().splitlines()
+    assert "!requirements.lock" in ignore
+    assert "!requirements-demo.lock" in ignore
 
 
 def test_scripts_test_installs_the_locked_dev_dependencies_then_the_project() -> None:

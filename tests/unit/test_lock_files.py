@@ -1,7 +1,8 @@
 """The lock files pin, with hashes, every dependency pyproject.toml declares.
 
-scripts/lock makes them; the image installs requirements.lock and scripts/test
-requirements-dev.lock with ``pip install --require-hashes``. A dependency added to
+scripts/lock makes them; the image installs requirements.lock, scripts/demo
+requirements-demo.lock (the embedded store) and scripts/test requirements-dev.lock, with
+``pip install --require-hashes``. A dependency added to
 pyproject.toml without running scripts/lock fails here, not in a build next month.
 """
 
@@ -42,7 +43,11 @@ def declared(extra: str | None = None) -> list[Requirement]:
 
 @pytest.mark.parametrize(
     ("lock", "extras"),
-    [("requirements.lock", ()), ("requirements-dev.lock", ("dev",))],
+    [
+        ("requirements.lock", ()),
+        ("requirements-demo.lock", ("demo",)),
+        ("requirements-dev.lock", ("demo", "dev")),
+    ],
 )
 def test_every_declared_dependency_is_pinned_within_its_range(
     lock: str, extras: tuple[str, ...]
@@ -58,6 +63,20 @@ def test_every_declared_dependency_is_pinned_within_its_range(
 
 
 def test_the_dev_lock_runs_the_same_runtime_versions_as_the_image() -> None:
-    runtime, dev = pins("requirements.lock"), pins("requirements-dev.lock")
+    runtime, demo, dev = (
+        pins("requirements.lock"),
+        pins("requirements-demo.lock"),
+        pins("requirements-dev.lock"),
+    )
     assert {name: dev.get(name) for name in runtime} == runtime
+    assert {name: dev.get(name) for name in demo} == demo
+    assert {name: demo.get(name) for name in runtime} == runtime
     assert "pytest" not in runtime
+    assert "pytest" not in demo
+
+
+def test_the_embedded_store_is_no_runtime_dependency() -> None:
+    """A production image shares a Redis: fakeredis comes only with the demo extra."""
+    assert "fakeredis" not in pins("requirements.lock")
+    assert "fakeredis" in pins("requirements-demo.lock")
+    assert "fakeredis" in pins("requirements-dev.lock")

@@ -18,6 +18,7 @@ from app.main import create_app
 from app.settings import (
     SIMULATOR_API_KEY,
     SIMULATOR_CUSTOMER_UID,
+    SIMULATOR_JWT_SECRET,
     Settings,
     SettingsError,
     load_settings,
@@ -26,14 +27,18 @@ from tests.support.redis_server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 UID = "uid-93b1f0aa-SETTINGS-SECRET"
-API_KEY_ONE = "key-ONE-d2c4e6f8a0"
-API_KEY_TWO = "key-TWO-1a3b5c7d9e"
+API_KEY_ONE = "key-ONE-d2c4e6f8a0-0123456789abcdef01"
+API_KEY_TWO = "key-TWO-1a3b5c7d9e-0123456789abcdef01"
+AUDIT_KEY = "audit-KEY-5e6f7a8b9c-0123456789abcdef"
+# What production mode asks of an operator besides credentials.
+SAFE = {"AUDIT_USER_ID_KEY": AUDIT_KEY, "REDIRECT_ALLOWED_HOSTS": "www.operator.example"}
 GOOD = {
     "IGM_CUSTOMER_UID": UID,
     "IGM_SERVER_IP": "203.0.113.10",
     "API_KEYS": f"{API_KEY_ONE},{API_KEY_TWO}",
+    **SAFE,
 }
-SECRETS = (UID, API_KEY_ONE, API_KEY_TWO)
+SECRETS = (UID, API_KEY_ONE, API_KEY_TWO, AUDIT_KEY)
 SETTINGS_ENV = sorted(name.upper() for name in Settings.model_fields)
 
 Env = Callable[..., Settings]
@@ -185,7 +190,7 @@ def test_each_problem_reads_name_colon_reason(env: Env, name: str, value: str) -
 
 # --- who may mint links -------------------------------------------------------------------
 
-NO_AUTH = {"IGM_CUSTOMER_UID": UID, "IGM_SERVER_IP": "203.0.113.10"}
+NO_AUTH = {"IGM_CUSTOMER_UID": UID, "IGM_SERVER_IP": "203.0.113.10", **SAFE}
 
 
 def test_production_without_link_auth_is_refused(env: Env) -> None:
@@ -201,7 +206,11 @@ def test_production_without_link_auth_is_refused(env: Env) -> None:
         {"LINKS_ENABLED": "false"},
         {"API_KEYS": API_KEY_ONE},
         {"AUTH_JWT_SECRET": "a-jwt-secret-of-at-least-thirty-two-bytes"},
-        {"AUTH_JWKS_URL": "https://idp.example/.well-known/jwks.json"},
+        {
+            "AUTH_JWKS_URL": "https://idp.example/.well-known/jwks.json",
+            "AUTH_JWT_ISSUER": "https://idp.example/",
+            "AUTH_JWT_AUDIENCE": "gateway",
+        },
     ],
     ids=["links-disabled", "api-key", "jwt-secret", "jwks-url"],
 )
@@ -309,9 +318,12 @@ def test_upstream_connection_settings(env: Env, tmp_path: Path) -> None:
 
 def test_comma_lists(env: Env) -> None:
     settings = env(
-        **GOOD | {"API_KEYS": f" {API_KEY_ONE} ,, {API_KEY_TWO}, "},
+        **GOOD
+        | {
+            "API_KEYS": f" {API_KEY_ONE} ,, {API_KEY_TWO}, ",
+            "REDIRECT_ALLOWED_HOSTS": "Operator.Example, sub.operator.example",
+        },
         TRUSTED_PROXIES="10.0.0.0/8, 192.168.1.1 ,2001:db8::/32",
-        REDIRECT_ALLOWED_HOSTS="Operator.Example, sub.operator.example",
         CORS_ALLOW_ORIGINS="https://a.example,https://b.example",
     )
     assert [key.get_secret_value() for key in settings.api_keys] == [API_KEY_ONE, API_KEY_TWO]
@@ -342,6 +354,7 @@ def test_secrets_stay_hidden(env: Env) -> None:
 def test_a_dotenv_in_the_working_directory_is_read(env: Env, tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(
         f"IGM_CUSTOMER_UID={UID}\nIGM_SERVER_IP=203.0.113.10\nAPI_KEYS={API_KEY_ONE}\n"
+        f"AUDIT_USER_ID_KEY={AUDIT_KEY}\nREDIRECT_ALLOW_ANY=true\n"
     )
     assert env().customer_uid.get_secret_value() == UID
 
@@ -349,14 +362,14 @@ def test_a_dotenv_in_the_working_directory_is_read(env: Env, tmp_path: Path) -> 
 # --- the application refuses to start --------------------------------------------------------
 
 
-def test_create_app_prints_one_line_and_exits_2(
+def test_create_app_prints_one_line_and_exits_3(
     env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for name, value in (GOOD | {"IGM_SERVER_IP": "not-an-ip"}).items():
         monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit) as caught:
         create_app()
-    assert caught.value.code == 2
+    assert caught.value.code == 3  # uvicorn's STARTUP_FAILURE: no worker restarts
     captured = capsys.readouterr()
     assert captured.out == ""
     [line] = captured.err.splitlines()
@@ -384,7 +397,7 @@ def test_uvicorn_factory_exits_with_one_line(tmp_path: Path, variables: dict[str
     done = subprocess.run(
         command, cwd=tmp_path, env=child_env, capture_output=True, text=True, timeout=60
     )
-    assert done.returncode == 2
+    assert done.returncode == 3
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert [line for line in lines if line.startswith("oneplatform-gateway:")] == lines[:1]
     assert len(lines) == 1, done.stderr
@@ -405,3 +418,175 @@ def test_play_ladders_per_device(env: Env) -> None:
     ladders = settings.play_ladders()
     assert [(s.stream_name, s.kind) for s in ladders["tv"]] == [("HLS", "player"), ("HLS", "raw")]
     assert [(s.stream_name, s.kind) for s in ladders["app"]] == [("HLS", "raw")]
+
+
+# --- unsafe production settings, refused unless opted out of explicitly ------------------
+
+UNSAFE: list[tuple[dict[str, str], list[str]]] = [
+    ({"REPLICA_COUNT": "3"}, ["REDIS_URL must be set when REPLICA_COUNT=3"]),
+    ({"WEB_CONCURRENCY": "2"}, ["REDIS_URL must be set when WEB_CONCURRENCY=2"]),
+    ({"REDIRECT_ALLOWED_HOSTS": ""}, ["REDIRECT_ALLOWED_HOSTS", "REDIRECT_ALLOW_ANY=true"]),
+    ({"API_KEYS": "short-api-key"}, ["API_KEYS must hold keys of at least 32 characters"]),
+    (
+        {"API_KEYS": f"{API_KEY_ONE},{'x' * 31}"},
+        ["API_KEYS must hold keys of at least 32 characters"],
+    ),
+    ({"ADMIN_API_KEYS": "short-admin-key"}, ["ADMIN_API_KEYS must hold keys of at least 32"]),
+    ({"AUDIT_USER_ID_KEY": ""}, ["AUDIT_USER_ID_KEY must be set in production mode"]),
+    ({"API_KEYS": SIMULATOR_API_KEY}, ["API_KEYS holds the public demo key"]),
+    ({"AUTH_JWT_SECRET": SIMULATOR_JWT_SECRET}, ["AUTH_JWT_SECRET is the public demo secret"]),
+    (
+        {"REPLICA_COUNT": "2", "AUDIT_USER_ID_KEY": "", "REDIRECT_ALLOWED_HOSTS": ""},
+        ["REPLICA_COUNT=2", "AUDIT_USER_ID_KEY", "REDIRECT_ALLOWED_HOSTS"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    UNSAFE,
+    ids=[
+        "fleet-without-redis",
+        "workers-without-redis",
+        "open-redirect",
+        "short-api-key",
+        "one-short-api-key",
+        "short-admin-key",
+        "no-audit-key",
+        "demo-api-key",
+        "demo-jwt-secret",
+        "all-at-once",
+    ],
+)
+def test_production_refuses_unsafe_settings_in_one_line(
+    env: Env, change: dict[str, str], named: list[str]
+) -> None:
+    message = problem(env, **(GOOD | change))
+    for words in named:
+        assert words in message
+    assert "short-api-key" not in message
+    assert "short-admin-key" not in message
+
+
+SAFE_CHOICES: list[dict[str, str]] = [
+    {"REPLICA_COUNT": "3", "REDIS_URL": "redis://redis.internal:6379/0"},
+    {"WEB_CONCURRENCY": "4", "REDIS_URL": "redis://redis.internal:6379/0"},
+    {
+        "REPLICA_COUNT": "3",
+        "REDIS_MODE": "sentinel",
+        "REDIS_SENTINELS": "s1:26379",
+        "REDIS_SENTINEL_MASTER": "m",
+    },
+    {"REPLICA_COUNT": "1"},
+    {"REDIRECT_ALLOWED_HOSTS": "", "REDIRECT_ALLOW_ANY": "true"},
+    {"REDIRECT_ALLOWED_HOSTS": "", "LINKS_ENABLED": "false", "API_KEYS": ""},
+    {"API_KEYS": "k" * 32, "ADMIN_API_KEYS": "a" * 32},
+]
+
+
+@pytest.mark.parametrize(
+    "change",
+    SAFE_CHOICES,
+    ids=[
+        "fleet-with-redis",
+        "workers-with-redis",
+        "fleet-with-sentinel",
+        "one-replica",
+        "any-redirect-by-choice",
+        "read-only-gateway",
+        "keys-of-32",
+    ],
+)
+def test_production_accepts_the_safe_or_explicit_choice(env: Env, change: dict[str, str]) -> None:
+    env(**(GOOD | change))
+
+
+def test_the_embedded_simulator_needs_none_of_it(env: Env) -> None:
+    settings = env(IGM_MODE="simulator", REPLICA_COUNT="1")
+    assert settings.audit_user_id_key is None
+    assert settings.redirect_allowed_hosts == []
+
+
+# --- the demo's public credentials exist only with the built-in simulator ----------------
+
+EXTERNAL = {"IGM_MODE": "simulator", "IGM_API_URL": "https://upstream.example/api"}
+
+
+def test_simulator_mode_against_an_upstream_of_its_own_gets_no_demo_credentials(
+    env: Env,
+) -> None:
+    settings = env(**EXTERNAL, API_KEYS=API_KEY_ONE)
+    assert not settings.embedded_simulator
+    assert [key.get_secret_value() for key in settings.api_keys] == [API_KEY_ONE]
+    assert settings.auth_jwt_secret is None  # no public demo secret
+    assert settings.demo_tokens is False  # no /_demo/token
+    assert settings.default_redirect_url is None
+
+
+def test_simulator_mode_against_an_upstream_of_its_own_needs_credentials(env: Env) -> None:
+    message = problem(env, **EXTERNAL)
+    assert "API_KEYS" in message
+    assert "built-in simulator" in message
+    assert env(**EXTERNAL, LINKS_ENABLED="false").api_keys == []
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"API_KEYS": SIMULATOR_API_KEY}, "API_KEYS holds the public demo key"),
+        (
+            {"AUTH_JWT_SECRET": SIMULATOR_JWT_SECRET},
+            "AUTH_JWT_SECRET is the public demo secret",
+        ),
+    ],
+    ids=["demo-api-key", "demo-jwt-secret"],
+)
+def test_the_public_demo_credentials_are_refused_against_an_upstream_of_its_own(
+    env: Env, change: dict[str, str], named: str
+) -> None:
+    assert named in problem(env, **EXTERNAL, **change)
+
+
+def test_the_token_route_needs_the_built_in_simulator_or_an_explicit_opt_in(env: Env) -> None:
+    secret = "a-jwt-secret-of-at-least-thirty-two-bytes"
+    assert env(IGM_MODE="simulator").demo_tokens
+    assert not env(**EXTERNAL, AUTH_JWT_SECRET=secret).demo_tokens
+    opted_in = env(**EXTERNAL, AUTH_JWT_SECRET=secret, DEMO_PAGE="true", DEMO_TOKEN_ISSUER="true")
+    assert opted_in.demo_tokens
+
+
+# --- asymmetric JWTs name their issuer and audience --------------------------------------
+
+JWKS = {"AUTH_JWKS_URL": "https://idp.example/.well-known/jwks.json"}
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        ({}, ["AUTH_JWT_AUDIENCE", "AUTH_JWT_ISSUER"]),
+        ({"AUTH_JWT_ISSUER": "https://idp.example/"}, ["AUTH_JWT_AUDIENCE"]),
+        ({"AUTH_JWT_AUDIENCE": "gateway"}, ["AUTH_JWT_ISSUER"]),
+    ],
+    ids=["neither", "no-audience", "no-issuer"],
+)
+@pytest.mark.parametrize("mode", ["production", "simulator"])
+def test_a_jwks_url_needs_audience_and_issuer(
+    env: Env, given: dict[str, str], missing: list[str], mode: str
+) -> None:
+    base = GOOD if mode == "production" else EXTERNAL
+    message = problem(env, **(base | JWKS | given))
+    for name in missing:
+        assert f"{name}" in message
+    assert all(name not in message.split("must be set")[0] for name in given)
+
+
+def test_a_jwks_url_with_audience_issuer_and_max_age(env: Env) -> None:
+    settings = env(
+        **(GOOD | JWKS),
+        AUTH_JWT_ISSUER="https://idp.example/",
+        AUTH_JWT_AUDIENCE="gateway",
+        AUTH_JWT_MAX_AGE_S="3600",
+    )
+    assert settings.auth_jwt_max_age_s == 3600.0
+    assert env(**GOOD, AUTH_JWT_MAX_AGE_S="").auth_jwt_max_age_s is None
+    assert "AUTH_JWT_MAX_AGE_S" in problem(env, **GOOD, AUTH_JWT_MAX_AGE_S="0")

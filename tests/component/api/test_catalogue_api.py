@@ -158,7 +158,10 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok", "checks": {}}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"store": "ok", "catalogue": "warm"}}
+    assert ready.json() == {
+        "status": "ok",
+        "checks": {"store": "ok", "catalogue": "warm", "tasks": "ok"},
+    }
 
 
 async def test_metrics_after_traffic(client: httpx.AsyncClient) -> None:

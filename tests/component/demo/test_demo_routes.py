@@ -107,6 +107,8 @@ def production(**values: object) -> Settings:
         "igm_api_url": "http://127.0.0.1:9/api",  # never called in these tests
         "auth_jwt_secret": SECRET,
         "catalogue_cold_wait_s": 0,
+        "audit_user_id_key": "audit-key-for-the-demo-route-tests-0123",
+        "redirect_allow_any": True,
     }
     return Settings(**(base | values))  # type: ignore[arg-type]
 

@@ -560,3 +560,62 @@ async def test_every_api_key_is_compared_in_constant_time(
         await authenticator.authenticate(authorization=None, api_key=presented, user_id="v")
     assert len(calls) == 2  # no early exit on a match
     assert all(len(a) == len(b) == 32 for a, b in calls)  # digests: lengths leak nothing
+
+
+# --- a bounded token lifetime (AUTH_JWT_MAX_AGE_S) ----------------------------------------
+
+MAX_AGE = 3600.0
+
+
+def with_max_age(clock: Callable[[], float] = lambda: NOW) -> Authenticator:
+    return Authenticator(
+        jwt_secret=SecretStr(HS_SECRET),
+        jwt_public_key=None,
+        jwks_url=None,
+        issuer=ISS,
+        audience=AUD,
+        leeway_s=LEEWAY,
+        api_keys=[],
+        http=None,
+        clock=clock,
+        max_age_s=MAX_AGE,
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "accepted"),
+    [
+        ({"iat": NOW, "exp": NOW + MAX_AGE}, True),
+        ({"iat": NOW - 600, "exp": NOW + MAX_AGE - 600}, True),
+        ({"iat": DROP, "exp": NOW + MAX_AGE}, True),
+        ({"iat": NOW, "exp": NOW + MAX_AGE + 1}, False),  # exp - iat too long
+        ({"iat": NOW, "exp": NOW + 10 * 365 * 86400}, False),  # the ten-year token
+        ({"iat": DROP, "exp": NOW + MAX_AGE + LEEWAY + 1}, False),  # exp - now, no iat
+        # iat set back to look short-lived: exp - now still gives it away
+        ({"iat": NOW + 86400 - MAX_AGE, "exp": NOW + 86400}, False),
+    ],
+    ids=[
+        "exactly-max-age",
+        "issued-ten-minutes-ago",
+        "no-iat-within",
+        "one-second-too-long",
+        "ten-years",
+        "no-iat-too-long",
+        "iat-in-the-future",
+    ],
+)
+async def test_a_token_living_longer_than_the_maximum_age_is_refused(
+    changes: dict[str, object], accepted: bool
+) -> None:
+    token = sign_hs256(claims(**changes))
+    if accepted:
+        assert await authenticate(with_max_age(), token) == USER
+        return
+    with pytest.raises(AuthError) as caught:
+        await authenticate(with_max_age(), token)
+    assert caught.value.reason is AuthReason.INVALID_TOKEN
+
+
+async def test_without_a_maximum_age_a_long_token_is_accepted() -> None:
+    token = sign_hs256(claims(iat=NOW, exp=NOW + 10 * 365 * 86400))
+    assert await authenticate(configure("hs"), token) == USER

@@ -1,0 +1,142 @@
+"""The play ladder against a scripted ONEPlatform: local refusals cost no call, an
+upstream refusal about this viewer's stream (304, 306) falls to the next step, at most
+two mint attempts, and the first step's problem with ``tried`` when all are refused."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from app.errors import GatewayError
+from app.links.ladder import PlayStep
+from app.links.play import MAX_PLAY_MINTS, Played
+from app.store import Store
+from tests.unit.links.fakes import (
+    PRINCIPAL,
+    VIEWER,
+    ScriptedPlatform,
+    Stack,
+    event,
+    link_stack,
+    stream,
+)
+
+ULL_RAW = PlayStep("ULL", "raw")
+HLS_RAW = PlayStep("HLS", "raw")
+HLS_PLAYER = PlayStep("HLS", "player")
+WEB = (ULL_RAW, HLS_RAW, HLS_PLAYER)
+
+
+async def play(stack: Stack, ladder: tuple[PlayStep, ...] = WEB, *, ull: bool = True) -> Played:
+    return await stack.service.play(
+        principal=PRINCIPAL,
+        viewer=VIEWER,
+        event_id="E-1",
+        ladder=ladder,
+        ull=ull,
+        redirect_url=None,
+    )
+
+
+async def refused(stack: Stack, ladder: tuple[PlayStep, ...] = WEB) -> GatewayError:
+    with pytest.raises(GatewayError) as error:
+        await play(stack, ladder)
+    return error.value
+
+
+def tried(error: GatewayError) -> list[tuple[str, str, str]]:
+    return [(t["streamName"], t["kind"], t["code"]) for t in error.extra["tried"]]
+
+
+async def test_the_first_step_that_passes_is_minted(store: Store) -> None:
+    async with link_stack(store, platform=ScriptedPlatform(stream_types={"ULL": 4})) as stack:
+        stack.shelf.put(event(), stream("ULL"), stream("HLS"))
+        played = await play(stack)
+    assert played.step == ULL_RAW
+    assert orjson.loads(played.minted.body)["kind"] == "theolive"
+    assert stack.platform.link_calls == ["ULL-RAW"]
+
+
+async def test_without_ull_the_ull_steps_are_skipped(store: Store) -> None:
+    async with link_stack(store) as stack:
+        stack.shelf.put(event(), stream("ULL"), stream("HLS"))
+        with_ull_off = await stack.service.play(
+            principal=PRINCIPAL,
+            viewer=VIEWER,
+            event_id="E-1",
+            ladder=WEB,
+            ull=False,
+            redirect_url=None,
+        )
+    assert with_ull_off.step == HLS_RAW
+
+
+async def test_a_step_the_local_rules_refuse_costs_no_call(store: Store) -> None:
+    async with link_stack(store) as stack:
+        stack.shelf.put(event(), stream("ULL", geoCountryBlock="GB"), stream("HLS"))
+        played = await play(stack)
+    assert played.step == HLS_RAW
+    assert stack.platform.link_calls == ["HLS-RAW"]
+
+
+@pytest.mark.parametrize("operation_code", [304, 306], ids=["no-such-stream", "geo"])
+async def test_an_upstream_refusal_for_this_viewer_falls_to_the_next_step(
+    store: Store, operation_code: int
+) -> None:
+    platform = ScriptedPlatform(codes={"ULL": operation_code})
+    async with link_stack(store, platform=platform) as stack:
+        stack.shelf.put(event(), stream("ULL"), stream("HLS"))
+        played = await play(stack)
+    assert played.step == HLS_RAW
+    assert stack.platform.link_calls == ["ULL-RAW", "HLS-RAW"]
+
+
+async def test_at_most_two_mint_attempts(store: Store) -> None:
+    """Every step refused upstream for this viewer: two calls, not three, and the
+    first step's problem with the steps tried."""
+    platform = ScriptedPlatform(codes={"ULL": 306, "HLS": 306})
+    async with link_stack(store, platform=platform) as stack:
+        stack.shelf.put(event(), stream("ULL"), stream("HLS"))
+        error = await refused(stack)
+    assert len(stack.platform.link_calls) == MAX_PLAY_MINTS == 2
+    assert (error.status, error.code) == (403, "geo_blocked")
+    assert tried(error) == [("ULL", "raw", "geo_blocked"), ("HLS", "raw", "geo_blocked")]
+    assert stack.sample("gateway_refusals_total", reason="geo") == 1
+
+
+async def test_any_other_upstream_failure_ends_the_ladder(store: Store) -> None:
+    platform = ScriptedPlatform(codes={"ULL": 307})
+    async with link_stack(store, platform=platform) as stack:
+        stack.shelf.put(event(), stream("ULL"), stream("HLS"))
+        error = await refused(stack)
+    assert stack.platform.link_calls == ["ULL-RAW"]
+    assert error.code == "provider_failure"
+    assert tried(error) == [("ULL", "raw", "provider_failure")]
+
+
+async def test_every_step_refused_locally_is_the_first_steps_problem(store: Store) -> None:
+    async with link_stack(store) as stack:
+        stack.shelf.put(event(geoBlock="GB"), stream("ULL"), stream("HLS"))
+        error = await refused(stack)
+    assert stack.platform.link_calls == []
+    assert error.code == "geo_blocked"
+    assert [code for *_, code in tried(error)] == ["geo_blocked"] * 3
+
+
+async def test_a_closed_event_lists_every_step(store: Store) -> None:
+    async with link_stack(store) as stack:
+        stack.shelf.put(event(status="C"), stream("ULL"), stream("HLS"))
+        error = await refused(stack)
+    assert (error.status, error.code) == (410, "event_closed")
+    assert tried(error) == [
+        ("ULL", "raw", "event_closed"),
+        ("HLS", "raw", "event_closed"),
+        ("HLS", "player", "event_closed"),
+    ]
+
+
+async def test_a_ladder_with_nothing_for_this_event_is_stream_not_found(store: Store) -> None:
+    async with link_stack(store) as stack:
+        stack.shelf.put(event(), stream("HLS"))
+        error = await refused(stack, (ULL_RAW,))
+    assert (error.status, error.code, tried(error)) == (404, "stream_not_found", [])
