@@ -16,7 +16,7 @@ ARG NODE_IMAGE=node:20.18.1-bookworm-slim
 FROM ${NODE_IMAGE} AS player-libraries
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # --- builder: the project and its dependencies in a venv ---------------------------
 FROM ${PYTHON_IMAGE} AS builder
@@ -61,6 +61,8 @@ COPY --from=player-libraries /src/node_modules/@theolive/player/THEOLive.js \
      /src/node_modules/@theolive/player/THEOplayer.transmux.js \
      /src/node_modules/@theolive/player/THEOplayer.transmux.wasm \
      ./node_modules/@theolive/player/
+# the player kit the reference page imports (/_demo/kit/player.js, DEMO_KIT_DIR)
+COPY --chmod=0444 clients/web/src/player.js ./clients/web/src/
 USER 10001:10001
 EXPOSE 8000
 # Liveness only: /readyz (store and catalogue) is for the load balancer's decisions.

@@ -142,10 +142,12 @@ UPSTREAM_RETRY_AFTER_S = 5.0
 
 
 def problem_from_upstream(exc: UpstreamError) -> GatewayError:
-    """The one translation of an upstream failure into what a front end sees."""
+    """The one translation of an upstream failure into what a front end sees: the
+    table's detail for the code, or one the gateway wrote; never ONEPlatform's own text
+    (its message stays in the operator's log)."""
     if isinstance(exc, OperationError):
         code = OPERATION_PROBLEMS.get(exc.operation_code, "upstream_error")
-        return problem(code, exc.message or None, operation_code=exc.operation_code)
+        return problem(code, operation_code=exc.operation_code)
     if isinstance(exc, UpstreamRateLimited):
         return problem(
             "upstream_rate_limited", retry_after_s=exc.retry_after_s or UPSTREAM_RETRY_AFTER_S
@@ -165,7 +167,7 @@ def problem_from_upstream(exc: UpstreamError) -> GatewayError:
     if isinstance(exc, UpstreamUnavailable):
         return problem(
             "upstream_unavailable",
-            f"ONEPlatform could not serve {exc.method}: {exc.message}.",
+            f"ONEPlatform could not serve {exc.method}.",
             status=502 if isinstance(exc, UpstreamServerError) else 503,
             retry_after_s=UPSTREAM_RETRY_AFTER_S,
         )

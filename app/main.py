@@ -17,9 +17,11 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.config import STARTUP_FAILURE
 
 from app.api import admin, catalogue, health, links, live, sessions
+from app.api.auth import document_security
 from app.api.body_limit import BodyLimit
 from app.api.docs import install_docs
 from app.api.fast_reads import CachedReads
+from app.api.live import document_stream
 from app.api.problems import install_problem_handlers, internal_error, problem_responses
 from app.api.schemas import Problem
 from app.demo.routes import DemoSite, demo_router
@@ -38,6 +40,16 @@ A gateway between an operator's websites and apps and the iGameMedia ONEPlatform
 streaming API: cached sports and events, stream lists, and viewer links minted within
 the upstream's rate limits and licensing rules. Errors are RFC 9457 problem+json with a
 stable `code` (and the upstream `operationCode` where one applies).
+
+Link, play, session and live requests need a viewer: a bearer JWT (`viewerJwt`), or an
+operator back end's `X-API-Key` with the viewer's `X-User-Id`. *Authorize* sets them for
+the operations tried here.
+"""
+DEMO_DESCRIPTION = """
+**Demo:** `GET /_demo/token` (below) answers a viewer JWT for ten minutes; put its
+`accessToken` in *Authorize* → `viewerJwt`, then try `POST /v1/events/{eventId}/play`
+with an eventId from `GET /v1/events/open` (the *Racing Channel*, sport `HR`, is open
+around the clock, with no geo lists).
 """
 
 
@@ -127,13 +139,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = GatewayApp(
         title="ONEPlatform Gateway",
         version="0.1.0",
-        description=API_DESCRIPTION,
+        description=API_DESCRIPTION + (DEMO_DESCRIPTION if settings.demo_tokens else ""),
         lifespan=lifespan_for(settings, metrics, redactor),
         # Prometheus is this service's telemetry; FastAPI's native OpenTelemetry hooks
         # would cost a provider lookup on every request for nothing.
         telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url=None,  # served by app/api/docs.py, with local assets and their own CSP
         redoc_url=None,
+        # No redirect for a path with or without a trailing slash: behind the balancer
+        # it would name the wrong port and scheme, and carry the query string (a live
+        # stream's access_token) into a Location header. Such a path is a 404.
+        redirect_slashes=False,
     )
     install_problem_handlers(app)
     install_docs(app)
@@ -159,7 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestObserver, recorder=recorder, on_error=internal_error)
     if cors:
         app.add_middleware(CORSMiddleware, **cors)
-    _register_problem_schema(app)
+    _finish_document(app, demo_tokens=settings.demo_tokens)
     return app
 
 
@@ -173,14 +189,21 @@ def demo_site(settings: Settings) -> APIRouter:
             settings.auth_jwt_audience,
             wall=time.time,
         )
-    site = DemoSite.load(settings.demo_vendor_dir, issuer, wall=time.time)
+    site = DemoSite.load(
+        settings.demo_vendor_dir,
+        issuer,
+        wall=time.time,
+        kit_dir=settings.demo_kit_dir,
+        frame_ancestors=settings.frame_ancestors,
+    )
     return demo_router(site, page_path="/" if settings.igm_mode == "simulator" else "/demo")
 
 
-def _register_problem_schema(app: FastAPI) -> None:
-    """Make ``#/components/schemas/Problem`` exist for the problem examples, and document
-    the problems every operation can answer: ``BodyLimit``'s 413 and 431 (it reads every
-    request first) and the 500 of anything unexpected."""
+def _finish_document(app: FastAPI, *, demo_tokens: bool) -> None:
+    """Make ``#/components/schemas/Problem`` exist for the problem examples, document
+    the problems every operation can answer (``BodyLimit``'s 413 and 431: it reads
+    every request first; the 500 of anything unexpected), the live stream's message
+    schemas and the viewer's security requirement."""
     original = app.openapi
     every = {
         str(status): entry
@@ -197,6 +220,8 @@ def _register_problem_schema(app: FastAPI) -> None:
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
                     operation["responses"].update(every)
+            document_stream(schema)
+            document_security(schema, demo_tokens=demo_tokens)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -83,10 +83,29 @@ _TABLE: Final = (
         "This replica holds as many live subscribers as it may.",
     ),
     ProblemType(
+        "user_live_limited",
+        429,
+        "Too many live streams",
+        "This user holds as many live streams as it may; close one first.",
+    ),
+    ProblemType(
+        "ip_live_limited",
+        429,
+        "Too many live streams",
+        "This address holds as many live streams as it may; close one first.",
+    ),
+    ProblemType(
         "store_unavailable",
         503,
         "Store unavailable",
         "The shared store cannot be reached right now; retry shortly.",
+    ),
+    # the admin API
+    ProblemType(
+        "admin_locked_out",
+        429,
+        "Too many failed admin keys",
+        "This client sent too many wrong admin keys; try again after Retry-After.",
     ),
     # links
     ProblemType("links_disabled", 404, "Links disabled", "This gateway does not mint links."),
@@ -94,21 +113,21 @@ _TABLE: Final = (
         "event_pending",
         409,
         "Event has not started",
-        "Links are minted only for events in progress.",
+        "The event has not started (status P); links are minted only for events in progress.",
         operation_code=402,
     ),
     ProblemType(
         "event_closed",
         410,
         "Event is over",
-        "Links are minted only for events in progress.",
+        "The event is over (status C); links are minted only for events in progress.",
         operation_code=403,
     ),
     ProblemType(
         "event_cancelled",
         410,
         "Event was cancelled",
-        "Links are minted only for events in progress.",
+        "The event was cancelled (status V); links are minted only for events in progress.",
         operation_code=404,
     ),
     ProblemType(

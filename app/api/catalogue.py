@@ -94,7 +94,7 @@ async def open_events(state: StateDep, request: Request) -> Response:
     "/events/{eventId}",
     response_model=EventDetailOut,
     summary="One event, from the catalogue's index",
-    responses=problem_responses("invalid_request", "event_not_found"),
+    responses=problem_responses("invalid_request", "event_not_found", "catalogue_warming"),
 )
 async def event(
     state: StateDep,
@@ -108,7 +108,9 @@ async def event(
     "/events/{eventId}/streams",
     response_model=StreamsOut,
     summary="The streams of an event",
-    responses=problem_responses("invalid_request", "event_not_found", *UPSTREAM_CODES),
+    responses=problem_responses(
+        "invalid_request", "event_not_found", "catalogue_warming", *UPSTREAM_CODES
+    ),
 )
 async def streams(
     state: StateDep,

@@ -3,23 +3,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Depends, Path, Request
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from app.api.auth import authenticate
+from app.api.auth import CredentialsDep, authenticate
 from app.api.problems import problem_responses
 from app.api.schemas import LinkOut, LinkRequestIn, PlayOut, PlayRequestIn
 from app.audit import AuditRecord, Decision, now_iso
 from app.errors import UPSTREAM_CODES, GatewayError, problem
 from app.identity.auth import Principal
-from app.identity.viewer_ip import is_trusted, parse_ip, viewer_ip
+from app.identity.viewer_ip import Network, is_trusted, parse_ip, viewer_ip
 from app.links.minting import Minted
 from app.links.rules import Viewer
 from app.observability.context import current_facts
@@ -46,6 +47,7 @@ LINK_PROBLEMS = problem_responses(
     "user_rate_limited",
     "rate_limited",
     "link_budget_unavailable",
+    "catalogue_warming",
     *UPSTREAM_CODES,
 )
 
@@ -124,6 +126,35 @@ def _record(
     )
 
 
+# A link the upstream gave as a path (the demo's ``/_demo/hls/...`` and
+# ``/_demo/player/...``): made absolute against the origin the client asked, so that a
+# page on another origin plays it as it is.
+RELATIVE_URL = b'"url":"/'
+HOST = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?$")
+
+
+def request_origin(request: Request, trusted: Sequence[Network]) -> str:
+    """The origin the client used: its ``Host``, and the scheme of its connection (or
+    ``X-Forwarded-Proto`` from a trusted proxy, which terminates TLS)."""
+    scheme = request.url.scheme
+    peer = parse_ip(request.client.host) if request.client else None
+    if trusted and peer is not None and is_trusted(peer, trusted):
+        forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        if forwarded in ("http", "https"):
+            scheme = forwarded
+    host = request.headers.get("host", "")
+    if not HOST.match(host):
+        server = request.scope.get("server") or ("localhost", None)
+        host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
+    return f"{scheme}://{host}{request.scope.get('root_path', '')}"
+
+
+def absolute_url(answer: dict[str, Any], origin: str) -> None:
+    url = answer.get("url")
+    if isinstance(url, str) and url.startswith("/") and not url.startswith("//"):
+        answer["url"] = origin + url
+
+
 def links_enabled(state: GatewayState) -> None:
     """A gateway started with ``LINKS_ENABLED=false`` mints nothing."""
     if not state.settings.links_enabled:
@@ -143,13 +174,14 @@ def peer_of(request: Request) -> str | None:
 async def mint_link(
     request: Request,
     state: StateDep,
+    presented: CredentialsDep,
     event_id: Annotated[str, Path(alias="eventId", min_length=1, max_length=128)],
     body: Annotated[LinkRequestIn, Body()],
 ) -> Response:
     links_enabled(state)
     pending = PendingDecision("links", event_id, body.stream_name, body.kind)
     with audited(state, pending):
-        pending.principal = await authenticate(state, request.headers)
+        pending.principal = await authenticate(state, presented)
         pending.viewer = resolve_viewer(state, peer_of(request), request.headers)
         pending.minted = await state.links.mint(
             principal=pending.principal,
@@ -160,7 +192,12 @@ async def mint_link(
             redirect_url=body.redirect_url,
             session_id=body.session_id,
         )
-    return Response(pending.minted.body, media_type="application/json", headers=NO_STORE)
+    body_out = pending.minted.body
+    if RELATIVE_URL in body_out:
+        minted = orjson.loads(body_out)
+        absolute_url(minted, request_origin(request, state.settings.trusted_proxies))
+        body_out = orjson.dumps(minted)
+    return Response(body_out, media_type="application/json", headers=NO_STORE)
 
 
 @router.post(
@@ -179,13 +216,14 @@ async def mint_link(
 async def play(
     request: Request,
     state: StateDep,
+    presented: CredentialsDep,
     event_id: Annotated[str, Path(alias="eventId", min_length=1, max_length=128)],
     body: Annotated[PlayRequestIn, Body()],
 ) -> Response:
     links_enabled(state)
     pending = PendingDecision("play", event_id, None, None)
     with audited(state, pending):
-        pending.principal = await authenticate(state, request.headers)
+        pending.principal = await authenticate(state, presented)
         pending.viewer = resolve_viewer(state, peer_of(request), request.headers)
         played = await state.links.play(
             principal=pending.principal,
@@ -201,4 +239,5 @@ async def play(
     answer = orjson.loads(played.minted.body)
     answer["device"] = body.device
     answer["choice"] = {"streamName": played.step.stream_name, "kind": played.step.kind}
+    absolute_url(answer, request_origin(request, state.settings.trusted_proxies))
     return Response(orjson.dumps(answer), media_type="application/json", headers=NO_STORE)

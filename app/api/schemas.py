@@ -206,3 +206,29 @@ class PlayerPlayOut(PlayerLinkOut, _Played):
 
 
 PlayOut = Annotated[HlsPlayOut | TheoLivePlayOut | PlayerPlayOut, Field(discriminator="kind")]
+
+
+# --- the live stream's messages (GET /v1/events/live): each message's JSON ``data`` ---
+
+
+class LiveSnapshot(EventsOut):
+    """``event: snapshot``: the open list as ``GET /v1/events/open`` renders it, and the
+    record (or null) of each event asked for with ``eventId``."""
+
+    watched: dict[str, EventOut | None] | None = None
+
+
+class LiveChange(Schema):
+    """``event: event``: one event's change, with its record as the lists render it."""
+
+    event_id: str
+    change: Literal["opened", "closed", "voided", "pending", "removed", "updated"]
+    event: EventOut | None
+
+
+class LiveSessionsEnded(Schema):
+    """``event: session``: this viewer's viewing sessions that ended for another reason
+    than their own player (``MAX_STREAMS_PER_USER``)."""
+
+    session_ids: list[str]
+    reason: Literal["evicted", "ended_by_operator"]

@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 from starlette.responses import Response
 
-from app.api.auth import authenticate
+from app.api.auth import Viewer
 from app.api.links import NO_STORE
 from app.api.problems import problem_responses
 from app.catalogue.snapshot import iso_utc
@@ -48,8 +48,7 @@ def store_unavailable() -> GatewayError:
         "invalid_request", "unauthorized", "session_not_found", "store_unavailable"
     ),
 )
-async def heartbeat(request: Request, state: StateDep, session_id: SessionId) -> Response:
-    principal = await authenticate(state, request.headers)
+async def heartbeat(state: StateDep, principal: Viewer, session_id: SessionId) -> Response:
     ttl_s = state.settings.session_ttl_s
     try:
         expires_ms = await state.sessions.touch(principal.user_id, session_id, ttl_s)
@@ -73,8 +72,7 @@ async def heartbeat(request: Request, state: StateDep, session_id: SessionId) ->
         "invalid_request", "unauthorized", "session_not_found", "store_unavailable"
     ),
 )
-async def end(request: Request, state: StateDep, session_id: SessionId) -> Response:
-    principal = await authenticate(state, request.headers)
+async def end(state: StateDep, principal: Viewer, session_id: SessionId) -> Response:
     try:
         ended = await state.sessions.end(principal.user_id, session_id)
     except StoreUnavailable:

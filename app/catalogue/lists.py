@@ -144,6 +144,14 @@ class LocalLists:
             return None
         return self._lists.get(name)
 
+    async def installed(self, name: str, timeout_s: float) -> None:
+        """Return at the next install of ``name``, or after ``timeout_s``."""
+        waiter = self._waiters.setdefault(name, asyncio.Event())
+        try:
+            await asyncio.wait_for(waiter.wait(), timeout_s)
+        except TimeoutError:
+            return
+
     async def sync_once(self, wanted: set[str] | None = None) -> int:
         """Load lists whose shared version moved; returns how many were installed."""
         versions = await self._shared.versions()

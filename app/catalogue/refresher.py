@@ -159,10 +159,11 @@ class Refresher:
                 return False
             if not await self._pass_gate(EVENT_OPEN):
                 return False
+            asked_at = self._wall()
             result = await self._fetch(EVENT_OPEN, "open", self._client.open_events())
             if result is None:
                 return False
-            snapshot = self._snapshot(OPEN, result, {})
+            snapshot = self._snapshot(OPEN, result, {}, asked_at)
             if snapshot is not None:
                 await self._publish(snapshot)
                 await self._patch_dates_with_open(result.items, snapshot.fetched_at)
@@ -226,10 +227,12 @@ class Refresher:
         """Fetch event/all for ``day`` if the fleet gate allows; True if fetched."""
         if not await self._pass_gate(EVENT_ALL):
             return False
+        asked_at = self._wall()
         result = await self._fetch(EVENT_ALL, "events", self._client.events_by_date(day))
         if result is None:
             return False
-        snapshot = self._snapshot(date_list_name(day), result, {"date": day.isoformat()})
+        extra = {"date": day.isoformat()}
+        snapshot = self._snapshot(date_list_name(day), result, extra, asked_at)
         if snapshot is not None:
             await self._publish(snapshot)
         await self._forget_out_of_range(today_utc(self._wall))
@@ -286,9 +289,12 @@ class Refresher:
         return result
 
     def _snapshot(
-        self, name: str, result: ListResult[Event], extra: dict[str, str]
+        self, name: str, result: ListResult[Event], extra: dict[str, str], asked_at: float
     ) -> Snapshot | None:
-        """The new copy, or None while a sudden empty list waits for confirmation."""
+        """The new copy, or None while a sudden empty list waits for confirmation.
+
+        Stamped with the moment the call went out: the list holds nothing newer, and
+        an event lookup waiting for a list fetched after its question relies on it."""
         current = self._lists.get(name)
         suddenly_empty = not result.items and current is not None and bool(current.events)
         if suddenly_empty and name not in self._held_back:
@@ -296,7 +302,7 @@ class Refresher:
             log.warning("empty_list_held_back", list=name)
             return None
         self._held_back.discard(name)
-        return make_snapshot(name, {**extra, "events": encode_items(result.items)}, self._wall())
+        return make_snapshot(name, {**extra, "events": encode_items(result.items)}, asked_at)
 
     async def _publish(self, snapshot: Snapshot) -> None:
         self._lists.install(snapshot)

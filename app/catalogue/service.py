@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 import orjson
 import structlog
@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from app.catalogue.index import EventIndex, IndexedEvent
 from app.catalogue.lists import OPEN, LocalList, LocalLists, date_list_name, list_date
+from app.catalogue.lookup import EventLookup
 from app.catalogue.on_demand import OnDemandLists
 from app.catalogue.refresher import Refresher, RefreshPolicy, date_range, today_utc
 from app.catalogue.schedule import target_period_s
@@ -30,18 +31,19 @@ from app.catalogue.shared import SharedLists
 from app.catalogue.snapshot import ReadState, Snapshot, encode_items, iso_utc, make_snapshot
 from app.errors import GatewayError, problem
 from app.observability.metrics import Metrics
+from app.policy.status import pending_retry_after_s
 from app.ratelimit.gate import UpstreamGate
 from app.store import StoreUnavailable, honour_cancellation
 from app.supervisor import Supervised, Supervisor
 from app.upstream.client import EVENT_ALL, EVENT_OPEN, OnePlatformClient
-from app.upstream.models import Stream
+from app.upstream.models import Event, Stream
 
 log = structlog.get_logger(__name__)
 
 EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 SPORTS = "sports"
-UNKNOWN_EVENT_MEMORY_S = 30.0
 FORCED_REFRESH_POLL_S = 0.2
+DEMAND_MEMORY_S = 630.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ class Catalogue:
         metrics: Metrics,
         wall: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._shared = shared
@@ -99,7 +102,18 @@ class Catalogue:
         self._sleep = sleep
         self._demand: dict[date, float] = {}
         self._unflushed: dict[date, float] = {}
-        self._unknown: dict[str, float] = {}
+        self._lookup = EventLookup(
+            index=index,
+            lists=lists,
+            refresher=refresher,
+            gate=gate,
+            interval_s=policy.interval_s,
+            wait_s=timings.cold_wait_s,
+            sync_interval_s=timings.sync_interval_s,
+            metrics=metrics,
+            wall=wall,
+            monotonic=monotonic,
+        )
         self._streams_parsed: dict[str, tuple[str, tuple[Stream, ...]]] = {}
         self._single_events: dict[str, tuple[float, Snapshot]] = {}
         self._supervisor: Supervisor | None = None
@@ -260,24 +274,23 @@ class Catalogue:
     # --- the event index ------------------------------------------------------
 
     async def find_event(self, event_id: str) -> IndexedEvent | None:
-        """The latest record of an event; for an id never seen, one open-list refresh
-        is tried (within the fleet budget) before giving up."""
+        """The latest record of an event; None only once an open list fetched after
+        the id was first asked for lacks it. For an id not seen yet this waits a
+        bounded time for that list (within the fleet budget), then raises a 503
+        ``catalogue_warming`` with Retry-After (see ``app.catalogue.lookup``)."""
         if not valid_event_id(event_id):
             return None
-        found = self.index.get(event_id)
-        if found is not None:
-            return found
-        now = self._wall()
-        if now - self._unknown.get(event_id, float("-inf")) < UNKNOWN_EVENT_MEMORY_S:
-            return None
-        if len(self._unknown) > 10_000:
-            self._unknown.clear()
-        self._unknown[event_id] = now
-        try:
-            await self.refresher.refresh_open(force=True)
-        except StoreUnavailable:
-            self._metrics.redis_errors.labels("refresh").inc()
-        return self.index.get(event_id)
+        return await self._lookup.find(event_id)
+
+    async def pending_retry_after(self, event: Event) -> float:
+        """When to ask again about a pending event: the next open list once its start
+        is within one refresh interval, or the moment it will be."""
+        return pending_retry_after_s(
+            event.start_time,
+            datetime.fromtimestamp(self._wall(), UTC),
+            next_list_in_s=await self._lookup.next_open_list_in(),
+            near_s=self._policy.interval_s,
+        )
 
     # --- internals ------------------------------------------------------------
 
@@ -362,9 +375,9 @@ class Catalogue:
     def _prune(self) -> None:
         horizon = self._wall() - (self._policy.days_back + 2) * 86400.0
         self.index.prune(horizon)
-        cutoff = self._wall() - UNKNOWN_EVENT_MEMORY_S
-        self._unknown = {key: at for key, at in self._unknown.items() if at >= cutoff}
-        self._demand = {day: at for day, at in self._demand.items() if at >= cutoff - 600}
+        self._lookup.prune()
+        cutoff = self._wall() - DEMAND_MEMORY_S
+        self._demand = {day: at for day, at in self._demand.items() if at >= cutoff}
         live = {key for key in self._single_events if self.index.get(key) is not None}
         self._single_events = {k: v for k, v in self._single_events.items() if k in live}
 

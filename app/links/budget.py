@@ -9,7 +9,9 @@ replica could not use on time (``late_slot_s``: its event loop was saturated) is
 up with a 429, not used late.
 
 Refusals are ``GatewayError`` (429 ``rate_limited`` / ``user_rate_limited``, 409
-``too_many_streams``, 503 ``link_budget_unavailable``).
+``too_many_streams``, 503 ``link_budget_unavailable``). ``admit`` is the only entry
+point: how a request waits for its turn can change inside it without its callers
+knowing.
 """
 
 from __future__ import annotations

@@ -206,12 +206,14 @@ class LinkMinter:
 
 
 def upstream_failed(exc: UpstreamError) -> GatewayError:
-    """Logged for the operator, translated once for the viewer."""
+    """Logged for the operator with ONEPlatform's own text (scrubbed of the
+    customerUid), translated once for the viewer without it."""
     if isinstance(exc, OperationError) and exc.operation_code in OPERATOR_ACTION_CODES:
         log.error(
             "upstream_rejected_gateway",
             method=exc.method,
             operation_code=exc.operation_code,
+            error=str(exc),
             hint="check IGM_CUSTOMER_UID and that IGM_SERVER_IP is whitelisted",
         )
     else:

@@ -53,10 +53,11 @@ class Candidate:
     redirect: str
 
 
-_STATUS_PROBLEMS: dict[StatusVerdict, str] = {
-    StatusVerdict.PENDING: "event_pending",
-    StatusVerdict.CLOSED: "event_closed",
-    StatusVerdict.VOID: "event_cancelled",
+# verdict -> (the problem's code, what the event did, in words)
+_STATUS_PROBLEMS: dict[StatusVerdict, tuple[str, str]] = {
+    StatusVerdict.PENDING: ("event_pending", "has not started"),
+    StatusVerdict.CLOSED: ("event_closed", "is over"),
+    StatusVerdict.VOID: ("event_cancelled", "was cancelled"),
 }
 
 
@@ -72,9 +73,19 @@ def event_refusal(event_id: str, event: Event, now_s: float) -> GatewayError | N
         return None
     if verdict is StatusVerdict.UNKNOWN:
         return event_not_found(event_id)
+    extra = None
+    if verdict is StatusVerdict.PENDING:  # the client asks again when it can change
+        start = event.start_time
+        extra = {
+            "eventId": event_id,
+            "startTime": None if start is None else start.isoformat().replace("+00:00", "Z"),
+        }
+    code, words = _STATUS_PROBLEMS[verdict]
     return problem(
-        _STATUS_PROBLEMS[verdict],
-        f"Links are minted only for events in progress (status {event.event_status_code}).",
+        code,
+        f"The event {words} (status {event.event_status_code}); "
+        "links are minted only for events in progress.",
+        extra=extra,
     )
 
 

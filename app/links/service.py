@@ -42,6 +42,8 @@ class EventSource(Protocol):
 
     async def event_streams(self, event_id: str) -> tuple[Stream, ...]: ...
 
+    async def pending_retry_after(self, event: Event) -> float: ...
+
 
 class LinkService:
     def __init__(
@@ -130,6 +132,8 @@ class LinkService:
         refusal = event_refusal(event_id, found.event, self._clock())
         if refusal is not None:
             self.count_refusal("status")
+            if refusal.code == "event_pending":  # ask again when the status can change
+                refusal.retry_after_s = await self._catalogue.pending_retry_after(found.event)
             raise refusal
         return found.event
 

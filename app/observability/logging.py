@@ -53,7 +53,10 @@ class Redactor:
         self._compile()
 
     def _compile(self) -> None:
-        parts = [re.escape(secret) for secret in self._secrets] + [_BEARER, _JWT]
+        # A secret is scrubbed whatever its case: a GUID echoed back upper-cased is the
+        # same customerUid.
+        secrets = [f"(?i:{re.escape(secret)})" for secret in self._secrets]
+        parts = [*secrets, _BEARER, _JWT]
         self._pattern = re.compile("|".join(parts))
 
     def add(self, secret: str) -> None:

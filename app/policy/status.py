@@ -44,3 +44,18 @@ def status_verdict(status: str | None, start_time: datetime | None, now: datetim
     if code == "V":
         return StatusVerdict.VOID
     return StatusVerdict.UNKNOWN
+
+
+def pending_retry_after_s(
+    start_time: datetime | None, now: datetime, *, next_list_in_s: float, near_s: float
+) -> float:
+    """Seconds until a client should ask again about a pending event.
+
+    Its status can change with the next open list once the start is near (within
+    ``near_s``), past or unknown: then that list's arrival, ``next_list_in_s``. Before
+    that, the moment the start comes within ``near_s``, if that is later.
+    """
+    if start_time is None:
+        return next_list_in_s
+    until_near = (_aware(start_time) - _aware(now)).total_seconds() - near_s
+    return max(until_near, next_list_in_s)

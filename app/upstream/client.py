@@ -15,6 +15,7 @@ calling.
 from __future__ import annotations
 
 import math
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -292,7 +293,9 @@ class OnePlatformClient:
             return ""
         text = " ".join(value.split())[:MAX_MESSAGE_CHARS]
         uid = self._uid.get_secret_value()
-        return text.replace(uid, "[redacted]") if uid else text
+        if not uid:
+            return text
+        return re.sub(re.escape(uid), "[redacted]", text, flags=re.IGNORECASE)
 
     async def _exchange(
         self, method: str, verb: str, url: str, params: dict[str, str] | None

@@ -1,17 +1,21 @@
 """``/docs`` and ``/redoc`` in a real browser, from a real gateway process, with every
 request outside the gateway aborted (as in a closed network): each page lists every
 operation of ``/openapi.json``, with no console error, no page error and no CSP
-violation, and its screenshot is not blank."""
+violation, and its screenshot is not blank; Swagger UI's *Authorize* takes a demo
+token and its *Try it out* mints a link with it."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from PIL import Image, ImageStat
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.support.browser import launch_chromium, open_page
 from tests.support.gateway import GatewayProcess, run_gateway
@@ -118,3 +122,69 @@ def test_a_blocked_asset_is_reported(gateway: GatewayProcess, browser: Browser) 
         assert page.evaluate("window.__ran === undefined")
     assert any("script-src" in text for text in report.csp_violations), report.problems()
     assert any("cdn.example.com" in text for text in report.problems()), report.problems()
+
+
+def open_operation(page: Page, dom_id: str) -> Locator:
+    """Expand an operation in Swagger UI and press *Try it out*."""
+    block = page.locator(f"#{dom_id}")
+    block.locator(".opblock-summary").click()
+    block.get_by_role("button", name="Try it out").click()
+    return block
+
+
+def answer_of(block: Locator) -> tuple[str, dict[str, Any]]:
+    """The status and JSON body Swagger UI shows for the request it just sent."""
+    live = block.locator(".live-responses-table .response").first
+    expect(live).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    status = live.locator(".response-col_status").inner_text().strip()
+    body: dict[str, Any] = json.loads(live.locator(".microlight").first.inner_text())
+    return status, body
+
+
+def racing_channel(gateway: GatewayProcess) -> str:
+    """The simulator's all-day channel (sport HR, no geo lists), once the list is here."""
+    deadline = time.monotonic() + 30
+    while True:
+        answer = httpx.get(f"{gateway.url}/v1/events/open", timeout=10)
+        if answer.status_code == 200:
+            events = [e for e in answer.json()["events"] if e["sportCode"] == "HR"]
+            if events:
+                return str(events[0]["eventId"])
+        assert time.monotonic() < deadline, "the open list never came"
+        time.sleep(0.2)
+
+
+def test_authorize_in_swagger_ui_then_play_mints_a_link(
+    gateway: GatewayProcess, browser: Browser, tmp_path: Path
+) -> None:
+    """Demo mode, as the docs say: a token from GET /_demo/token, pasted into
+    *Authorize* (viewerJwt), then *Try it out* on POST /play answers a link."""
+    event_id = racing_channel(gateway)
+    with open_page(browser, gateway.url) as (page, report):
+        page.goto(f"{gateway.url}/docs")
+        expect(page.locator(".info")).to_contain_text("/_demo/token", timeout=RENDER_TIMEOUT_MS)
+        token_block = open_operation(page, "operations-demo-token__demo_token_get")
+        token_block.get_by_role("button", name="Execute").click()
+        status, token = answer_of(token_block)
+        assert status == "200"
+        assert token["tokenType"] == "Bearer"
+
+        page.locator(".auth-wrapper .authorize").click()
+        dialog = page.locator(".dialog-ux .modal-ux")
+        scheme = dialog.locator(".auth-container").filter(has_text="viewerJwt")
+        scheme.locator("input").fill(token["accessToken"])
+        scheme.locator("button.authorize").click()
+        expect(scheme.locator("button", has_text="Logout")).to_be_visible()
+        dialog.locator("button.btn-done").first.click()
+
+        play = open_operation(page, "operations-links-play_v1_events__eventId__play_post")
+        play.locator("input[placeholder='eventId']").fill(event_id)
+        play.locator("textarea.body-param__text").fill('{"device": "web"}')
+        play.get_by_role("button", name="Execute").click()
+        status, link = answer_of(play)
+        expect(play.locator(".curl-command")).to_contain_text("Authorization: Bearer")
+        page.screenshot(path=str(tmp_path / "authorize.png"))
+    assert status == "200", link
+    assert link["kind"] == "hls"
+    assert link["eventId"] == event_id
+    assert report.problems() == []

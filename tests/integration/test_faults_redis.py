@@ -365,7 +365,11 @@ def test_redis_dying_mid_run(rig: Rig) -> None:
             status, body = ready(rig, gateway)
             if time.monotonic() - died_at > 3.0:  # a sync round (every 0.5 s) has noticed
                 assert (status, body["status"]) == (200, "degraded"), body
-                assert body["checks"] == {"store": "unreachable", "catalogue": "warm,degraded"}
+                assert body["checks"] == {
+                    "store": "unreachable",
+                    "catalogue": "warm,degraded",
+                    "tasks": "ok",
+                }
         time.sleep(0.5)
     assert event_calls(rig.sim) == calls_at_death  # zero event calls while it is down
     for name, seen in ages.items():
@@ -375,8 +379,11 @@ def test_redis_dying_mid_run(rig: Rig) -> None:
         assert metric(gateway, "gateway_degraded") == 1.0
         assert metric(gateway, "gateway_redis_errors_total") > 0
         assert metric(gateway, "gateway_refresh_leader") == 0.0
-    # An unknown event cannot trigger an event call either.
-    problem(rig.mint(local, "RDS-UNKNOWN"), 404, "event_not_found")
+    # An unknown event cannot trigger an event call either; and with no list to come,
+    # it is not called "not found": ask again later.
+    unknown = rig.mint(local, "RDS-UNKNOWN")
+    problem(unknown, 503, "catalogue_warming")
+    assert int(unknown.headers["retry-after"]) >= 1
     # Links: without a replica count, refused; with one, this replica's local share.
     refused = problem(rig.mint(closed), 503, "link_budget_unavailable")
     assert refused["retryAfter"] == 5
@@ -439,14 +446,18 @@ def test_redis_restarting_empty_right_after_an_event_call(rig: Rig) -> None:
         restarted = time.monotonic()
         # The follower never made this call; asking it for an unknown event makes it
         # try event/open at once (the first commands on its pooled connections fail, so
-        # ask a few times). And the lease is free: either replica may lead now.
+        # ask a few times): not found once a list fetched since says so, until then
+        # 503 with Retry-After. And the lease is free: either replica may lead now.
         forced = 0
-        while time.monotonic() - restarted < 1.5:
+        while time.monotonic() - restarted < 1.5 or forced < 5:
             unknown = rig.mint(follower, f"RDS-NEVER-{uuid.uuid4().hex[:8]}")
-            problem(unknown, 404, "event_not_found")
+            if unknown.status_code == 503:
+                problem(unknown, 503, "catalogue_warming")
+                assert int(unknown.headers["retry-after"]) >= 1
+            else:
+                problem(unknown, 404, "event_not_found")
             forced += 1
             time.sleep(0.1)
-        assert forced >= 5
         time.sleep(GATE_INTERVAL_S)  # whatever the fleet does next lands in the log
         assert_within_budget(rig.sim)
     wait_until(lambda: len(leader_of(fleet)) == 1, LEASE_TTL_S + 3, "a leader again")

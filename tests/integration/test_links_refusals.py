@@ -345,6 +345,22 @@ def test_refused_by_the_rules_before_the_upstream(
 
 
 @pytest.mark.parametrize(
+    ("event_id", "words"),
+    [
+        pytest.param(PENDING, "has not started (status P)", id="P"),
+        pytest.param(CLOSED, "is over (status C)", id="C"),
+        pytest.param(VOID, "was cancelled (status V)", id="V"),
+    ],
+)
+def test_a_status_refusal_names_the_status_in_words(
+    gateway: httpx.Client, event_id: str, words: str
+) -> None:
+    response = post_link(gateway, event_id, viewer(GB_IP, "GB"), RAW_HLS)
+
+    assert f"The event {words}" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
     "redirect_url", [pytest.param(url, id=name) for name, url in REDIRECT_REFUSALS]
 )
 def test_unsafe_redirect_is_refused_before_the_upstream(
@@ -430,6 +446,23 @@ def test_forwarded_for_from_an_untrusted_peer_is_not_the_viewer(
     [call] = [c for c in simulator.calls("stream_link") if c["params"]["userId"] == user]
     assert call["params"]["userIp"] == "127.0.0.1"  # the socket peer, not the claim
     assert call["params"]["xForwardedFor"] == "127.0.0.1"  # IGM_SERVER_IP
+
+
+def test_a_pending_event_says_when_to_ask_again(gateway: httpx.Client, scenario: Scenario) -> None:
+    [event] = [e for e in scenario.events if e["eventId"] == PENDING]
+    start = datetime.fromisoformat(str(event["startTime"]))
+
+    response = post_link(gateway, PENDING, viewer(GB_IP, "GB"))
+    asked_at = datetime.now(UTC)
+
+    problem = assert_problem(response, 409, "event_pending", 402)
+    assert problem["eventId"] == PENDING
+    assert problem["startTime"] == event["startTime"]
+    # 40 minutes ahead: come back when the start is one event interval (1 s) away
+    retry_after = int(response.headers["retry-after"])
+    assert problem["retryAfter"] == retry_after
+    until_start = (start - asked_at).total_seconds()
+    assert until_start - 1 - 5 <= retry_after <= until_start
 
 
 # --- decided or failed upstream ------------------------------------------------------

@@ -53,7 +53,7 @@ def main(argv: list[str]) -> None:
                 item.get_by_role("button", name="Play").click()
             else:
                 page.evaluate(MINT, channel)
-            assert_video_plays(page, page, "#video")
+            assert_video_plays(page, page, "#player-area video")
             page.wait_for_timeout(1500)
             output.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(output))

@@ -1,39 +1,46 @@
 // The reference page: open events live from GET /v1/events/live, a Play button per
-// event, and the three ways to play what POST /v1/events/{eventId}/play answers:
-//   kind "hls"      hls.js in a <video> (native HLS where hls.js is missing)
-//   kind "player"   the iGame player URL in an <iframe>
-//   kind "theolive" the THEOlive player: loadChannel(channelId), the token in a header
-// The link is renewed at refreshAfter (and when a playlist or segment answers 401/403);
-// an `event` message closing or voiding the playing event tears the player down.
-// With MAX_STREAMS_PER_USER, the answer opens a viewing session: the page sends its
-// heartbeats, ends it when playback stops, renews with it, and stops when a `session`
-// message says it ended (another device took over).
+// event, and a choice of how to play. The playing itself is the player kit's
+// (clients/web, served at /_demo/kit/player.js): it asks the gateway for a link, plays
+// it (hls.js, the iGame player's iframe or THEOlive), renews it, keeps the viewing
+// session alive, waits its turn in a crowd and tears down when the event closes. This
+// page only lists events, gets a token and shows what the kit reports.
 // window.demoState mirrors what the page does, for people and for the browser tests.
 
+import { createPlayer } from "/_demo/kit/player.js";
+
 const $ = (id) => document.getElementById(id);
+const gateway = location.origin;
 const state = {
   token: null, // the viewer JWT sent as Authorization: Bearer (and ?access_token= for SSE)
   tokenSource: null, // "issuer" (GET /_demo/token) or "pasted"
   feed: null, // "live" (SSE) or "polling" (GET /v1/events/open, when /live is absent)
   events: {}, // eventId -> EventOut
   lastEventId: null,
+  choice: "auto", // how to play: auto (/play's ladder), hls, player, theolive
   playing: null, // {eventId, kind, answer}
-  hls: null,
-  theolive: null, // {channelId, token}
+  hls: null, // "hls.js" or "native" while an HLS link plays
+  theolive: null, // {channelId, token, created}
   lastProblem: null, // {code, status, detail} of the last refusal
-  playerError: null,
+  playerError: null, // {code, message} of the last player error
+  waiting: null, // {position, etaSeconds, retryAfterS} while the gateway asks to wait
   stopped: null, // {eventId, reason}
   renewals: 0,
   session: null, // {id, everyS} of the viewing session the playing link opened
 };
 window.demoState = state;
 
-let theoPlayer = null;
-let renewTimer = null;
+// The link each choice asks for; "auto" lets /play pick from the device's ladder.
+const CHOICES = {
+  auto: null,
+  hls: { streamName: "HLS", kind: "raw" },
+  player: { streamName: "HLS", kind: "player" },
+  theolive: { streamName: "ULL", kind: "raw" },
+};
+
+let player = null;
 let tokenTimer = null;
 let source = null;
 let pollTimer = null;
-let heartbeatTimer = null;
 
 // --- credentials ----------------------------------------------------------------
 
@@ -62,10 +69,6 @@ function askForToken() {
       resolve();
     });
   });
-}
-
-function authHeaders() {
-  return { Authorization: `Bearer ${state.token}` };
 }
 
 // --- the event list ---------------------------------------------------------------
@@ -102,6 +105,7 @@ function renderEvents() {
   }
 }
 
+// The list only: the player follows its own event on the live stream (the kit).
 function onChange(message) {
   const { eventId, change, event } = message;
   if (event && (change === "opened" || change === "updated")) {
@@ -110,12 +114,6 @@ function onChange(message) {
     delete state.events[eventId];
   }
   renderEvents();
-  const status = event ? event.eventStatusCode : null;
-  const over = change === "closed" || change === "voided" || status === "C" || status === "V";
-  if (over && state.playing && state.playing.eventId === eventId) {
-    const why = change === "voided" || status === "V" ? "cancelled (void)" : "over (closed)";
-    stop(`The event is ${why}: playback stopped.`);
-  }
 }
 
 function connectLive() {
@@ -136,13 +134,6 @@ function connectLive() {
   source.addEventListener("event", (message) => {
     state.lastEventId = message.lastEventId;
     onChange(JSON.parse(message.data));
-  });
-  source.addEventListener("session", (message) => {
-    const { sessionIds, reason } = JSON.parse(message.data);
-    if (state.session && sessionIds.includes(state.session.id)) {
-      state.session = null; // already ended: nothing to end
-      stop(`Playback stopped: the viewing session ended (${reason}).`);
-    }
   });
   source.addEventListener("error", () => {
     if (source.readyState !== EventSource.CLOSED) return; // the browser reconnects itself
@@ -171,7 +162,7 @@ async function poll() {
   }
 }
 
-// --- playing ----------------------------------------------------------------------
+// --- playing: the kit -------------------------------------------------------------
 
 function showStatus(text, isError = false) {
   const status = $("status");
@@ -179,221 +170,100 @@ function showStatus(text, isError = false) {
   status.className = isError ? "error" : "";
 }
 
-async function requestLink(eventId, sessionId = null) {
-  const request = { device: "web", ull: $("ull").checked };
-  if (sessionId) request.sessionId = sessionId; // a renewal: the session goes on
-  const answer = await fetch(`/v1/events/${encodeURIComponent(eventId)}/play`, {
-    method: "POST",
-    headers: { ...authHeaders(), "Content-Type": "application/json" },
-    body: JSON.stringify(request),
-  });
-  const body = await answer.json().catch(() => ({}));
-  if (!answer.ok) {
-    const code = body.code || `http_${answer.status}`;
-    state.lastProblem = { code, status: answer.status, detail: body.detail || "" };
-    throw new Error(code);
-  }
-  return body;
+function play(eventId) {
+  start(eventId, null);
 }
 
-async function play(eventId) {
+// Plays a link answer minted elsewhere (POST /v1/events/{eventId}/links, or a back end).
+function playAnswer(eventId, answer) {
+  start(eventId, answer);
+}
+
+function start(eventId, answer) {
   stop(null);
-  state.stopped = null;
-  state.lastProblem = null;
-  showStatus("Asking for a link…");
-  let answer;
-  try {
-    answer = await requestLink(eventId);
-  } catch (error) {
-    showStatus(`Refused: ${error.message}`, true);
-    return;
-  }
-  await playAnswer(eventId, answer);
-}
-
-// Plays a link answer (from /play, or from POST /v1/events/{eventId}/links).
-async function playAnswer(eventId, answer) {
+  Object.assign(state, { stopped: null, lastProblem: null, playerError: null, waiting: null });
+  state.choice = $("kind").value;
   const event = state.events[eventId];
   $("now-playing").textContent = event ? event.title : eventId;
-  state.playing = { eventId, kind: answer.kind, answer };
-  renderEvents();
-  showStatus(`Playing ${answer.kind} (${answer.streamName})`);
-  if (answer.kind === "hls") playHls(answer.url);
-  else if (answer.kind === "player") playFrame(answer.url);
-  else if (answer.kind === "theolive") await playTheolive(answer);
-  scheduleRenewal(answer);
-  keepSession(answer);
-}
-
-// The viewing session (MAX_STREAMS_PER_USER): heartbeats every heartbeatEveryS; a 404
-// means it ended (expired, or taken over by another device).
-function keepSession(answer) {
-  clearInterval(heartbeatTimer);
-  if (!answer.sessionId) return;
-  state.session = { id: answer.sessionId, everyS: answer.heartbeatEveryS };
-  heartbeatTimer = setInterval(async () => {
-    if (!state.session) return;
-    const answer = await fetch(`/v1/sessions/${state.session.id}/heartbeat`, {
-      method: "POST",
-      headers: authHeaders(),
-    }).catch(() => null);
-    if (answer && answer.status === 404) {
-      state.session = null;
-      stop("Playback stopped: the viewing session ended.");
-    }
-  }, answer.heartbeatEveryS * 1000);
-}
-
-function endSession() {
-  clearInterval(heartbeatTimer);
-  const session = state.session;
-  state.session = null;
-  if (session) {
-    fetch(`/v1/sessions/${session.id}`, {
-      method: "DELETE",
-      headers: authHeaders(),
-      keepalive: true,
-    }).catch(() => {});
+  // one box per play: its events are this player's only
+  const box = document.createElement("div");
+  box.className = "player-box";
+  $("player-area").replaceChildren(box);
+  const options = {
+    gateway,
+    eventId,
+    device: "web",
+    ull: $("ull").checked || state.choice === "theolive",
+    getToken: () => state.token,
+    theoliveScript: "/_demo/vendor/THEOLive.js",
+  };
+  if (CHOICES[state.choice]) options.link = CHOICES[state.choice];
+  if (answer) options.answer = answer;
+  for (const [name, handler] of Object.entries(HANDLERS)) {
+    box.addEventListener(name, (event) => handler(event.detail));
   }
+  player = createPlayer(box, options);
 }
 
-function scheduleRenewal(answer) {
-  clearTimeout(renewTimer);
-  if (!answer.refreshAfter) return;
-  const inMs = Math.max(1000, Date.parse(answer.refreshAfter) - Date.now());
-  renewTimer = setTimeout(() => renew("refreshAfter"), inMs);
-}
-
-// A fresh link for the event playing now, swapped in without stopping where possible.
-async function renew(why) {
-  if (!state.playing) return;
-  const { eventId } = state.playing;
-  let answer;
-  try {
-    answer = await requestLink(eventId, state.session ? state.session.id : null);
-  } catch (error) {
-    stop(`Renewal refused: ${error.message}`);
-    return;
-  }
-  if (!state.playing || state.playing.eventId !== eventId) return;
-  state.renewals += 1;
-  state.playing = { eventId, kind: answer.kind, answer };
-  if (answer.kind === "hls" && state.hls) state.hls.loadSource(answer.url);
-  else if (answer.kind === "hls") $("video").src = answer.url;
-  else if (answer.kind === "player") $("frame").src = answer.url;
-  else if (answer.kind === "theolive") {
-    state.theolive = { channelId: answer.channelId, token: answer.token };
-    if (theoPlayer) await theoPlayer.loadChannel(answer.channelId).catch(theoError);
-  }
-  showStatus(`Link renewed (${why})`);
-  scheduleRenewal(answer);
-  keepSession(answer);
-}
-
-function playHls(url) {
-  const video = $("video");
-  video.hidden = false;
-  const Hls = window.Hls;
-  if (Hls && Hls.isSupported()) {
-    const hls = new Hls({ liveDurationInfinity: true });
-    state.hls = hls;
-    hls.on(Hls.Events.ERROR, (_, data) => {
-      const code = data.response && data.response.code;
-      if (code === 401 || code === 403) {
-        renew(`HTTP ${code} from the stream`);
-        return;
-      }
-      if (data.fatal) {
-        state.playerError = `${data.type}: ${data.details}`;
-        showStatus(`Player error: ${data.details}`, true);
-      }
-    });
-    hls.loadSource(url);
-    hls.attachMedia(video);
-  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
-    video.src = url; // Safari, newer chromium and others that play HLS themselves
-    video.onerror = () => {
-      if (video.getAttribute("src") !== url) return; // stopped: not a playback error
-      state.playerError = `media: ${video.error ? video.error.message : "unknown"}`;
-      showStatus(`Player error: ${state.playerError}`, true);
+const HANDLERS = {
+  requesting() {
+    showStatus("Asking for a link…");
+  },
+  waiting(detail) {
+    state.waiting = {
+      position: detail.position,
+      etaSeconds: detail.etaSeconds,
+      retryAfterS: detail.retryAfterS,
     };
-  } else {
-    state.playerError = "no_hls_playback";
-    showStatus("This browser cannot play HLS without hls.js (run npm ci).", true);
-    return;
-  }
-  video.play().catch(() => {}); // muted autoplay; a click on play works too
+    const line =
+      detail.position != null
+        ? `You are number ${detail.position} in line` +
+          (detail.etaSeconds != null ? ` (about ${Math.ceil(detail.etaSeconds)} s)` : "")
+        : `The gateway is busy (${detail.code})`;
+    showStatus(`${line}; asking again in ${Math.ceil(detail.retryAfterS)} s.`);
+  },
+  playing(detail) {
+    const answer = detail.answer;
+    state.waiting = null;
+    state.playing = { eventId: answer.eventId, kind: answer.kind, answer };
+    state.hls = answer.kind === "hls" ? detail.engine : null;
+    state.theolive =
+      answer.kind === "theolive" ? { channelId: answer.channelId, token: answer.token, created: true } : null;
+    keepSessionState(answer);
+    renderEvents();
+    showStatus(`Playing ${answer.kind} (${answer.streamName})`);
+  },
+  renewed(detail) {
+    const answer = detail.answer;
+    state.renewals += 1;
+    state.playing = { eventId: answer.eventId, kind: answer.kind, answer };
+    if (answer.kind === "theolive") state.theolive = { channelId: answer.channelId, token: answer.token, created: true };
+    keepSessionState(answer);
+    showStatus(`Link renewed (${detail.why})`);
+  },
+  refused(detail) {
+    state.lastProblem = { code: detail.code, status: detail.status, detail: detail.detail };
+    over(null);
+    showStatus(`Refused: ${detail.code}${detail.detail ? ` (${detail.detail})` : ""}`, true);
+  },
+  ended(detail) {
+    over(`${detail.message} (${detail.reason})`);
+  },
+  error(detail) {
+    state.playerError = { code: detail.code, message: detail.message };
+    over(null);
+    showStatus(detail.message, true); // in plain words; the code is in demoState
+  },
+};
+
+function keepSessionState(answer) {
+  state.session = answer.sessionId ? { id: answer.sessionId, everyS: answer.heartbeatEveryS } : null;
 }
 
-function playFrame(url) {
-  const frame = $("frame");
-  frame.hidden = false;
-  frame.src = url;
-}
-
-function theoError(error) {
-  state.playerError = `theolive: ${error && error.message ? error.message : error}`;
-  showStatus(`THEOlive: ${state.playerError}`, true);
-}
-
-function loadScript(src) {
-  return new Promise((resolve, reject) => {
-    const script = document.createElement("script");
-    script.src = src;
-    script.onload = resolve;
-    script.onerror = () => reject(new Error(`${src} did not load (run npm ci)`));
-    document.head.append(script);
-  });
-}
-
-async function playTheolive(answer) {
-  const box = $("theolive");
-  box.hidden = false;
-  state.theolive = { channelId: answer.channelId, token: answer.token };
-  try {
-    if (!window.THEOLive) await loadScript("/_demo/vendor/THEOLive.js");
-  } catch (error) {
-    theoError(error);
-    return;
-  }
-  // THEOlive's service worker (iOS) must be served from the page's own path over
-  // https: not done here.
-  theoPlayer = new window.THEOLive.Player(box);
-  // The guide: the streamToken goes in a header of the player's requests
-  // (THEOlive token-based security: Authorization: Bearer <token>).
-  theoPlayer.addHeaderProvider(
-    () => new Headers({ Authorization: `Bearer ${state.theolive.token}` }),
-  );
-  state.theolive.created = true;
-  theoPlayer.loadChannel(answer.channelId).catch(theoError);
-}
-
-// Tear down whatever plays; `reason` (when given) is shown to the viewer.
-function stop(reason) {
-  clearTimeout(renewTimer);
-  endSession();
+// The kit has torn down; the page says so (`reason`, when given).
+function over(reason) {
   const eventId = state.playing ? state.playing.eventId : null;
-  if (state.hls) {
-    state.hls.destroy();
-    state.hls = null;
-  }
-  const video = $("video");
-  video.pause();
-  video.removeAttribute("src");
-  video.load();
-  video.hidden = true;
-  const frame = $("frame");
-  frame.removeAttribute("src");
-  frame.hidden = true;
-  if (theoPlayer) {
-    theoPlayer.destroy();
-    theoPlayer = null;
-  }
-  const box = $("theolive");
-  box.replaceChildren();
-  box.hidden = true;
-  state.playing = null;
-  state.theolive = null;
+  Object.assign(state, { playing: null, hls: null, session: null });
   if (reason) {
     state.stopped = { eventId, reason };
     $("now-playing").textContent = "Nothing playing";
@@ -402,15 +272,24 @@ function stop(reason) {
   renderEvents();
 }
 
+// Stop whatever plays (the kit ends the session); `reason` (when given) is shown.
+function stop(reason) {
+  const stopping = player;
+  player = null; // its `stopped` event is not this page's concern
+  if (stopping) stopping.stop(reason || "stopped");
+  state.theolive = null;
+  over(reason);
+}
+
 // For scripts and tests: play an answer obtained elsewhere, or stop with a reason.
 window.demoPage = { playAnswer, stop };
 
-async function start() {
+async function begin() {
   const issued = await fetchDemoToken().catch(() => false);
   if (!issued) await askForToken();
   connectLive();
 }
 
-window.addEventListener("pagehide", endSession);
+window.addEventListener("pagehide", () => stop(null));
 
-start();
+begin();

@@ -111,8 +111,6 @@ async def test_head_sends_headers_only(client: httpx.AsyncClient) -> None:
             422,
             "date_out_of_range",
         ),
-        ("/v1/events/NOPE-404", 404, "event_not_found"),
-        ("/v1/events/NOPE-404/streams", 404, "event_not_found"),
         ("/v1/events/" + "x" * 200, 422, "invalid_request"),
         ("/v1/nothing-here", 404, "not_found"),
     ],
@@ -167,7 +165,7 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
 async def test_metrics_after_traffic(client: httpx.AsyncClient) -> None:
     assert (await client.get(f"/v1/events?date={today()}")).status_code == 200
     await client.get("/v1/events/open")
-    await client.get("/v1/events/NOPE-404")
+    await client.get("/v1/events/~NOPE-404")
     text = (await client.get("/metrics")).text
     for line in (
         'gateway_http_requests_total{method="GET",route="/v1/events/open",status="200"}',
@@ -207,3 +205,35 @@ async def test_oversized_chunked_body_is_refused(client: httpx.AsyncClient) -> N
     )
     assert response.status_code == 413
     assert response.json()["code"] == "body_too_large"
+
+
+async def test_an_unknown_id_is_not_found_only_after_a_list_fetched_since() -> None:
+    """Until an open list fetched after the question arrives: 503 with Retry-After;
+    then 404, and 404 at once for later questions."""
+    settings = Settings(
+        igm_mode="simulator",
+        events_min_interval_s=1.0,
+        events_gate_margin_s=0.1,
+        catalogue_cold_wait_s=0.2,
+    )
+    async with app_client(create_app(settings)) as client:
+        seen: list[int] = []
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            response = await client.get("/v1/events/NOPE-404")
+            assert response.headers["content-type"] == "application/problem+json"
+            problem = response.json()
+            assert problem["eventId"] == "NOPE-404"
+            seen.append(response.status_code)
+            if response.status_code == 404:
+                assert problem["code"] == "event_not_found"
+                break
+            assert response.status_code == 503, response.text
+            assert problem["code"] == "catalogue_warming"
+            assert 1 <= int(response.headers["retry-after"]) <= 3
+            assert problem["retryAfter"] == int(response.headers["retry-after"])
+            assert asyncio.get_running_loop().time() < deadline, seen
+            await asyncio.sleep(0.1)
+        for path in ("/v1/events/NOPE-404", "/v1/events/NOPE-404/streams"):
+            again = await client.get(path)
+            assert (again.status_code, again.json()["code"]) == (404, "event_not_found"), path

@@ -10,11 +10,8 @@ are provoked through its unit-test collaborators, where the store can be taken a
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import fakeredis
@@ -27,8 +24,7 @@ from app.identity.auth import Principal
 from app.main import MAX_BODY_BYTES, MAX_HEADER_BYTES, create_app
 from app.problem_types import PROBLEMS
 from app.ratelimit.sessions import SessionLimits
-from app.settings import SIMULATOR_API_KEY, Settings
-from app.state import GatewayState
+from app.settings import Settings
 from app.store import Store, build_store, close_store
 from app.upstream.errors import (
     OPERATION_ERRORS,
@@ -41,6 +37,7 @@ from app.upstream.errors import (
     UpstreamServerError,
     UpstreamTimeout,
 )
+from tests.support.inprocess import Gateway, gateway
 from tests.support.polling import eventually
 from tests.unit.links.fakes import (
     PRINCIPAL,
@@ -115,56 +112,18 @@ def test_every_example_is_its_tables_row() -> None:
 # --- the gateway in this process, over the embedded simulator ---------------------------
 
 
-@dataclass
-class Gateway:
-    client: httpx.AsyncClient
-    state: GatewayState
-    app: FastAPI
-
-    def viewer(self, user: str | None = None) -> dict[str, str]:
-        return {"X-API-Key": SIMULATOR_API_KEY, "X-User-Id": user or uuid.uuid4().hex}
-
-    async def fault(self, method: str, kind: str, **fields: Any) -> None:
-        """A fault of the embedded simulator (reached through the upstream client)."""
-        body = {"method": method, "kind": kind, **fields}
-        reply = await self.state.http.post("http://simulator/_sim/faults", json=body)
-        reply.raise_for_status()
-
-    async def clear_faults(self) -> None:
-        (await self.state.http.delete("http://simulator/_sim/faults")).raise_for_status()
-
-    async def events_today(self) -> list[dict[str, Any]]:
-        today = datetime.now(UTC).date().isoformat()
-        reply = await self.client.get("/v1/events", params={"date": today})
-        assert reply.status_code == 200, reply.text
-        events: list[dict[str, Any]] = reply.json()["events"]
-        return events
-
-
-@asynccontextmanager
-async def gateway(client_host: str = "127.0.0.1", **settings: Any) -> AsyncIterator[Gateway]:
-    app = create_app(Settings(igm_mode="simulator", igm_read_timeout_s=1.0, **settings))
-    async with app.router.lifespan_context(app) as lifespan_state:
-        assert lifespan_state is not None
-        state = dict(lifespan_state)
-
-        async def with_state(scope: Any, receive: Any, send: Any) -> None:
-            scope["state"] = dict(state)
-            await app(scope, receive, send)
-
-        transport = httpx.ASGITransport(app=with_state, client=(client_host, 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            yield Gateway(client, state["gateway"], app)
-
-
 @pytest.fixture
 async def gw() -> AsyncIterator[Gateway]:
     async with gateway() as running:
+        await running.warm()
+        yield running
 
-        async def warm() -> bool:
-            return (await running.client.get("/v1/events/open")).status_code == 200
 
-        await eventually(warm, "the catalogue warmed")
+@pytest.fixture
+async def quick_gw() -> AsyncIterator[Gateway]:
+    """Open-list fetches a second apart: an unknown id is found absent soon."""
+    async with gateway(events_min_interval_s=1.0) as running:
+        await running.warm()
         yield running
 
 
@@ -251,7 +210,8 @@ async def test_upstream_failures_of_a_link_are_documented(gw: Gateway) -> None:
     assert {"provider_failure", "upstream_rejected_user_ip", "event_cancelled"} <= seen
 
 
-async def test_link_refusals_of_the_routes_are_documented(gw: Gateway) -> None:
+async def test_link_refusals_of_the_routes_are_documented(quick_gw: Gateway) -> None:
+    gw = quick_gw
     events = await gw.events_today()
     open_event = next(e["eventId"] for e in events if e["eventStatusCode"] == "O")
     requests: list[tuple[str, dict[str, Any]]] = [
@@ -270,6 +230,16 @@ async def test_link_refusals_of_the_routes_are_documented(gw: Gateway) -> None:
         answer = await gw.client.post(f"/v1/events/{event_id}/play", json=play, headers=gw.viewer())
         if answer.status_code >= 400:
             seen.add(assert_answer_documented(PLAY, answer))
+
+    async def not_found() -> bool:
+        """An unknown id is 503 catalogue_warming until a list fetched since lacks it."""
+        answer = await gw.client.post(
+            "/v1/events/NO-SUCH-1/links", json={"streamName": "HLS"}, headers=gw.viewer()
+        )
+        seen.add(assert_answer_documented(LINKS, answer))
+        return "event_not_found" in seen
+
+    await eventually(not_found, "NO-SUCH-1 not found", timeout_s=30)
     assert {"event_not_found", "stream_not_found", "invalid_redirect_url"} <= seen
 
 

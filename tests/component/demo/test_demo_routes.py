@@ -12,6 +12,7 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from app.api.problems import install_problem_handlers
 from app.demo.mpegts import CLOCK_HZ, shift_timestamps
@@ -91,13 +92,38 @@ async def test_demo_token_mints_links_without_a_redirect_url(demo: httpx.AsyncCl
         json={"streamName": "HLS", "kind": "raw"},  # no redirectUrl: demo mode has one
     )
     assert link.status_code == 200, link.text
-    assert link.json()["url"] == f"/_demo/hls/{channel['eventId']}/playlist.m3u8"
+    origin = str(demo.base_url).rstrip("/")  # a relative link is made absolute
+    assert link.json()["url"] == f"{origin}/_demo/hls/{channel['eventId']}/playlist.m3u8"
     player = await demo.post(
         f"/v1/events/{channel['eventId']}/links",
         headers={"Authorization": f"Bearer {body['accessToken']}"},
         json={"streamName": "HLS", "kind": "player"},
     )
-    assert player.json()["url"].startswith(f"/_demo/player/{channel['eventId']}?tid=")
+    assert player.json()["url"].startswith(f"{origin}/_demo/player/{channel['eventId']}?tid=")
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("gateway.example:8443", "http://gateway.example:8443"),
+        ("[::1]:8000", "http://[::1]:8000"),
+        ("evil.example/phish?", "http://gateway"),  # not a host: the server's own name
+    ],
+)
+async def test_relative_links_are_made_absolute_with_the_host_asked(
+    demo: httpx.AsyncClient, host: str, expected: str
+) -> None:
+    await warm(demo)
+    token = (await demo.get("/_demo/token")).json()["accessToken"]
+    open_events = (await demo.get("/v1/events/open")).json()["events"]
+    channel = next(e for e in open_events if e["sportCode"] == "HR")
+    played = await demo.post(
+        f"/v1/events/{channel['eventId']}/play",
+        headers={"Authorization": f"Bearer {token}", "Host": host},
+        json={"device": "web"},
+    )
+    assert played.status_code == 200, played.text
+    assert played.json()["url"] == f"{expected}/_demo/hls/{channel['eventId']}/playlist.m3u8"
 
 
 def production(**values: object) -> Settings:
@@ -198,3 +224,61 @@ async def test_links_disabled() -> None:
     assert answer.status_code == 404
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["code"] == "links_disabled"
+
+
+async def test_frame_ancestors_let_other_origins_frame_the_player_page() -> None:
+    settings = Settings(igm_mode="simulator", frame_ancestors="https://www.operator.example")
+    async with app_client(create_app(settings)) as client:
+        player = await client.get("/_demo/player/E1")
+        page = await client.get("/")
+    [policy] = player.headers.get_list("content-security-policy")
+    assert "frame-ancestors 'self' https://www.operator.example;" in policy
+    assert page.headers["content-security-policy"] == PAGE_CSP  # only the player page
+
+
+@pytest.mark.parametrize(
+    "value", ["https://ok.example; script-src *", "'unsafe-inline'", "https://x.example/path"]
+)
+def test_frame_ancestors_take_origins_only(value: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings(igm_mode="simulator", frame_ancestors=value)
+
+
+async def test_the_player_kit_is_served_to_other_origins() -> None:
+    origin = "http://127.0.0.1:8100"
+    settings = Settings(igm_mode="simulator", cors_allow_origins=origin)
+    async with app_client(create_app(settings)) as client:
+        kit = await client.get("/_demo/kit/player.js", headers={"Origin": origin})
+        missing = await client.get("/_demo/kit/fakes.js")
+    assert kit.status_code == 200
+    assert kit.headers["content-type"].startswith("text/javascript")
+    assert kit.headers["access-control-allow-origin"] == origin  # a module script's CORS
+    assert "export function createPlayer" in kit.text
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"), [("127.0.0.1/32", "https://"), ("10.0.0.0/8", "http://")]
+)
+async def test_the_scheme_of_a_relative_link_is_a_trusted_proxys(
+    trusted: str, expected: str
+) -> None:
+    """Behind a proxy that terminates TLS, X-Forwarded-Proto says the scheme: believed
+    only from one of TRUSTED_PROXIES (the test client is 127.0.0.1)."""
+    settings = Settings(igm_mode="simulator", trusted_proxies=trusted)
+    async with app_client(create_app(settings)) as client:
+        await warm(client)
+        token = (await client.get("/_demo/token")).json()["accessToken"]
+        open_events = (await client.get("/v1/events/open")).json()["events"]
+        channel = next(e for e in open_events if e["sportCode"] == "HR")
+        played = await client.post(
+            f"/v1/events/{channel['eventId']}/play",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Host": "www.operator.example",
+                "X-Forwarded-Proto": "https",
+            },
+            json={"device": "web"},
+        )
+    assert played.status_code == 200, played.text
+    assert played.json()["url"].startswith(f"{expected}www.operator.example/_demo/hls/")

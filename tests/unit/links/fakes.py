@@ -75,6 +75,7 @@ class EventShelf:
 
     events: dict[str, Event] = field(default_factory=dict)
     streams: dict[str, tuple[Stream, ...]] = field(default_factory=dict)
+    next_list_in_s: float = 7.0  # what the catalogue says of a pending event
 
     def put(self, item: Event, *streams: Stream) -> None:
         self.events[item.event_id] = item
@@ -86,6 +87,9 @@ class EventShelf:
 
     async def event_streams(self, event_id: str) -> tuple[Stream, ...]:
         return self.streams.get(event_id, ())
+
+    async def pending_retry_after(self, event: Event) -> float:
+        return self.next_list_in_s
 
 
 @dataclass

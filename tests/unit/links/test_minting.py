@@ -8,10 +8,12 @@ from datetime import datetime
 
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from app.errors import GatewayError
 from app.links.ladder import LinkKind, PlayStep
 from app.links.rules import Candidate
+from app.problem_types import PROBLEMS
 from app.ratelimit.sessions import SessionLimits
 from app.store import Store
 from tests.support.polling import eventually
@@ -25,6 +27,7 @@ from tests.unit.links.fakes import (
     link_stack,
     stream,
 )
+from tests.unit.upstream.fakes import UID
 
 
 def candidate(name: str = "HLS", kind: LinkKind = "raw") -> Candidate:
@@ -161,3 +164,25 @@ async def test_an_unknown_stream_type_is_a_bad_answer(store: Store) -> None:
 
 async def _idle(stack: Stack) -> bool:
     return len(stack.background) == 0
+
+
+@pytest.mark.parametrize("operation_code", [300, 307, 999], ids=["operator", "provider", "unknown"])
+async def test_upstream_text_stays_in_the_log_not_in_the_answer(
+    store: Store, operation_code: int
+) -> None:
+    """ONEPlatform's message (here with the customerUid, upper-cased) is the operator's
+    to read, scrubbed; the viewer gets the table's detail for the code."""
+    message = f"Customer {UID.upper()} unknown; call +44 20 7946 0000 ext. 7"
+    platform = ScriptedPlatform(codes={"HLS": operation_code}, messages={"HLS": message})
+    async with link_stack(store, platform=platform) as stack:
+        with capture_logs() as logs, pytest.raises(GatewayError) as refused:
+            await mint(stack)
+    body = orjson.dumps(refused.value.body()).decode()
+    assert refused.value.detail == PROBLEMS[refused.value.code].detail
+    assert "7946" not in body
+    assert UID.casefold() not in body.casefold()
+    [logged] = [
+        e for e in logs if e["event"] in {"link_upstream_failed", "upstream_rejected_gateway"}
+    ]
+    assert "Customer [redacted] unknown; call +44 20 7946 0000 ext. 7" in logged["error"]
+    assert UID.casefold() not in str(logged).casefold()

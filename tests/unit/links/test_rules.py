@@ -52,6 +52,15 @@ def test_events_not_in_progress_are_refused(
     )
 
 
+def test_a_pending_event_names_its_start() -> None:
+    refusal = event_refusal("E-1", event(status="P", startTime=LATER.isoformat()), EPOCH)
+    assert refusal is not None
+    assert refusal.extra == {
+        "eventId": "E-1",
+        "startTime": LATER.isoformat().replace("+00:00", "Z"),
+    }
+
+
 def test_a_pending_event_past_its_start_proceeds() -> None:
     """The cached status is stale: the upstream has the last word."""
     assert event_refusal("E-1", event(status="P", startTime=STARTED.isoformat()), EPOCH) is None

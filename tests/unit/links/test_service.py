@@ -71,6 +71,16 @@ async def test_events_not_in_progress_cost_no_call(
     assert stack.sample("gateway_refusals_total", reason="status") == 1
 
 
+async def test_a_pending_event_says_when_to_ask_again(store: Store) -> None:
+    async with link_stack(store) as stack:
+        stack.shelf.put(event(status="P", startTime=LATER), stream("HLS"))
+        stack.shelf.next_list_in_s = 42.5
+        error = await refused(stack)
+    assert (error.status, error.code, error.retry_after_s) == (409, "event_pending", 42.5)
+    assert error.body()["retryAfter"] == 43
+    assert error.extra["startTime"] == LATER.replace("+00:00", "Z")
+
+
 async def test_an_unknown_event_is_not_found(store: Store) -> None:
     async with link_stack(store) as stack:
         error = await refused(stack)

@@ -126,3 +126,10 @@ def test_console_format_renders_uvicorn_lines_too(
     assert "Started server process [[redacted]]" in out
     assert "[info" in out
     assert SECRET not in out
+
+
+@pytest.mark.parametrize("spelt", [SECRET, SECRET.upper(), SECRET.title()], ids=str.lower)
+def test_a_secret_is_scrubbed_whatever_its_case(spelt: str) -> None:
+    redactor = Redactor([SECRET])
+    event = redactor(None, "warning", {"event": "x", "error": f"upstream said {spelt} is bad"})
+    assert event["error"] == f"upstream said {REDACTED} is bad"

@@ -401,6 +401,15 @@ async def test_upstream_messages_lose_the_customer_uid_and_are_capped() -> None:
     assert len(caught.value.message) <= 300
 
 
+@pytest.mark.parametrize("spelt", [UID.upper(), UID.title()], ids=["upper", "title"])
+async def test_the_customer_uid_is_scrubbed_whatever_its_case(spelt: str) -> None:
+    answer = _answer({"message": f"Customer {spelt} is invalid", "operationCode": 300}, 400)
+    async with scripted_client(answer) as (client, _):
+        with pytest.raises(InvalidCustomer) as caught:
+            await client.sports()
+    assert caught.value.message == "Customer [redacted] is invalid"
+
+
 async def test_a_crash_is_not_observed_as_ok() -> None:
     def explode(request: httpx.Request) -> httpx.Response:
         raise RuntimeError("bug")
