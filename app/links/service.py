@@ -28,9 +28,8 @@ from app.links.ladder import LinkKind, PlayStep
 from app.links.minting import LinkMinter, Minted
 from app.links.play import Played, play_ladder
 from app.links.rules import REFUSAL_REASONS, Candidate, LinkRules, Viewer, check_step, event_refusal
-from app.links.sessions import LinkSessions
+from app.links.sessions import LinkSessions, SessionRef
 from app.observability.metrics import Metrics
-from app.ratelimit.sessions import NewSession
 from app.upstream.models import Event, Stream
 from app.watch.rules import WatchRules
 
@@ -165,12 +164,10 @@ class LinkService:
             self.count_refusal("watch_rule")
             raise
 
-    def new_session(
-        self, principal: Principal, event_id: str, continued: str | None
-    ) -> NewSession | None:
+    def new_session(self, principal: Principal, event_id: str, continued: str | None) -> SessionRef:
         return self._sessions.new(principal.user_id, event_id, continued)
 
-    def drop_session(self, principal: Principal, session: NewSession | None) -> None:
+    def drop_session(self, principal: Principal, session: SessionRef) -> None:
         self._sessions.drop(principal.user_id, session)
 
     async def mint_candidate(
@@ -179,7 +176,7 @@ class LinkService:
         viewer: Viewer,
         event_id: str,
         candidate: Candidate,
-        session: NewSession | None,
+        session: SessionRef,
     ) -> Minted:
         return await self._minter.mint(principal, viewer, event_id, candidate, session)
 

@@ -16,9 +16,9 @@ from pydantic import SecretStr
 
 from app.identity.auth import AuthError, AuthReason
 from app.main import create_app
-from app.outbound import tls_verify
 from app.settings import Settings, SettingsError, load_settings
 from app.state import GatewayState
+from app.tls import tls_verify
 from app.upstream.client import OnePlatformClient, build_http_client
 from app.upstream.errors import UpstreamConnectionError
 from tests.support.jwt_keys import rsa_keys
@@ -188,14 +188,18 @@ async def gateway(settings: Settings) -> AsyncIterator[GatewayState]:
         yield state["gateway"]
 
 
+ISSUER = "https://idp.example/"
+AUDIENCE = "gateway"
+
+
 def tls_settings(url: str, ca_bundle: Path | None) -> Settings:
     values: dict[str, Any] = {
         "igm_mode": "simulator",
         "igm_api_url": f"{url}/api",  # a network upstream: the TLS server
         "igm_player_api_url": f"{url}/api",
         "auth_jwks_url": f"{url}/jwks",
-        "auth_jwt_issuer": "https://idp.example/",
-        "auth_jwt_audience": "gateway",
+        "auth_jwt_issuer": ISSUER,
+        "auth_jwt_audience": AUDIENCE,
         "igm_ca_bundle": ca_bundle,
         "log_level": "warning",
     }
@@ -212,8 +216,8 @@ def token() -> str:
     claims = {
         "sub": "viewer-1",
         "exp": int(time.time()) + 600,
-        "iss": "https://idp.example/",
-        "aud": "gateway",
+        "iss": ISSUER,
+        "aud": AUDIENCE,  # required with a JWKS URL
     }
     return rsa_keys().sign(claims, {"kid": "k1"})
 
