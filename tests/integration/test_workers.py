@@ -28,6 +28,7 @@ import pytest
 import redis
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from tests.support import polling
 from tests.support.gateway import GatewayProcess, gateway_env, run_gateway
 from tests.support.redis_server import run_redis_server
 from tests.support.simulator import SimulatorHandle, run_simulator
@@ -82,11 +83,16 @@ def start_rig(stack: ExitStack, sim: SimulatorHandle, workdir: Path, **settings:
     env = gateway_env(sim.api_url, redis_url, **(defaults | settings))
     gateway = stack.enter_context(run_gateway(env, workdir / "logs", workers=WORKERS))
     rig = Rig(gateway, sim, redis_url, redis_stack.close)
-    deadline = time.monotonic() + WARM_TIMEOUT_S
     # Both workers warm: each holds the open list (the answers come from either).
-    while not all(fresh_get(rig, "/v1/events/open").status_code == 200 for _ in range(6)):
-        assert time.monotonic() < deadline, gateway.log_text()[-3000:]
-        time.sleep(0.1)
+    try:
+        polling.wait_until(
+            lambda: all(fresh_get(rig, "/v1/events/open").status_code == 200 for _ in range(6)),
+            "both workers hold the open list",
+            timeout_s=WARM_TIMEOUT_S,
+            every_s=0.1,
+        )
+    except AssertionError:
+        pytest.fail(gateway.log_text()[-3000:])
     return rig
 
 
@@ -133,10 +139,7 @@ def counted(metrics_text: str, name: str, labels: Mapping[str, str]) -> float:
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+    polling.wait_until(check, what, timeout_s=timeout_s, every_s=0.2)
 
 
 HEALTHZ = {"route": "/healthz"}
@@ -156,9 +159,13 @@ def test_metrics_from_any_worker_count_both(rig: Rig) -> None:
         return len([count for count in served.values() if count > 0]) == WORKERS
 
     wait_until(both_served, 30, "requests on both workers")
-    served = per_worker(rig.metrics_dir, "counter", REQUESTS_TOTAL, HEALTHZ)
+    # a request is counted as its answer goes out: the last one may land a moment later
+    served = polling.wait_until(
+        lambda: per_worker(rig.metrics_dir, "counter", REQUESTS_TOTAL, HEALTHZ),
+        f"{sent} requests counted",
+        until=lambda found: sum(found.values()) == sent,
+    )
     assert len(served) == WORKERS, served
-    assert sum(served.values()) == sent
     assert all(count < sent for count in served.values()), served  # neither alone
 
     # Every answer of /metrics, from whichever worker, counts both workers' requests;
@@ -200,6 +207,7 @@ async def links(rig: Rig, count: int, offered_per_s: float, prefix: str) -> list
     async with httpx.AsyncClient(base_url=rig.gateway.url, timeout=15, limits=limits) as client:
 
         async def one(index: int) -> httpx.Response:
+            # pacing: the offered rate is the stimulus
             await asyncio.sleep(max(0.0, start + index / offered_per_s - loop.time()))
             return await client.post(
                 f"/v1/events/{OPEN}/links",
