@@ -1,4 +1,5 @@
-"""The audit trail: one record per link decision (minted, deduped, refused).
+"""The audit trail: one record per link decision (minted, deduped, refused), and one
+per admin API request (done, failed, refused, locked out).
 
 Each record holds the time, the request id, a hashed user id, the event, stream and
 kind, the viewer's country, the decision (and the refusal's ``code``) and the
@@ -6,6 +7,11 @@ upstream ``transactionId``. It goes to its own log stream (JSON lines whose
 ``event`` is ``audit``) and, when ``AUDIT_REDIS_STREAM`` is set, to a Redis Stream
 capped near ``AUDIT_REDIS_STREAM_MAXLEN`` entries that an operator's pipeline can
 consume. No secret is ever in a record; the viewer's IP only with ``AUDIT_RAW_IP``.
+
+An admin record (``kind: admin``) holds the time, the request id, the action (its
+method and route), its target (event id, hashed user id, session id), the client's
+address, which admin key was used (its position in ``ADMIN_API_KEYS``, never the key),
+the outcome and the problem's ``code``.
 
 User ids are HMAC-SHA-256'd with ``AUDIT_USER_ID_KEY`` (required in production; plain
 SHA-256 without it, in demo mode only, which anyone who can guess an id can reverse):
@@ -67,6 +73,25 @@ class AuditRecord:
 
 _FIELDS = tuple(item.name for item in fields(AuditRecord))
 
+AdminOutcome = Literal["done", "failed", "refused", "locked_out"]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminAuditRecord:
+    time: str
+    request_id: str | None
+    action: str  # method and route template, e.g. "DELETE /admin/events/{eventId}/streams"
+    target: str | None  # eventId=..., user=<hash>, session=...
+    client: str | None  # the caller's address
+    key: str | None  # "key-1": which of ADMIN_API_KEYS, never the key itself
+    outcome: AdminOutcome
+    status: int | None  # the refusal's or failure's status
+    code: str | None  # the problem's code, when not done
+    kind: str = "admin"
+
+
+_ADMIN_FIELDS = tuple(item.name for item in fields(AdminAuditRecord))
+
 
 class AuditTrail:
     def __init__(
@@ -102,6 +127,17 @@ class AuditTrail:
         line = {
             name: str(value) for name in _FIELDS if (value := getattr(record, name)) is not None
         }
+        self._write(line)
+
+    def record_admin(self, record: AdminAuditRecord) -> None:
+        line = {
+            name: str(value)
+            for name in _ADMIN_FIELDS
+            if (value := getattr(record, name)) is not None
+        }
+        self._write(line)
+
+    def _write(self, line: dict[str, str]) -> None:
         records.info("audit", **line)
         if self._redis is not None:
             task = asyncio.get_running_loop().create_task(self._append(line))

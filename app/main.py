@@ -146,6 +146,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url=None,  # served by app/api/docs.py, with local assets and their own CSP
         redoc_url=None,
+        # No redirect for a path with or without a trailing slash: behind the balancer
+        # it would name the wrong port and scheme, and carry the query string (a live
+        # stream's access_token) into a Location header. Such a path is a 404.
+        redirect_slashes=False,
     )
     install_problem_handlers(app)
     install_docs(app)

@@ -83,10 +83,29 @@ _TABLE: Final = (
         "This replica holds as many live subscribers as it may.",
     ),
     ProblemType(
+        "user_live_limited",
+        429,
+        "Too many live streams",
+        "This user holds as many live streams as it may; close one first.",
+    ),
+    ProblemType(
+        "ip_live_limited",
+        429,
+        "Too many live streams",
+        "This address holds as many live streams as it may; close one first.",
+    ),
+    ProblemType(
         "store_unavailable",
         503,
         "Store unavailable",
         "The shared store cannot be reached right now; retry shortly.",
+    ),
+    # the admin API
+    ProblemType(
+        "admin_locked_out",
+        429,
+        "Too many failed admin keys",
+        "This client sent too many wrong admin keys; try again after Retry-After.",
     ),
     # links
     ProblemType("links_disabled", 404, "Links disabled", "This gateway does not mint links."),

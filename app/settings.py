@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     watch_callback_timeout_s: float = Field(default=1.0, gt=0, le=10)
     watch_callback_cache_s: float = Field(default=60.0, ge=0)
     watch_callback_failure: Literal["deny", "allow"] = "deny"
+    # The most an answer may be (bytes): a bigger one is a failed call.
+    watch_callback_max_bytes: int = Field(default=4096, ge=64, le=1_048_576)
 
     # --- Audit trail ------------------------------------------------------------
     audit_redis_stream: str | None = Field(default=None, pattern=r"^[A-Za-z0-9:_{}.-]{1,128}$")
@@ -148,6 +150,9 @@ class Settings(BaseSettings):
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     sse_send_timeout_s: float = Field(default=10.0, gt=0)
     sse_resume_log: int = Field(default=1000, ge=1)
+    # Streams one user (one IP) may hold across the fleet; 0: no limit.
+    sse_max_per_user: int = Field(default=5, ge=0)
+    sse_max_per_ip: int = Field(default=50, ge=0)
 
     # --- Viewer identity, IP and country ------------------------------------
     trusted_proxies: Annotated[list[Network], NoDecode] = []
@@ -161,6 +166,9 @@ class Settings(BaseSettings):
     auth_jwt_issuer: str | None = None
     auth_jwt_audience: str | None = None
     auth_jwt_leeway_s: float = Field(default=30.0, ge=0)
+    # How long JWKS keys are still used when the JWKS URL cannot be fetched (counted
+    # from the last good fetch); past it, tokens they would check are refused.
+    auth_jwks_max_stale_s: float = Field(default=3600.0, ge=600, le=7 * 86400)
     # a token living longer than this (exp - iat, or exp - now) is refused; unset: no bound
     auth_jwt_max_age_s: float | None = Field(default=None, gt=0)
     api_keys: Annotated[list[SecretStr], NoDecode] = []
@@ -184,6 +192,9 @@ class Settings(BaseSettings):
     # Keys for /admin (X-Admin-Key); never the same as API_KEYS. Empty: /admin is shut.
     admin_api_keys: Annotated[list[SecretStr], NoDecode] = []
     admin_in_openapi: bool = False
+    # Failed X-Admin-Key checks one client may make per window, fleet-wide, before 429.
+    admin_max_failures: int = Field(default=10, ge=1)
+    admin_failure_window_s: float = Field(default=300.0, ge=1)
 
     _split_lists = field_validator(
         "redirect_allowed_hosts",

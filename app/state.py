@@ -35,6 +35,7 @@ from app.links.minting import LinkLifetimes, LinkMinter
 from app.links.rules import LinkRules
 from app.links.service import LinkService
 from app.links.sessions import LinkSessions
+from app.live.caps import LiveCapLimits, LiveCaps
 from app.live.feed import LiveFeed, LiveLimits, server_exiting
 from app.live.session_notices import SessionNotices
 from app.observability.context import count_upstream_call
@@ -42,6 +43,7 @@ from app.observability.logging import Redactor
 from app.observability.metrics import Metrics
 from app.outbound import tls_verify
 from app.ratelimit.admission import LinkAdmission
+from app.ratelimit.failures import FailedAttempts, FailureLimits
 from app.ratelimit.gate import UpstreamGate
 from app.ratelimit.lease import Lease
 from app.ratelimit.sessions import SessionLimits, ViewingSessions
@@ -76,6 +78,8 @@ class GatewayState:
     sessions: ViewingSessions
     started_at: float  # monotonic
     live: LiveFeed
+    live_caps: LiveCaps
+    admin_failures: FailedAttempts
     supervisor: Supervisor  # the background tasks; readiness asks it what is down
 
 
@@ -177,7 +181,9 @@ def build_catalogue(
     )
 
 
-def build_watch_rules(settings: Settings, http: httpx.AsyncClient | None) -> WatchRules:
+def build_watch_rules(
+    settings: Settings, http: httpx.AsyncClient | None, metrics: Metrics | None = None
+) -> WatchRules:
     callback = None
     if settings.watch_callback_url is not None and http is not None:
         callback = WatchCallback(
@@ -187,6 +193,9 @@ def build_watch_rules(settings: Settings, http: httpx.AsyncClient | None) -> Wat
             cache_s=settings.watch_callback_cache_s,
             on_failure=settings.watch_callback_failure,
             breaker=CircuitBreaker(),
+            timeout_s=settings.watch_callback_timeout_s,
+            max_bytes=settings.watch_callback_max_bytes,
+            metrics=metrics,
         )
     return WatchRules(parse_claim_rules(settings.watch_require_claims), callback)
 
@@ -266,7 +275,9 @@ def build_links(
     )
 
 
-def build_authenticator(settings: Settings, jwks_http: httpx.AsyncClient | None) -> Authenticator:
+def build_authenticator(
+    settings: Settings, jwks_http: httpx.AsyncClient | None, metrics: Metrics | None = None
+) -> Authenticator:
     return Authenticator(
         jwt_secret=settings.auth_jwt_secret,
         jwt_public_key=settings.auth_jwt_public_key,
@@ -277,6 +288,8 @@ def build_authenticator(settings: Settings, jwks_http: httpx.AsyncClient | None)
         max_age_s=settings.auth_jwt_max_age_s,
         api_keys=settings.api_keys,
         http=jwks_http,
+        jwks_max_stale_s=settings.auth_jwks_max_stale_s,
+        metrics=metrics,
     )
 
 
@@ -357,7 +370,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             http=http,
             client=client,
             catalogue=catalogue,
-            authenticator=build_authenticator(settings, jwks_http),
+            authenticator=build_authenticator(settings, jwks_http, metrics),
             countries=countries,
             ladders=settings.play_ladders(),
             admin_keys=AdminKeys(settings.admin_api_keys),
@@ -371,6 +384,16 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             ),
             started_at=time.monotonic(),
             live=live,
+            live_caps=LiveCaps(
+                redis,
+                LiveCapLimits(per_user=settings.sse_max_per_user, per_ip=settings.sse_max_per_ip),
+                metrics=metrics,
+            ),
+            admin_failures=FailedAttempts(
+                redis,
+                "admin",
+                FailureLimits(settings.admin_max_failures, settings.admin_failure_window_s),
+            ),
             supervisor=supervisor,
             links=build_links(
                 settings,
@@ -378,7 +401,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
                 client=client,
                 redis=redis,
                 metrics=metrics,
-                watch=build_watch_rules(settings, watch_http),
+                watch=build_watch_rules(settings, watch_http, metrics),
                 sessions=sessions,
             ),
             sessions=sessions,
@@ -387,6 +410,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
         # reverse order: the session notices and the live feed before the catalogue.
         await catalogue.start(supervisor)
         live.start(supervisor)
+        state.live_caps.start(supervisor)
         if settings.max_streams_per_user:
             notices.start(supervisor)
         # Everything built so far lives as long as the process: move it out of the
@@ -408,6 +432,7 @@ def lifespan_for(settings: Settings, metrics: Metrics, redactor: Redactor):  # t
             await supervisor.stop()
             await notices.stop()
             await live.stop()
+            await state.live_caps.stop()
             await state.links.close()
             await state.audit.close()
             await catalogue.stop()

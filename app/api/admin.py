@@ -6,6 +6,10 @@
   waits for the fleet gate's next slot like any refresh (never past 0.1 req/s);
 - ``DELETE /admin/events/{eventId}/streams``: drop an event's cached streams.
 
+Every request passes ``app/api/admin_guard.py`` (the key, the lockout after wrong keys,
+the audit record). The shipped load balancer does not route ``/admin`` at all: it is
+reached on a replica's own port, from the internal network (``docs/deployment.md``).
+
 Left out of the public OpenAPI document unless ``ADMIN_IN_OPENAPI=true``.
 """
 
@@ -16,18 +20,17 @@ import time
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi import APIRouter, Depends, Path
 from pydantic import Field
 from starlette.responses import Response
 
+from app.api.admin_guard import guarded_admin
 from app.api.problems import problem_responses
 from app.api.schemas import Schema
 from app.api.sessions import session_not_found
 from app.catalogue.service import valid_event_id
 from app.catalogue.snapshot import iso_utc
 from app.errors import GatewayError
-from app.identity.admin_keys import HEADER
 from app.state import GatewayState
 from app.store import StoreUnavailable
 from app.upstream.client import EVENT_ALL, EVENT_OPEN
@@ -35,31 +38,7 @@ from app.upstream.client import EVENT_ALL, EVENT_OPEN
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-admin_key_scheme = APIKeyHeader(
-    name=HEADER,
-    scheme_name="adminKey",
-    description="One of `ADMIN_API_KEYS` (never a link API key).",
-    auto_error=False,
-)
-
-
-async def admin_state(
-    request: Request, presented: Annotated[str | None, Security(admin_key_scheme)]
-) -> GatewayState:
-    """The gateway's state, once the request has shown an admin key (else a 401)."""
-    state: GatewayState = request.state.gateway
-    if not state.admin_keys.allows(presented):
-        state.metrics.refusals.labels("admin_auth").inc()
-        raise GatewayError(
-            401,
-            "unauthorized",
-            "Unauthorized",
-            f"The admin API needs a valid {HEADER} header.",
-        )
-    return state
-
-
-AdminDep = Annotated[GatewayState, Depends(admin_state)]
+AdminDep = Annotated[GatewayState, Depends(guarded_admin)]
 
 
 def router_for(include_in_schema: bool) -> APIRouter:
@@ -67,7 +46,7 @@ def router_for(include_in_schema: bool) -> APIRouter:
         prefix="/admin",
         tags=["admin"],
         include_in_schema=include_in_schema,
-        responses=problem_responses("unauthorized"),
+        responses=problem_responses("unauthorized", "admin_locked_out"),
     )
     router.add_api_route(
         "/state",

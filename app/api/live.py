@@ -5,11 +5,16 @@ The first message is a ``snapshot`` (the open list, and the watched events' reco
 then one ``event`` message per change, as ``app/live/feed.py`` computes them once for
 every subscriber of this replica. A reconnect with ``Last-Event-ID`` gets exactly the
 messages it missed, or a fresh snapshot when this replica no longer holds them all.
+
+A user may hold ``SSE_MAX_PER_USER`` streams and a viewer IP ``SSE_MAX_PER_IP``, across
+the fleet (``app/live/caps.py``); one more is 429 ``user_live_limited`` or
+``ip_live_limited`` with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -19,10 +24,13 @@ from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from app.api.auth import CredentialsDep, authenticate
+from app.api.peer import client_address
 from app.api.problems import problem_responses
 from app.api.schemas import LiveChange, LiveSessionsEnded, LiveSnapshot
 from app.catalogue.service import EVENT_ID
-from app.errors import GatewayError
+from app.errors import GatewayError, problem
+from app.live.caps import RETRY_AFTER_S as CAPPED_RETRY_AFTER_S
+from app.live.caps import LiveCapped, Seat
 from app.live.feed import LiveFeed, LiveFull, Subscription, messages
 from app.state import GatewayState, get_state
 
@@ -115,7 +123,14 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
             }
         },
     },
-    **problem_responses("invalid_request", "unauthorized", "catalogue_warming", "live_full"),
+    **problem_responses(
+        "invalid_request",
+        "unauthorized",
+        "user_live_limited",
+        "ip_live_limited",
+        "catalogue_warming",
+        "live_full",
+    ),
 }
 
 
@@ -148,12 +163,20 @@ class LiveStream(StreamingResponse):
 
     media_type = "text/event-stream"
 
-    def __init__(self, feed: LiveFeed, subscription: Subscription, send_timeout_s: float) -> None:
+    def __init__(
+        self,
+        feed: LiveFeed,
+        subscription: Subscription,
+        send_timeout_s: float,
+        ended: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """``ended``: called once the stream is over (gives its seat back)."""
         self._frames = messages(subscription)
         super().__init__(self._frames, headers=STREAM_HEADERS)
         self._feed = feed
         self._subscription = subscription
         self._send_timeout_s = send_timeout_s
+        self._ended = ended
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def timed_send(message: Message) -> None:
@@ -171,6 +194,8 @@ class LiveStream(StreamingResponse):
         finally:
             self._feed.unsubscribe(self._subscription)
             await self._frames.aclose()
+            if self._ended is not None:
+                await self._ended()
 
 
 @router.get(
@@ -207,6 +232,8 @@ async def live_events(
     principal = await authenticate(state, presented, access_token=access_token)
     await state.catalogue.open_events()  # 503 catalogue_warming while cold
     feed = state.live
+    caps = state.live_caps
+    seat = await take_seat(state, principal.user_id, client_address(state, request))
     try:
         subscription = feed.subscribe(
             last_event_id,
@@ -215,6 +242,7 @@ async def live_events(
             client_gone=request.is_disconnected,
         )
     except LiveFull:
+        await caps.release(seat)
         state.metrics.refusals.labels("live_full").inc()
         raise GatewayError(
             503,
@@ -223,4 +251,25 @@ async def live_events(
             "This replica holds as many live subscribers as it may.",
             retry_after_s=FULL_RETRY_AFTER_S,
         ) from None
-    return LiveStream(feed, subscription, state.settings.sse_send_timeout_s)
+    return LiveStream(
+        feed,
+        subscription,
+        state.settings.sse_send_timeout_s,
+        ended=None if seat is None else lambda: caps.release(seat),
+    )
+
+
+async def take_seat(state: GatewayState, user_id: str, ip: str) -> Seat | None:
+    """The stream's seat in the per-user and per-IP counts, or 429."""
+    try:
+        return await state.live_caps.admit(user_id, ip)
+    except LiveCapped as exc:
+        state.metrics.refusals.labels(f"live_{exc.which}_limit").inc()
+        settings = state.settings
+        limit = settings.sse_max_per_user if exc.which == "user" else settings.sse_max_per_ip
+        holder = "user" if exc.which == "user" else "address"
+        raise problem(
+            f"{exc.which}_live_limited",
+            f"This {holder} holds as many live streams as it may ({limit}); close one first.",
+            retry_after_s=CAPPED_RETRY_AFTER_S,
+        ) from None

@@ -21,10 +21,16 @@ class AdminKeys:
         self._digests = [hashlib.sha256(k.get_secret_value().encode()).digest() for k in keys]
 
     def allows(self, presented: str | None) -> bool:
+        return self.match(presented) is not None
+
+    def match(self, presented: str | None) -> int | None:
+        """The position (from 1) of the key presented in ``ADMIN_API_KEYS``, for the
+        audit trail; None when it is none of them."""
         if not presented or not self._digests:
-            return False
+            return None
         digest = hashlib.sha256(presented.encode("utf-8", "surrogatepass")).digest()
-        matched = False
-        for known in self._digests:
-            matched |= hmac.compare_digest(digest, known)
-        return matched
+        matched = 0
+        for position, known in enumerate(self._digests, start=1):
+            if hmac.compare_digest(digest, known):  # every key compared, no early exit
+                matched = matched or position
+        return matched or None

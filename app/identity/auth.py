@@ -18,9 +18,14 @@ tokens offered to an HS-only configuration all fail. ``exp`` and ``sub`` are req
 or ``exp - now`` beyond the leeway) is ``invalid_token``. ``sub`` (1-256 characters, no
 control or format characters) becomes the principal's user id.
 
-JWKS: fetched with the given httpx client, cached for ``JWKS_TTL_S``, refetched on an
-unknown ``kid`` at most once per ``JWKS_MIN_REFETCH_S``; a failed fetch keeps the keys
-already known and makes unverifiable tokens ``invalid_token``.
+JWKS: fetched with the given httpx client (one deadline for the whole fetch, at most
+``JWKS_MAX_BYTES`` read), cached for ``JWKS_TTL_S``, refetched on an unknown ``kid`` at
+most once per ``JWKS_MIN_REFETCH_S`` (a flood of made-up ``kid`` values costs the JWKS
+host one request per interval). A failed fetch keeps the keys already known, for at
+most ``AUTH_JWKS_MAX_STALE_S`` after the last good fetch: past that, no JWKS key checks
+anything (a key the issuer revoked while its JWKS URL was down is not trusted for
+ever), and unverifiable tokens are ``invalid_token``. Failures are counted by reason
+in ``gateway_jwks_fetch_failures_total``; ``gateway_jwks_age_seconds`` is the keys' age.
 
 API keys: the presented key is compared, in constant time, with every configured key
 (SHA-256 digests, so lengths leak nothing either), with no early exit.
@@ -45,6 +50,7 @@ from typing import Any, Literal
 
 import httpx
 import jwt
+import orjson
 import structlog
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -53,11 +59,15 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.types import Options
 from pydantic import SecretStr
 
+from app.observability.metrics import Metrics
+
 log = structlog.get_logger(__name__)
 
 JWKS_TTL_S = 600.0
 JWKS_MIN_REFETCH_S = 30.0
 JWKS_FETCH_TIMEOUT_S = 5.0
+JWKS_MAX_BYTES = 256 * 1024  # a JWKS of dozens of RSA-4096 keys is well under this
+JWKS_MAX_STALE_S = 3600.0
 MIN_HMAC_KEY_BYTES = 32  # RFC 7518 section 3.2: at least the hash size
 MIN_RSA_KEY_BITS = 2048
 MAX_TOKEN_CHARS = 8192
@@ -187,6 +197,8 @@ class Authenticator:
         api_keys: Sequence[SecretStr],
         http: httpx.AsyncClient | None,
         clock: Callable[[], float] = time.time,
+        jwks_max_stale_s: float = JWKS_MAX_STALE_S,
+        metrics: Metrics | None = None,
         max_age_s: float | None = None,
     ) -> None:
         self._hmac_key: _Key | None = None
@@ -218,6 +230,8 @@ class Authenticator:
         self._jwks_fetched_at: float | None = None
         self._jwks_attempted_at: float | None = None
         self._jwks_lock = asyncio.Lock()
+        self._jwks_max_stale_s = jwks_max_stale_s
+        self._metrics = metrics
 
     @property
     def jwt_enabled(self) -> bool:
@@ -333,6 +347,9 @@ class Authenticator:
     # --- JWKS -----------------------------------------------------------------
 
     def _jwks_match(self, alg: object, kid: str | None) -> list[_Key]:
+        fetched = self._jwks_fetched_at
+        if fetched is None or self._clock() - fetched > self._jwks_max_stale_s:
+            return []  # too long without a good fetch: the keys may have been revoked
         return [
             key for key in self._jwks if key.algorithm == alg and (kid is None or key.kid == kid)
         ]
@@ -359,26 +376,60 @@ class Authenticator:
         if attempted is not None and now - attempted < JWKS_MIN_REFETCH_S:
             return
         self._jwks_attempted_at = now
-        assert self._http is not None
-        assert self._jwks_url is not None
         try:
-            response = await self._http.get(
-                self._jwks_url,
-                headers={"Accept": "application/json"},
-                timeout=JWKS_FETCH_TIMEOUT_S,
-            )
-            response.raise_for_status()
-            document = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            log.warning("jwks_fetch_failed", error=type(exc).__name__)
+            document = await self._fetch_jwks()
+        except _JwksFailed as exc:
+            self._jwks_failed(exc.reason)
             return
         members = document.get("keys") if isinstance(document, dict) else None
         keys = tuple(
             key for key in map(_jwk_key, members if isinstance(members, list) else []) if key
         )
         if not keys:
-            log.warning("jwks_fetch_failed", error="no_usable_keys")
+            self._jwks_failed("no_keys")
             return
         self._jwks = keys
         self._jwks_fetched_at = now
+        if self._metrics is not None:
+            self._metrics.jwks_age.set(0)
         log.info("jwks_fetched", keys=len(keys))
+
+    async def _fetch_jwks(self) -> object:
+        assert self._http is not None
+        assert self._jwks_url is not None
+        try:
+            async with asyncio.timeout(JWKS_FETCH_TIMEOUT_S):
+                async with self._http.stream(
+                    "GET", self._jwks_url, headers={"Accept": "application/json"}
+                ) as response:
+                    if response.status_code != 200:
+                        raise _JwksFailed("status")
+                    declared = response.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > JWKS_MAX_BYTES:
+                        raise _JwksFailed("too_large")
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > JWKS_MAX_BYTES:
+                            raise _JwksFailed("too_large")
+        except (TimeoutError, httpx.HTTPError):
+            raise _JwksFailed("error") from None
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise _JwksFailed("bad_answer") from None
+
+    def _jwks_failed(self, reason: str) -> None:
+        fetched = self._jwks_fetched_at
+        age = None if fetched is None else round(self._clock() - fetched, 1)
+        log.warning("jwks_fetch_failed", error=reason, keys_age_s=age)
+        if self._metrics is not None:
+            self._metrics.jwks_fetch_failures.labels(reason).inc()
+            if age is not None:
+                self._metrics.jwks_age.set(age)
+
+
+class _JwksFailed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -140,6 +140,29 @@ class Metrics:
             ("reason",),
         )
 
+        self.watch_callback_failures = self._counter(
+            "gateway_watch_callback_failures_total",
+            "Watch callback calls that failed (timeout, error, status, too_large, "
+            "bad_answer) or were not made (circuit_open).",
+            ("reason",),
+        )
+        self.jwks_fetch_failures = self._counter(
+            "gateway_jwks_fetch_failures_total",
+            "JWKS fetches that failed (error, status, too_large, bad_answer, no_keys).",
+            ("reason",),
+        )
+        self.jwks_age = self._gauge(
+            "gateway_jwks_age_seconds",
+            "Seconds since the JWKS keys in use were fetched (set at each fetch attempt).",
+            (),
+            "livemax",
+        )
+        self.admin_actions = self._counter(
+            "gateway_admin_actions_total",
+            "Admin API requests by action and outcome (done, refused, locked_out).",
+            ("action", "outcome"),
+        )
+
     def _counter(self, name: str, documentation: str, labels: tuple[str, ...]) -> Counter:
         metric = Counter(name, documentation, labels, registry=self.registry)
         self.label_names[metric] = labels

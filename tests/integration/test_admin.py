@@ -44,6 +44,7 @@ def replicas(
         fresh_database(redis_server_url, 14),
         API_KEYS=API_KEY,
         ADMIN_API_KEYS=ADMIN_KEY,
+        ADMIN_MAX_FAILURES="1000",  # the lockout has its own tests (test_admin_guard.py)
         EVENTS_MIN_INTERVAL_S=str(INTERVAL_S),
         REPLICA_COUNT="2",
     )

@@ -83,6 +83,10 @@ def fleet(redis_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
             API_KEYS=API_KEY,
             AUTH_JWT_SECRET=HS_SECRET,
             SSE_HEARTBEAT_S=str(HEARTBEAT_S),
+            # One test user opens many streams here; the per-client limits have their
+            # own tests (test_client_limits.py).
+            SSE_MAX_PER_USER="0",
+            SSE_MAX_PER_IP="0",
         )
         log_dir = Path(tmp_path_factory.mktemp("live"))
         with run_fleet(2, env, log_dir) as replicas:

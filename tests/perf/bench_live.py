@@ -194,6 +194,8 @@ def run(count: int) -> dict[str, Any]:
             CATALOGUE_DAYS_AHEAD="1",
             API_KEYS=API_KEY,
             SSE_MAX_CLIENTS=str(count + 100),
+            SSE_MAX_PER_USER="0",  # one generator, one address: the per-client limits off
+            SSE_MAX_PER_IP="0",
             REPLICA_COUNT="1",
         )
         with run_gateway(env, Path(logs), name="live-bench") as gateway:

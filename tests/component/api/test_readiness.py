@@ -84,7 +84,13 @@ async def test_ready_means_warm_and_every_task_running() -> None:
 
         await eventually(ready, "the replica never became ready", timeout_s=20)
         names = sorted(item.name for item in state.supervisor.tasks)
-        assert names == ["catalogue-refresher", "catalogue-sync", "live-exit", "live-heartbeats"]
+        assert names == [
+            "catalogue-refresher",
+            "catalogue-sync",
+            "live-caps-renewal",  # SSE_MAX_PER_USER is on by default
+            "live-exit",
+            "live-heartbeats",
+        ]
         answer: httpx.Response = await client.get("/readyz")
         assert answer.json() == {
             "status": "ok",

@@ -17,11 +17,18 @@ def live_location() -> str:
     return match.group(1)
 
 
+def server_level() -> str:
+    """The server block above its first location: what every location inherits."""
+    server = NGINX.read_text().split("server {", 1)[1]
+    return re.split(r"^\s*location ", server, maxsplit=1, flags=re.MULTILINE)[0]
+
+
 def test_the_stream_is_not_buffered_and_outlives_the_heartbeat() -> None:
     block = live_location()
     assert "proxy_buffering off;" in block
-    assert "proxy_http_version 1.1;" in block
-    assert 'proxy_set_header Connection "";' in block
+    assert "proxy_http_version 1.1;" in server_level()
+    assert 'proxy_set_header Connection "";' in server_level()
+    assert "proxy_set_header" not in block  # else the server's would not be inherited
     timeout = re.search(r"proxy_read_timeout (\d+)s;", block)
     assert timeout is not None
     heartbeat = Settings.model_fields["sse_heartbeat_s"].default
@@ -30,11 +37,13 @@ def test_the_stream_is_not_buffered_and_outlives_the_heartbeat() -> None:
 
 def test_the_live_access_line_has_no_query_string() -> None:
     block = live_location()
-    name = re.search(r"access_log \S+ (\w+);", block)
+    name = re.search(r"access_log \S+ (\w+);", block) or re.search(
+        r"^\s*access_log \S+ (\w+);", NGINX.read_text(), re.MULTILINE
+    )
     assert name is not None
     log_format = re.search(rf"log_format {name.group(1)} (.*?);", NGINX.read_text(), re.S)
     assert log_format is not None
     assert "$request " not in log_format.group(1)
     assert '$request"' not in log_format.group(1)
     assert "$args" not in log_format.group(1)
-    assert "$uri" in log_format.group(1)
+    assert "$request_uri" not in log_format.group(1)

@@ -18,7 +18,9 @@ import fakeredis
 import pytest
 from redis.crc import key_slot
 
+from app.live.caps import LiveCapLimits, LiveCaps
 from app.ratelimit.admission import LinkAdmission
+from app.ratelimit.failures import FailedAttempts, FailureLimits
 from app.ratelimit.gate import UpstreamGate
 from app.ratelimit.lease import Lease
 from app.ratelimit.scripts import script_source
@@ -38,6 +40,7 @@ def sha1(text: str) -> str:
 
 
 BY_SHA = {sha1(script_source(name)): name for name in SCRIPTS}
+BY_SHA[sha1(resources.files("app.live").joinpath("caps.lua").read_text())] = "live/caps.lua"
 
 
 class RecordingStore(fakeredis.FakeAsyncRedis):
@@ -80,6 +83,12 @@ async def drive_every_script(store: RecordingStore) -> None:
         lease = Lease(store, name, "replica-a", 15.0)
         await lease.acquire_or_renew()
         await lease.release()
+    failures = FailedAttempts(store, "admin", FailureLimits(max_failures=3, window_s=60))
+    for client in ("203.0.113.9", "2001:db8::1"):
+        await failures.failed(client)
+    caps = LiveCaps(store, LiveCapLimits(per_user=2, per_ip=3))
+    for user in AWKWARD:
+        await caps.release(await caps.admit(user, "203.0.113.9"))
     admission = LinkAdmission(store)
     sessions = ViewingSessions(store)
     limits = SessionLimits(max_per_user=2, ttl_s=60, policy="evict_oldest")
@@ -111,7 +120,7 @@ async def test_every_script_call_keeps_its_keys_on_one_slot(recording: Recording
 
 async def test_every_script_file_was_called(recording: RecordingStore) -> None:
     await drive_every_script(recording)
-    assert sorted({name for name, _ in recording.calls}) == SCRIPTS
+    assert sorted({name for name, _ in recording.calls}) == sorted([*SCRIPTS, "live/caps.lua"])
 
 
 @pytest.mark.parametrize(
