@@ -27,6 +27,9 @@ from tests.support.redis_server import free_port
 
 UID = "uid-7f3e-connections-secret"
 SERVER_IP = "203.0.113.9"
+# A JWKS URL comes with an issuer and an audience to check; the tokens here carry both.
+ISSUER = "https://idp.example/"
+AUDIENCE = "gateway"
 SPORTS = {"operationCode": 200, "sports": [{"code": "FT", "name": "Football"}]}
 PROXY_VARIABLES = (
     "HTTP_PROXY",
@@ -193,8 +196,8 @@ def tls_settings(url: str, ca_bundle: Path | None) -> Settings:
         "igm_api_url": f"{url}/api",  # a network upstream: the TLS server
         "igm_player_api_url": f"{url}/api",
         "auth_jwks_url": f"{url}/jwks",
-        "auth_jwt_issuer": "https://idp.example/",
-        "auth_jwt_audience": "gateway",
+        "auth_jwt_issuer": ISSUER,
+        "auth_jwt_audience": AUDIENCE,
         "igm_ca_bundle": ca_bundle,
         "log_level": "warning",
     }
@@ -208,7 +211,8 @@ def jwks_answer(seen: Seen) -> object:
 
 
 def token() -> str:
-    return rsa_keys().sign({"sub": "viewer-1", "exp": int(time.time()) + 600}, {"kid": "k1"})
+    claims = {"sub": "viewer-1", "iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 600}
+    return rsa_keys().sign(claims, {"kid": "k1"})
 
 
 @pytest.mark.parametrize("trusted", [True, False], ids=["with-bundle", "without"])
