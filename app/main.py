@@ -13,24 +13,24 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import Receive, Scope, Send
+from starlette.types import Scope
 from uvicorn.config import STARTUP_FAILURE
 
 from app.api import admin, catalogue, health, links, live, sessions
 from app.api.auth import document_security
 from app.api.body_limit import BodyLimit
+from app.api.content_policy import with_security_headers
 from app.api.docs import install_docs
-from app.api.fast_reads import CachedReads
 from app.api.live import document_stream
 from app.api.problems import install_problem_handlers, internal_error, problem_responses
 from app.api.schemas import Problem
+from app.api.warm_reads import WarmReads
 from app.demo.routes import DemoSite, demo_router
 from app.demo.tokens import DemoTokenIssuer
 from app.identity.viewer_ip import Network, is_trusted, parse_ip
-from app.observability.access_log import AccessLog
 from app.observability.logging import Redactor, configure_logging
 from app.observability.metrics import Metrics
-from app.observability.requests import AccessRecorder, RequestObserver
+from app.observability.requests import AccessLine, RequestObserver
 from app.settings import Settings, SettingsError, load_settings
 from app.state import lifespan_for
 from app.store import embedded_store_missing
@@ -67,19 +67,6 @@ def secrets_of(settings: Settings) -> list[str]:
     return values
 
 
-class GatewayApp(FastAPI):
-    """FastAPI, with warm catalogue reads answered before the middleware stack and the
-    router (``app/api/fast_reads.py``), with the same renderer and headers. Every other
-    request is routed."""
-
-    cached_reads: CachedReads
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and await self.cached_reads.respond(scope, send):
-            return
-        await super().__call__(scope, receive, send)
-
-
 MAX_BODY_BYTES = 16 * 1024
 # A request's headers in all: a JWT is at most 8 KiB (identity/auth.py), the rest is small.
 MAX_HEADER_BYTES = 32 * 1024
@@ -97,8 +84,7 @@ def peer_is_trusted(trusted: Sequence[Network]) -> Callable[[Scope], bool]:
 
 
 def cors_options(settings: Settings) -> dict[str, Any] | None:
-    """``CORSMiddleware``'s configuration, for the routed stack and the fast read path
-    alike; None when CORS is off."""
+    """``CORSMiddleware``'s configuration; None when CORS is off."""
     if not settings.cors_allow_origins:
         return None
     return {
@@ -128,15 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         json_lines=settings.log_format == "json", level=settings.log_level, redactor=redactor
     )
     metrics = Metrics()
-    recorder = AccessRecorder(
-        metrics=metrics,
-        access_log=AccessLog(
-            json_lines=settings.log_format == "json",
-            enabled=settings.log_level in ("debug", "info"),
-        ),
-        trust_request_id=peer_is_trusted(settings.trusted_proxies),
-    )
-    app = GatewayApp(
+    app = FastAPI(
         title="ONEPlatform Gateway",
         version="0.1.0",
         description=API_DESCRIPTION + (DEMO_DESCRIPTION if settings.demo_tokens else ""),
@@ -162,17 +140,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.demo_enabled:
         app.include_router(demo_site(settings))
     cors = cors_options(settings)
-    app.cached_reads = CachedReads(
-        recorder,
-        CORSMiddleware(app, **cors) if cors else None,
-        max_header_bytes=MAX_HEADER_BYTES,
-    )
     # Outermost last: CORS, then the request observer (ids, security headers, access
-    # line, metrics, the 500 for anything unexpected), then the body limit.
+    # line, metrics, the 500 for anything unexpected), the size limits, and the warm
+    # reads answered before the router (app/api/warm_reads.py).
+    app.add_middleware(WarmReads)
     app.add_middleware(  # a link request is < 1 KiB
         BodyLimit, max_bytes=MAX_BODY_BYTES, max_header_bytes=MAX_HEADER_BYTES
     )
-    app.add_middleware(RequestObserver, recorder=recorder, on_error=internal_error)
+    app.add_middleware(
+        RequestObserver,
+        metrics=metrics,
+        trust_request_id=peer_is_trusted(settings.trusted_proxies),
+        add_headers=with_security_headers,
+        on_error=internal_error,
+        access_log=(
+            AccessLine(json_lines=settings.log_format == "json")
+            if settings.log_level in ("debug", "info")
+            else None
+        ),
+    )
     if cors:
         app.add_middleware(CORSMiddleware, **cors)
     _finish_document(app, demo_tokens=settings.demo_tokens)

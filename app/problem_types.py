@@ -187,6 +187,12 @@ _TABLE: Final = (
         "Link budget unavailable",
         "The gateway cannot coordinate its link budget right now.",
     ),
+    ProblemType(
+        "link_limits_unavailable",
+        503,
+        "Link limits unavailable",
+        "The gateway cannot check this user's limits right now (LINK_LIMITS_FALLBACK=refuse).",
+    ),
     # ONEPlatform
     ProblemType(
         "upstream_rejected_customer",

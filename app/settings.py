@@ -104,11 +104,22 @@ class Settings(BaseSettings):
     # --- Links ---------------------------------------------------------------
     link_rate_per_s: float = Field(default=150.0, gt=0)
     link_burst: int = Field(default=10, ge=1)
-    link_max_wait_ms: int = Field(default=300, ge=0, le=5000)
+    # The line (first come, first served) for the link budget: a request whose slot is
+    # this close is held until it; a later one is answered 429 with its place, kept for
+    # LINK_QUEUE_GRACE_S past its slot. Keep the hold plus IGM_READ_TIMEOUT_S below the
+    # load balancer's read timeout (deploy/nginx/nginx.conf: 30 s).
+    link_queue_hold_s: float = Field(default=8.0, ge=0, le=50)
+    link_queue_grace_s: float = Field(default=10.0, ge=0.5, le=600)
+    # Renewals: a share of the budget kept for renewals near their link's expiry; a
+    # renewal that can come back after the line with this much time left is told to.
+    link_renewal_share: float = Field(default=0.05, ge=0, le=0.5)
+    link_renewal_lead_s: float = Field(default=30.0, gt=0, le=3600)
     link_user_rate_per_min: float = Field(default=30.0, gt=0)
     link_user_burst: int = Field(default=10, ge=1)
     link_dedupe_window_s: float = Field(default=5.0, ge=0)
     link_fallback: Literal["local", "closed"] = "local"
+    # Redis unreachable: the per-user and session limits per replica (local) or 503.
+    link_limits_fallback: Literal["local", "refuse"] = "local"
     default_redirect_url: AnyHttpUrl | None = None
     redirect_allowed_hosts: Annotated[list[str], NoDecode] = []
     # production refuses an empty REDIRECT_ALLOWED_HOSTS unless this says any https host

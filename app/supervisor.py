@@ -1,6 +1,6 @@
 """Long-lived background work, run under one supervisor that the lifespan builds.
 
-The catalogue's refresher and sync loop, the live feed's heartbeats and exit watch and
+The catalogue's refresher and sync loop, the live feed's heartbeats and
 the session notices are coroutine functions that loop until cancelled. The supervisor
 runs each in a task of its own and reads every way it can end:
 

@@ -128,7 +128,8 @@ async def read_state(state: AdminDep) -> Response:
             "linkBudget": {
                 "ratePerS": settings.link_rate_per_s,
                 "burst": settings.link_burst,
-                "maxWaitMs": settings.link_max_wait_ms,
+                "queueHoldS": settings.link_queue_hold_s,
+                "queueGraceS": settings.link_queue_grace_s,
                 "userRatePerMin": settings.link_user_rate_per_min,
                 "fallback": settings.link_fallback,
             },

@@ -25,7 +25,7 @@ from app.api.peer import client_address
 from app.audit import AdminAuditRecord, AdminOutcome, now_iso
 from app.errors import GatewayError, problem
 from app.identity.admin_keys import HEADER
-from app.observability.context import current_facts
+from app.observability.context import current_summary
 from app.state import GatewayState
 
 # The OpenAPI document's admin key scheme (Swagger UI's Authorize sends it).
@@ -67,11 +67,11 @@ def _record(
     code: str | None,
 ) -> None:
     state.metrics.admin_actions.labels(action, outcome).inc()
-    facts = current_facts()
+    summary = current_summary()
     state.audit.record_admin(
         AdminAuditRecord(
             time=now_iso(),
-            request_id=facts.request_id if facts else None,
+            request_id=summary.request_id if summary else None,
             action=action,
             target=target_of(state, request),
             client=client,

@@ -6,7 +6,7 @@ without one (chunked) is counted as it arrives and refused once it passes the li
 uvicorn's httptools parser takes headers of any size (a 1 MB header, 10,000 headers):
 those past ``max_header_bytes`` are refused before any of them is read (JWTs, API
 keys, ``X-Forwarded-For``). Runs inside the request observer, so refusals are logged
-and counted like any answer; the fast read path skips such requests (``main.py``).
+and counted like any answer; the warm read path, inside it, never sees such requests.
 """
 
 from __future__ import annotations
@@ -24,11 +24,6 @@ def headers_too_large(limit: int) -> GatewayError:
     return problem("headers_too_large", f"Request headers are limited to {limit} bytes in all.")
 
 
-def header_bytes(scope: Scope) -> int:
-    """The size of a request's header names and values, in bytes."""
-    return sum(len(name) + len(value) for name, value in scope["headers"])
-
-
 class BodyLimit:
     def __init__(
         self, app: ASGIApp, *, max_bytes: int, max_header_bytes: int | None = None
@@ -42,15 +37,24 @@ class BodyLimit:
             await self._app(scope, receive, send)
             return
         limit = self._max_header_bytes
-        if limit is not None and header_bytes(scope) > limit:
+        size = 0
+        length: bytes | None = None
+        chunked = False
+        for name, value in scope["headers"]:  # one pass: their size, and the body's
+            size += len(name) + len(value)
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        if limit is not None and size > limit:
             await problem_response(headers_too_large(limit))(scope, receive, send)
             return
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                if not value.isdigit() or int(value) > self._max_bytes:
-                    await problem_response(body_too_large(self._max_bytes))(scope, receive, send)
-                    return
-                break
+        if length is not None and (not length.isdigit() or int(length) > self._max_bytes):
+            await problem_response(body_too_large(self._max_bytes))(scope, receive, send)
+            return
+        if not chunked:  # no body past its declared length (HTTP/1.1 frames it so)
+            await self._app(scope, receive, send)
+            return
         received = 0
         refused = False
 

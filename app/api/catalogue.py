@@ -17,9 +17,9 @@ from starlette.responses import Response
 from app.api.problems import problem_responses
 from app.api.responses import SnapshotResponse, render_snapshot
 from app.api.schemas import EventDetailOut, EventsOut, SportsOut, StreamsOut
-from app.catalogue.service import Served
+from app.catalogue.service import SnapshotRead
 from app.errors import UPSTREAM_CODES
-from app.observability.context import current_facts
+from app.observability.context import current_summary
 from app.state import GatewayState, get_state
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
@@ -39,11 +39,11 @@ def read_route(path: str, **documented: Any) -> Callable[[Endpoint], Endpoint]:
     return register
 
 
-def cached_response(served: Served, request: Request) -> Response:
-    """The snapshot answer, rendered as the fast read path renders it."""
-    facts = current_facts()
-    if facts is not None:
-        facts.cache = served.state
+def cached_response(served: SnapshotRead, request: Request) -> Response:
+    """The snapshot answer, rendered as the warm read path renders it."""
+    summary = current_summary()
+    if summary is not None:
+        summary.cache = served.state
     rendered = render_snapshot(
         served.snapshot,
         method=request.method,

@@ -88,3 +88,25 @@ class WithPolicy:
             await send(message)
 
         await self._app(scope, receive, send_with_policy)
+
+
+# Sent with every answer: the API serves JSON, never a page to frame or sniff.
+# ``frame-ancestors`` does X-Frame-Options' job in every current browser, and a JSON
+# answer is never rendered, so Referrer-Policy would have nothing to act on: two
+# headers, as each one a worker writes costs it time on every warm read. A page sets
+# a policy of its own (``html_page``), which this one does not replace.
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (CSP_HEADER.encode(), API_POLICY.header_value().encode()),
+)
+_SECURITY_HEADER_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
+
+
+def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus each of ``SECURITY_HEADERS`` that the answer did not set (ASGI
+    header names are lower-case)."""
+    for name, _ in headers:
+        if name in _SECURITY_HEADER_NAMES:  # rare: a page with its own policy
+            present = {name for name, _ in headers}
+            return [*headers, *(header for header in SECURITY_HEADERS if header[0] not in present)]
+    return [*headers, *SECURITY_HEADERS]

@@ -23,7 +23,7 @@ from app.identity.auth import Principal
 from app.identity.viewer_ip import Network, is_trusted, parse_ip, viewer_ip
 from app.links.minting import Minted
 from app.links.rules import Viewer
-from app.observability.context import current_facts
+from app.observability.context import current_summary
 from app.state import GatewayState, get_state
 
 router = APIRouter(prefix="/v1", tags=["links"])
@@ -47,6 +47,7 @@ LINK_PROBLEMS = problem_responses(
     "user_rate_limited",
     "rate_limited",
     "link_budget_unavailable",
+    "link_limits_unavailable",
     "catalogue_warming",
     *UPSTREAM_CODES,
 )
@@ -105,11 +106,11 @@ def _record(
     transaction_id = None
     if minted is not None:
         transaction_id = orjson.loads(minted.body).get("transactionId")
-    facts = current_facts()
+    summary = current_summary()
     state.audit.record(
         AuditRecord(
             time=now_iso(),
-            request_id=facts.request_id if facts else None,
+            request_id=summary.request_id if summary else None,
             route=pending.route,
             user=state.audit.hash_user(principal.user_id) if principal else None,
             via=principal.via if principal else None,

@@ -95,9 +95,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def internal_error(exc: Exception) -> Response:
-    """The 500 for anything unexpected: logged (type and message, scrubbed by the
+    """The 500 for anything unexpected: logged once with its traceback (scrubbed by the
     redactor like every line), never shown."""
-    log.error("unhandled_error", error_type=type(exc).__name__, error=str(exc))
+    log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
     error = problem("internal_error")
     return problem_response(error)
 

@@ -2,7 +2,7 @@
 
 ``render_snapshot`` is the one place that decides a snapshot answer's status, headers
 and body (200, 304, HEAD). The routed read endpoints send it as a ``SnapshotResponse``
-and the fast read path (``app/api/fast_reads.py``) sends the same tuple itself; both
+and the warm read path (``app/api/warm_reads.py``) sends the same tuple itself; both
 then pass through the same request-id, security and CORS headers.
 """
 

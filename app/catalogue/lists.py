@@ -4,7 +4,8 @@
 and lazily built filtered variants (``?sport=FT&status=O``), each encoded once per
 snapshot. ``sync_once`` pulls whatever the fleet's refresher wrote since last time.
 Waiters for a list that is not here yet are woken when it arrives, and ``on_install``
-(the live feed) hears of every list installed, in the order the refresher fetched them.
+(the live feed) hears of every list installed, in the order the refresher fetched them,
+with the event records it replaced in the index.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import orjson
 import structlog
 from pydantic import ValidationError
 
-from app.catalogue.index import EventIndex
+from app.catalogue.index import EventIndex, Replaced
 from app.catalogue.shared import SharedLists
 from app.catalogue.snapshot import Snapshot, make_snapshot
 from app.upstream.models import Event
@@ -91,11 +92,12 @@ class LocalLists:
         self,
         shared: SharedLists,
         index: EventIndex,
-        on_install: Callable[[LocalList | None, LocalList], None] | None = None,
+        on_install: Callable[[LocalList | None, LocalList, Replaced], None] | None = None,
     ) -> None:
         self._shared = shared
         self._index = index
-        self._on_install = on_install  # (the copy replaced or None, the new copy)
+        # (the copy replaced or None, the new copy, the index records it replaced)
+        self._on_install = on_install
         self._lists: dict[str, LocalList] = {}
         self._versions: dict[str, int] = {}
         self._waiters: dict[str, asyncio.Event] = {}
@@ -112,10 +114,10 @@ class LocalLists:
             return current
         local = decode_list(snapshot)
         self._lists[snapshot.name] = local
-        self._index.update(local.events, snapshot.fetched_at)
+        replaced = self._index.update(local.events, snapshot.fetched_at)
         if self._on_install is not None:
             try:
-                self._on_install(current, local)
+                self._on_install(current, local, replaced)
             except Exception as exc:  # a listener's fault must not stop the sync loop
                 log.error(
                     "list_listener_failed",

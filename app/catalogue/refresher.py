@@ -74,7 +74,7 @@ class Refresher:
         policy: RefreshPolicy,
         metrics: Metrics,
         wall: Callable[[], float],
-        solo: bool = False,
+        only_replica: bool = False,
         local_gate: LocalGate | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -87,7 +87,9 @@ class Refresher:
         self._metrics = metrics
         self._wall = wall
         self._sleep = sleep
-        self._solo = solo  # configured as the only replica: may refresh without the store
+        self._only_replica = (
+            only_replica  # configured as the only replica: may refresh without the store
+        )
         self._local_gate = local_gate or LocalGate()
         self._open_lock = asyncio.Lock()
         self._held_back: set[str] = set()
@@ -117,7 +119,7 @@ class Refresher:
         try:
             leader = await self._lease.acquire_or_renew()
         except StoreUnavailable:
-            if not self._solo:
+            if not self._only_replica:
                 raise
             leader = True
         self._set_leader(leader)
@@ -202,7 +204,7 @@ class Refresher:
         try:
             asked = await self._shared.demand(since=now - DEMAND_WINDOW_S)
         except StoreUnavailable:
-            if not self._solo:
+            if not self._only_replica:
                 raise
             asked = {}
         demand = {day: at for day, at in asked.items() if self._policy.in_range(day, today)}
@@ -268,7 +270,7 @@ class Refresher:
                 )
                 allowed = decision.allowed
             except StoreUnavailable:
-                if not self._solo:
+                if not self._only_replica:
                     raise
                 self._metrics.redis_errors.labels("gate").inc()
         if allowed:
@@ -309,7 +311,7 @@ class Refresher:
         try:
             await self._shared.write(snapshot, self._policy.keep_s)
         except StoreUnavailable:
-            if not self._solo:
+            if not self._only_replica:
                 raise
             self._metrics.redis_errors.labels("list_write").inc()
 

@@ -47,7 +47,9 @@ DEMAND_MEMORY_S = 630.0
 
 
 @dataclass(frozen=True, slots=True)
-class Served:
+class SnapshotRead:
+    """A snapshot, and how this replica had it (``hit``, ``stale``...)."""
+
     snapshot: Snapshot
     state: ReadState
 
@@ -159,9 +161,9 @@ class Catalogue:
 
     # Synchronous reads from memory: ``None`` means "not servable from memory now"
     # (cold, stale on-demand list, unknown id); the async reads below then wait,
-    # refresh or refuse. The fast read path uses these directly.
+    # refresh or refuse. The warm read path uses these directly.
 
-    def events_now(self, day: date, sport: str | None, status: str | None) -> Served | None:
+    def events_now(self, day: date, sport: str | None, status: str | None) -> SnapshotRead | None:
         if not self._policy.in_range(day, self.today()):
             return None
         self._note_demand(day)
@@ -170,17 +172,17 @@ class Catalogue:
             return None
         state = self._freshness(local, abs((day - self.today()).days))
         self._metrics.catalogue_read("events", state)
-        return Served(local.filtered(sport, status), state)
+        return SnapshotRead(local.filtered(sport, status), state)
 
-    def open_now(self) -> Served | None:
+    def open_now(self) -> SnapshotRead | None:
         local = self._lists.get(OPEN)
         if local is None:
             return None
         state = self._freshness(local, 0)
         self._metrics.catalogue_read("open", state)
-        return Served(local.snapshot, state)
+        return SnapshotRead(local.snapshot, state)
 
-    def event_now(self, event_id: str) -> Served | None:
+    def event_now(self, event_id: str) -> SnapshotRead | None:
         found = self.index.get(event_id)
         if found is None:
             return None
@@ -190,22 +192,22 @@ class Catalogue:
             cached = (found.seen_at, make_snapshot(f"event:{event_id}", payload, found.seen_at))
             self._single_events[event_id] = cached
         self._metrics.catalogue_read("event", "hit")
-        return Served(cached[1], "hit")
+        return SnapshotRead(cached[1], "hit")
 
-    def streams_now(self, event_id: str) -> Served | None:
+    def streams_now(self, event_id: str) -> SnapshotRead | None:
         return self._fresh_on_demand(f"streams:{event_id}", "streams", self._timings.streams_ttl_s)
 
-    def sports_now(self) -> Served | None:
+    def sports_now(self) -> SnapshotRead | None:
         return self._fresh_on_demand(SPORTS, "sports", self._timings.sports_ttl_s)
 
-    def _fresh_on_demand(self, name: str, kind: str, ttl_s: float) -> Served | None:
+    def _fresh_on_demand(self, name: str, kind: str, ttl_s: float) -> SnapshotRead | None:
         snapshot = self._on_demand.peek(name)
         if snapshot is None or snapshot.age(self._wall()) >= ttl_s:
             return None
         self._metrics.catalogue_read(kind, "hit")
-        return Served(snapshot, "hit")
+        return SnapshotRead(snapshot, "hit")
 
-    async def events_on(self, day: date, sport: str | None, status: str | None) -> Served:
+    async def events_on(self, day: date, sport: str | None, status: str | None) -> SnapshotRead:
         self.check_date(day)
         served = self.events_now(day, sport, status)
         if served is not None:
@@ -215,7 +217,7 @@ class Catalogue:
         assert served is not None  # _wait_cold returns only once the list is here
         return served
 
-    async def open_events(self) -> Served:
+    async def open_events(self) -> SnapshotRead:
         served = self.open_now()
         if served is not None:
             return served
@@ -224,14 +226,14 @@ class Catalogue:
         assert served is not None
         return served
 
-    async def event(self, event_id: str) -> Served:
+    async def event(self, event_id: str) -> SnapshotRead:
         if await self.find_event(event_id) is None:
             raise event_not_found(event_id)
         served = self.event_now(event_id)
         assert served is not None
         return served
 
-    async def streams(self, event_id: str) -> Served:
+    async def streams(self, event_id: str) -> SnapshotRead:
         if await self.find_event(event_id) is None:
             raise event_not_found(event_id)
         name = f"streams:{event_id}"
@@ -244,7 +246,7 @@ class Catalogue:
         snapshot, state = await self._on_demand.get(
             name, "streams", self._timings.streams_ttl_s, fetch
         )
-        return Served(snapshot, state)
+        return SnapshotRead(snapshot, state)
 
     async def event_streams(self, event_id: str) -> tuple[Stream, ...]:
         """The event's streams as models, for the link rules."""
@@ -261,7 +263,7 @@ class Catalogue:
         self._streams_parsed[event_id] = (snapshot.etag, tuple(streams))
         return tuple(streams)
 
-    async def sports(self) -> Served:
+    async def sports(self) -> SnapshotRead:
         async def fetch() -> Snapshot:
             result = await self._client.sports()
             return make_snapshot(SPORTS, {"sports": encode_items(result.items)}, self._wall())
@@ -269,7 +271,7 @@ class Catalogue:
         snapshot, state = await self._on_demand.get(
             SPORTS, "sports", self._timings.sports_ttl_s, fetch
         )
-        return Served(snapshot, state)
+        return SnapshotRead(snapshot, state)
 
     # --- the event index ------------------------------------------------------
 

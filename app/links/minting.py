@@ -24,10 +24,9 @@ from app.identity.auth import Principal
 from app.links.background import BackgroundWrites
 from app.links.budget import LinkBudget
 from app.links.rules import Candidate, Viewer
-from app.links.sessions import LinkSessions
+from app.links.sessions import LinkSessions, SessionRef
 from app.observability.metrics import Metrics
 from app.ratelimit.admission import LinkAdmission
-from app.ratelimit.sessions import NewSession
 from app.store import StoreUnavailable
 from app.upstream.client import LIVE_STREAM, STREAM_LINK, OnePlatformClient
 from app.upstream.errors import OperationError, UpstreamBadResponse, UpstreamError
@@ -59,6 +58,7 @@ class Minted:
     kind: str
     source: Literal["upstream", "dedupe"]
     refresh_after: float  # epoch seconds: the dedupe copy is kept no longer than this
+    expires_at: float = 0.0  # epoch seconds: until then, the viewer's next link is a renewal
 
 
 class LinkMinter:
@@ -92,7 +92,7 @@ class LinkMinter:
         viewer: Viewer,
         event_id: str,
         candidate: Candidate,
-        session: NewSession | None,
+        session: SessionRef,
     ) -> Minted:
         stream, kind, redirect = candidate.stream, candidate.step.kind, candidate.redirect
         methods = (STREAM_LINK, LIVE_STREAM) if kind == "raw" else (STREAM_LINK,)
@@ -107,11 +107,15 @@ class LinkMinter:
                 redirect,
             )
         )
+        # Who keeps a place in the line, and whose unexpired link makes this a renewal.
+        viewer_key = "\x1f".join((principal.via, principal.user_id, event_id, stream.name, kind))
+        asked = session.for_stream(event_id, stream.name, self._clock())
         admitted = await self._budget.admit(
             request_key=request_key,
             user_key=f"{principal.via}\x1f{principal.user_id}",
+            viewer_key=viewer_key,
             methods=methods,
-            session=session,
+            session=asked,
             on_evicted=lambda ids: self._sessions.evicted(principal.user_id, ids),
         )
         if admitted.cached is not None:
@@ -119,16 +123,21 @@ class LinkMinter:
             self._metrics.link_minted(cached.kind, "dedupe")
             return cached
         extra: dict[str, Any] = {}
-        if session is not None and admitted.shared:  # without the store, no session
-            extra = {"sessionId": session.session_id, "heartbeatEveryS": session.limits.ttl_s / 2}
+        # Without the store, no session is opened (the limits were kept locally).
+        if asked is not None and admitted.session_id:
+            session.admitted(asked, admitted.session_id)
+            extra = {"sessionId": admitted.session_id, "heartbeatEveryS": asked.limits.ttl_s / 2}
         minted = await self._call_upstream(principal, viewer, event_id, candidate, extra)
         self._metrics.link_minted(minted.kind, "upstream")
         # Kept no longer than the dedupe window, nor past refreshAfter: a renewal gets
         # a new link.
-        keep_s = min(self._dedupe_window_s, minted.refresh_after - self._clock())
-        if admitted.shared and keep_s > 0:  # else a second timeout
+        now = self._clock()
+        keep_s = max(0.0, min(self._dedupe_window_s, minted.refresh_after - now))
+        if admitted.shared:  # else a second timeout
             # Stored while the answer goes out: the write is not on the viewer's path.
-            self._background.start(self._remember(request_key, minted, keep_s))
+            self._background.start(self._remember(request_key, viewer_key, minted, keep_s))
+        else:
+            self._budget.remember_locally(viewer_key, minted.expires_at - now)
         return minted
 
     def _deduped(self, body: bytes) -> Minted:
@@ -136,9 +145,20 @@ class LinkMinter:
         refresh_after = _epoch(data.get("refreshAfter")) or self._clock()
         return Minted(body, str(data.get("kind", "")), "dedupe", refresh_after)
 
-    async def _remember(self, request_key: str, minted: Minted, keep_s: float) -> None:
+    async def _remember(
+        self, request_key: str, viewer_key: str, minted: Minted, keep_s: float
+    ) -> None:
+        """The answer for dedupe, and the viewer's current link's expiry (its next
+        request until then is a renewal, with that deadline)."""
         try:
-            await self._answers.remember(request_key, minted.body, keep_s)
+            await self._answers.remember(
+                request_key,
+                minted.body,
+                keep_s,
+                viewer_key=viewer_key,
+                expires_at_s=minted.expires_at,
+                expires_in_s=minted.expires_at - self._clock(),
+            )
         except StoreUnavailable:
             self._metrics.redis_errors.labels("dedupe_set").inc()
 
@@ -202,7 +222,7 @@ class LinkMinter:
         refresh_after, expires_at = self._lifetimes.stamps(kind, self._clock())
         payload["refreshAfter"] = iso_utc(refresh_after)
         payload["expiresAt"] = iso_utc(expires_at)
-        return Minted(orjson.dumps(payload), kind, "upstream", refresh_after)
+        return Minted(orjson.dumps(payload), kind, "upstream", refresh_after, expires_at)
 
 
 def upstream_failed(exc: UpstreamError) -> GatewayError:

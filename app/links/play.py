@@ -17,7 +17,7 @@ from app.identity.auth import Principal
 from app.links.ladder import PlayStep, candidates
 from app.links.minting import Minted
 from app.links.rules import REFUSAL_REASONS, Candidate, Viewer, no_stream
-from app.ratelimit.sessions import NewSession
+from app.links.sessions import SessionRef
 from app.upstream.models import Event, Stream
 
 # A play request makes at most this many mint attempts upstream.
@@ -66,9 +66,9 @@ class LinkSteps(Protocol):
 
     def new_session(
         self, principal: Principal, event_id: str, continued: str | None
-    ) -> NewSession | None: ...
+    ) -> SessionRef: ...
 
-    def drop_session(self, principal: Principal, session: NewSession | None) -> None: ...
+    def drop_session(self, principal: Principal, session: SessionRef) -> None: ...
 
     async def mint_candidate(
         self,
@@ -76,7 +76,7 @@ class LinkSteps(Protocol):
         viewer: Viewer,
         event_id: str,
         candidate: Candidate,
-        session: NewSession | None,
+        session: SessionRef,
     ) -> Minted: ...
 
     def count_refusal(self, reason: str) -> None: ...

@@ -36,9 +36,8 @@ from app.links.rules import (
     event_refusal,
     pending_refusal,
 )
-from app.links.sessions import LinkSessions
+from app.links.sessions import LinkSessions, SessionRef
 from app.observability.metrics import Metrics
-from app.ratelimit.sessions import NewSession
 from app.upstream.models import Event, Stream
 from app.watch.rules import WatchRules
 
@@ -173,12 +172,10 @@ class LinkService:
             self.count_refusal("watch_rule")
             raise
 
-    def new_session(
-        self, principal: Principal, event_id: str, continued: str | None
-    ) -> NewSession | None:
+    def new_session(self, principal: Principal, event_id: str, continued: str | None) -> SessionRef:
         return self._sessions.new(principal.user_id, event_id, continued)
 
-    def drop_session(self, principal: Principal, session: NewSession | None) -> None:
+    def drop_session(self, principal: Principal, session: SessionRef) -> None:
         self._sessions.drop(principal.user_id, session)
 
     async def mint_candidate(
@@ -187,7 +184,7 @@ class LinkService:
         viewer: Viewer,
         event_id: str,
         candidate: Candidate,
-        session: NewSession | None,
+        session: SessionRef,
     ) -> Minted:
         try:
             return await self._minter.mint(principal, viewer, event_id, candidate, session)

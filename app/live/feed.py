@@ -2,23 +2,27 @@
 every subscriber of this replica, and kept in a short log for ``Last-Event-ID``.
 
 ``installed`` is called by ``LocalLists`` for every list snapshot this replica installs
-(fetched by its own refresher or picked up from the shared store). The feed keeps its
-own view of the events (eventId -> newest record, as the event index does, and the open
-list's ids), diffs it over the events the new list carries (``event_changes``), and
-turns each change into one encoded SSE message, shared by all subscribers.
+(fetched by its own refresher or picked up from the shared store), once the catalogue's
+event index (``app/catalogue/index.py``) holds its events, with the records they
+replaced. The feed reads its events from that index (it keeps only the open list's
+ids), diffs them before and after (``event_changes``), and turns each change into one
+encoded SSE message, shared by all subscribers.
 
 Ids come from data every replica shares: the installed snapshot's ``fetched_at`` (set
 by the refresher that wrote it) and the eventId, ``<fetched_at in µs>-<eventId>``. The
 first copy of a list a replica holds is its baseline (nothing to compare with); a
 re-encoded copy with the same ``fetched_at`` (the refresher marks date lists' events
-open from the open list) carries nothing the open list has not said, and is skipped.
+open from the open list) carries nothing the open list has not said: what it changed
+in the index is compared when the next list comes (``_unreported``).
 
 Heartbeats (an SSE comment) go to every subscriber every ``heartbeat_s`` from one
 task, which first asks whether the subscriber's client is still there, and lets a
-change on its way go first (``app/live/delivery.py``); one more task ends every stream
-when the server begins to shut down (``server_exiting``). Bounded
-everywhere: at most ``max_clients`` subscribers, ``QUEUE_SIZE`` pending messages each
-(a subscriber that falls further behind is dropped: its stream ends and the client
+change on its way go first (``app/live/delivery.py``). ``close`` ends every stream:
+the lifespan calls it when the server is told to exit (uvicorn waits for open responses
+before it runs the lifespan's shutdown, so the streams must end first:
+``app/exit_signal.py``), and ``stop`` at its shutdown. Bounded everywhere: at most
+``max_clients`` subscribers, ``QUEUE_SIZE`` pending messages each (a subscriber that
+falls further behind is dropped: its stream ends and the client
 reconnects with ``Last-Event-ID``), and ``log_size`` messages to resume from.
 """
 
@@ -27,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import signal
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -36,9 +39,8 @@ from typing import Any
 import orjson
 import structlog
 from sse_starlette import ServerSentEvent
-from sse_starlette.sse import AppStatus
-from uvicorn import Server
 
+from app.catalogue.index import EventIndex, Replaced
 from app.catalogue.lists import OPEN, LocalList
 from app.live.changes import EventChange, event_changes
 from app.live.delivery import DELIVERY_CAP_S, Delivery
@@ -51,8 +53,6 @@ log = structlog.get_logger(__name__)
 QUEUE_SIZE = 64  # messages a subscriber may fall behind by before it is dropped
 RETRY_MS = 3000
 HEARTBEAT = ServerSentEvent(comment="heartbeat").encode()
-RECORD_KEEP_S = 3 * 86400.0  # events no list has carried for this long are forgotten
-EXIT_POLL_S = 0.5  # how often the feed asks whether the server is shutting down
 
 
 class LiveFull(Exception):
@@ -108,7 +108,7 @@ class Subscription:
     def _settle(self) -> None:
         delivery, self.delivery = self.delivery, None
         if delivery is not None:
-            delivery.taken()
+            delivery.received()
 
     def _wake(self) -> None:
         waiter = self.waiter
@@ -141,26 +141,6 @@ async def messages(subscription: Subscription) -> AsyncGenerator[bytes, None]:
             yield frame
 
 
-def server_exiting() -> bool:
-    """Whether uvicorn has begun to shut down, read from the two flags sse-starlette's
-    own responses watch (the feed asks every ``EXIT_POLL_S``, as they do):
-
-    - sse-starlette's ``AppStatus.should_exit``, set by its patch of uvicorn's
-      ``Server.handle_exit`` (or by whoever drains by hand, with automatic draining
-      off). The patch takes only where sse-starlette was imported before uvicorn
-      installed its signal handlers: under ``--workers N`` each worker process loads
-      the app afterwards, and the flag is never set;
-    - so also the public ``should_exit`` of the uvicorn ``Server`` whose ``handle_exit``
-      is the SIGTERM handler (found as sse-starlette finds it), unless automatic
-      draining is off."""
-    if AppStatus.should_exit:
-        return True
-    if not AppStatus.enable_automatic_graceful_drain:
-        return False
-    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
-    return isinstance(server, Server) and server.should_exit
-
-
 def message(kind: str, message_id: str, data: bytes) -> bytes:
     """One SSE message, encoded once (the data is JSON: one line)."""
     return ServerSentEvent(data=data.decode(), event=kind, id=message_id, retry=RETRY_MS).encode()
@@ -179,25 +159,25 @@ class LiveFeed:
     def __init__(
         self,
         limits: LiveLimits,
+        index: EventIndex,
         metrics: Metrics | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        exiting: Callable[[], bool] | None = None,
         delivery_cap_s: float = DELIVERY_CAP_S,
     ) -> None:
-        """``exiting``: whether the server has begun to shut down (``server_exiting``
-        under uvicorn), asked every ``EXIT_POLL_S``; without it only ``stop`` ends the
-        streams. ``delivery_cap_s``: see ``app/live/delivery.py``."""
+        """``index``: the catalogue's event index, which ``LocalLists`` updates before it
+        calls ``installed``. ``delivery_cap_s``: see ``app/live/delivery.py``."""
         self._limits = limits
+        self._index = index
         self._metrics = metrics
         self._sleep = sleep
-        self._exiting = exiting
         self._delivery_cap_s = delivery_cap_s
         self._delivery: Delivery | None = None
         self._supervisor: Supervisor | None = None
         self._tasks: list[Supervised] = []
         self._closed = False
-        self._records: dict[str, tuple[float, Event]] = {}
         self._open_ids: frozenset[str] = frozenset()
+        # Index records replaced by re-encoded copies, not yet compared (by eventId).
+        self._unreported: Replaced = {}
         self._open: LocalList | None = None
         self._log: deque[tuple[str, bytes]] = deque()
         self._positions: dict[str, int] = {}  # id -> sequence number
@@ -211,39 +191,36 @@ class LiveFeed:
 
     # --- changes in ----------------------------------------------------------
 
-    def installed(self, previous: LocalList | None, current: LocalList) -> None:
-        """A list snapshot was installed on this replica (``LocalLists`` calls this)."""
+    def installed(self, previous: LocalList | None, current: LocalList, replaced: Replaced) -> None:
+        """A list snapshot was installed on this replica and its events indexed
+        (``LocalLists`` calls this): ``replaced``, the index's records it replaced."""
         fetched_at = current.snapshot.fetched_at
         is_open = current.snapshot.name == OPEN
         if is_open:
             self._open = current
         if previous is not None and previous.snapshot.fetched_at == fetched_at:
-            return  # the same fetch re-encoded (date lists patched from the open list)
+            # The same fetch re-encoded (date lists patched from the open list): what it
+            # changed in the index goes out with the next list (the open list said it).
+            for key, record in replaced.items():
+                self._unreported.setdefault(key, record)
+            return
         touched = {event.event_id for event in current.events}
-        before = self._view(touched)
-        for event in current.events:
-            held = self._records.get(event.event_id)
-            if held is None or held[0] <= fetched_at:
-                self._records[event.event_id] = (fetched_at, event)
         open_before = self._open_ids
         if is_open:
             self._open_ids = frozenset(touched)
         if previous is None:
             return  # this replica's first copy of the list: the baseline
-        left = open_before - self._open_ids
-        before.update(self._view(left))
-        changes = event_changes(before, self._view(touched | left), open_before, self._open_ids)
-        self._prune(fetched_at - RECORD_KEEP_S)
+        unreported, self._unreported = self._unreported, {}
+        after = self._index.events(touched | (open_before - self._open_ids) | unreported.keys())
+        before = dict(after)
+        for key, record in itertools.chain(replaced.items(), unreported.items()):
+            if record is None:
+                before.pop(key, None)
+            else:
+                before[key] = record
+        changes = event_changes(before, after, open_before, self._open_ids)
         if changes:
             self.publish([self._encode(change, fetched_at) for change in changes])
-
-    def _view(self, ids: Iterable[str]) -> dict[str, Event]:
-        return {key: held[1] for key in ids if (held := self._records.get(key)) is not None}
-
-    def _prune(self, horizon: float) -> None:
-        stale = [key for key, (seen, _) in self._records.items() if seen < horizon]
-        for key in stale:
-            del self._records[key]
 
     def _encode(self, change: EventChange, fetched_at: float) -> tuple[str, bytes]:
         message_id = change_id(fetched_at, change.event_id)
@@ -288,10 +265,10 @@ class LiveFeed:
             subscriber.push(frames)
             if subscriber.delivery is not delivery:
                 if subscriber.delivery is not None:
-                    subscriber.delivery.taken()  # an earlier one, ended: no count to keep
+                    subscriber.delivery.received()  # an earlier one, ended: no count to keep
                 subscriber.delivery = delivery
                 delivery.add()
-        delivery.taken()
+        delivery.received()
 
     def _deliver(self) -> Delivery:
         """The delivery under way (a change published before the last one was taken
@@ -325,18 +302,13 @@ class LiveFeed:
     # --- heartbeats and shutdown ---------------------------------------------------
 
     def start(self, supervisor: Supervisor | None = None) -> None:
-        """Run the heartbeats and the watch for the exit under ``supervisor`` (the
-        lifespan's; one of their own without it)."""
+        """Run the heartbeats under ``supervisor`` (the lifespan's; one of their own
+        without it)."""
         self._supervisor = supervisor or Supervisor()
-        self._tasks.append(self._supervisor.start("live-heartbeats", self._heartbeats))
-        if self._exiting is not None:
-            # Ends by itself once the server exits: not a task readiness waits for.
-            self._tasks.append(
-                self._supervisor.start("live-exit", self._close_at_exit, needed=False)
-            )
+        self._tasks.append(self._supervisor.start("live-heartbeats", self.run))
 
     async def stop(self) -> None:
-        """End every stream, the heartbeats and the watch for the exit (shutdown)."""
+        """End every stream, and the heartbeats (shutdown)."""
         self.close()
         if self._delivery is not None:
             self._delivery.end()
@@ -344,17 +316,7 @@ class LiveFeed:
         if self._supervisor is not None:
             await self._supervisor.stop(tasks)
 
-    async def _close_at_exit(self) -> None:
-        """uvicorn waits for open responses before it runs the app's shutdown (for
-        ``--timeout-graceful-shutdown``, then it cancels them mid-stream): the streams
-        must end when it begins to shut down, not when the lifespan calls ``stop``."""
-        assert self._exiting is not None
-        while not self._exiting():
-            await self._sleep(EXIT_POLL_S)
-        log.info("live_closing", subscribers=self.subscribers)
-        self.close()
-
-    async def _heartbeats(self) -> None:
+    async def run(self) -> None:
         """A comment to every subscriber every ``heartbeat_s``: one timer for all of
         them (sse-starlette's ping would be a task and a timer per stream)."""
         while True:
@@ -444,6 +406,8 @@ class LiveFeed:
 
     def close(self) -> None:
         """End every stream, and every later one at once (shutdown)."""
+        if not self._closed:
+            log.info("live_closing", subscribers=self.subscribers)
         self._closed = True
         for subscriber in list(self._subscribers):
             self._drop(subscriber)
@@ -470,8 +434,9 @@ class LiveFeed:
             frame = message("snapshot", head, body)
             self._snapshot_cache = (head, body, frame)
             return frame
+        held = self._index.events(wanted)
         records: Mapping[str, Any] = {
-            key: render(held[1]) if (held := self._records.get(key)) else None for key in wanted
+            key: render(event) if (event := held.get(key)) else None for key in wanted
         }
         data = body[:-1] + b',"watched":' + orjson.dumps(records) + b"}"
         return message("snapshot", head, data)

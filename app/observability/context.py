@@ -1,45 +1,37 @@
-"""What is known about the request being served: its id, how the cache served it,
-how many upstream calls it made. Kept in a contextvar so the access line, every log
-line of the request and the upstream client's observer all see the same facts."""
+"""What the access line says about the request being served, beyond what its
+middleware sees: how the cache served it, how many upstream calls it made, and the
+route template where the router did not match one (the warm read path). Kept in a
+contextvar, so the endpoint, the upstream client's observer and the access line all
+count into the same summary. (The request id reaches every log line through
+structlog's own contextvars.)"""
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
 
 from app.upstream.client import UpstreamCall
 
 
 @dataclass(slots=True)
-class RequestFacts:
+class RequestSummary:
     request_id: str
+    route: str | None = None
     cache: str | None = None
     upstream_calls: int = 0
 
 
-_FACTS: ContextVar[RequestFacts | None] = ContextVar("request_facts", default=None)
+_SUMMARY: ContextVar[RequestSummary | None] = ContextVar("request_summary", default=None)
 
-set_facts = _FACTS.set
-reset_facts = _FACTS.reset
+set_summary = _SUMMARY.set
+reset_summary = _SUMMARY.reset
 
 
-def current_facts() -> RequestFacts | None:
-    return _FACTS.get()
+def current_summary() -> RequestSummary | None:
+    return _SUMMARY.get()
 
 
 def count_upstream_call(call: UpstreamCall) -> None:
-    facts = _FACTS.get()
-    if facts is not None:
-        facts.upstream_calls += 1
-
-
-def add_request_id(
-    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    """structlog processor: every line logged while serving a request carries its id."""
-    facts = _FACTS.get()
-    if facts is not None:
-        event_dict.setdefault("request_id", facts.request_id)
-    return event_dict
+    summary = _SUMMARY.get()
+    if summary is not None:
+        summary.upstream_calls += 1

@@ -6,7 +6,15 @@ Standard-library records (uvicorn's "Started server process", its errors and
 shutdown lines; warnings of httpx, asyncio and the rest) are rendered by the same
 processors through structlog's ``ProcessorFormatter`` on one root handler, so they
 come out as the same JSON lines, on stdout, whatever command started uvicorn. uvicorn's
-own access line is silenced: the app writes one per request (``access_log.py``).
+own access line is silenced: the app logs one ``request`` event per request
+(``requests.py``), through the same chain.
+
+structlog is configured with ``cache_logger_on_first_use=True``: a module's logger is
+built on its first line and kept. So that a later configuration (another app in the
+same process, a test) still applies to loggers already built, the processor chain is
+one list changed in place (as ``structlog.testing.capture_logs`` does), the wrapper
+(structlog's filtering logger) reads the level at each call (``set_log_level``), and
+the logger writes to whatever stdout is at the moment of each line.
 """
 
 from __future__ import annotations
@@ -19,14 +27,13 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+import time
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, BinaryIO, cast
 
 import orjson
 import structlog
 from structlog.typing import Processor
-
-from app.observability.context import add_request_id
 
 REDACTED = "[redacted]"
 _BEARER = r"(?i:bearer)\s+[A-Za-z0-9._~+/=-]+"
@@ -41,11 +48,29 @@ def _replacement(match: re.Match[str]) -> str:
     return "Bearer " + REDACTED if match.group(0)[:6].lower() == "bearer" else REDACTED
 
 
+_PLAIN = frozenset({int, float, bool})
+_REMEMBER_CHARS = 64  # short strings (route templates, names, states) recur: remembered
+_REMEMBERED_MAX = 4096
+
+
+_KEYS_SEEN: dict[str, bool] = {}  # key -> sensitive? (keys come from code: few)
+
+
+def _sensitive_key(key: str) -> bool:
+    sensitive = _KEYS_SEEN.get(key)
+    if sensitive is None:
+        sensitive = key.lower() in _SENSITIVE_KEYS
+        if len(_KEYS_SEEN) < 4096:
+            _KEYS_SEEN[key] = sensitive
+    return sensitive
+
+
 class Redactor:
     """Replaces known secret values and token-shaped strings anywhere in an event.
 
     One combined pattern (the secrets, bearer tokens, JWT-shaped strings) is run once
-    over each string value; this processor runs on every log line.
+    over each string value; this processor runs on every log line (the access line
+    included), so short strings it has scrubbed already are answered from memory.
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
@@ -58,6 +83,19 @@ class Redactor:
         secrets = [f"(?i:{re.escape(secret)})" for secret in self._secrets]
         parts = [*secrets, _BEARER, _JWT]
         self._pattern = re.compile("|".join(parts))
+        self._scrubbed: dict[str, str] = {}
+
+    def _text(self, value: str) -> str:
+        if len(value) < _MIN_SECRET:
+            return value
+        scrubbed = self._scrubbed.get(value)
+        if scrubbed is None:
+            scrubbed = self._pattern.sub(_replacement, value)
+            if len(value) <= _REMEMBER_CHARS:
+                if len(self._scrubbed) >= _REMEMBERED_MAX:
+                    self._scrubbed.clear()
+                self._scrubbed[value] = scrubbed
+        return scrubbed
 
     def add(self, secret: str) -> None:
         """Remember one more value to scrub."""
@@ -68,9 +106,7 @@ class Redactor:
 
     def scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            if len(value) < _MIN_SECRET:
-                return value
-            return self._pattern.sub(_replacement, value)
+            return self._text(value)
         if isinstance(value, int | float | bool) or value is None:
             return value
         if isinstance(value, dict):
@@ -87,10 +123,14 @@ class Redactor:
     def __call__(
         self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
+        seen = _KEYS_SEEN
         for key, value in event_dict.items():
-            if key.lower() in _SENSITIVE_KEYS:
+            if seen.get(key) or (key not in seen and _sensitive_key(key)):
                 event_dict[key] = REDACTED
-            else:
+            elif type(value) is str:
+                if len(value) >= _MIN_SECRET:
+                    event_dict[key] = self._scrubbed.get(value) or self._text(value)
+            elif value is not None and type(value) not in _PLAIN:
                 event_dict[key] = self.scrub(value)
         return event_dict
 
@@ -127,11 +167,10 @@ def redact_stdlib_logging(redactor: Redactor) -> None:
 
 
 def stdout_bytes() -> BinaryIO | None:
-    """The binary stream log lines go to: stdout's, with a buffer of its own when stdout
-    is unbuffered (``PYTHONUNBUFFERED=1``, usual in containers), where every line would
-    otherwise be a system call of its own. structlog flushes it after each of its lines,
-    so those still go out at once and in order; the access log flushes it within
-    ``FLUSH_EVERY_S``. One stream per process, so both write through the same buffer."""
+    """The binary stream log lines go to: stdout's (with a buffered writer of its own
+    when stdout is unbuffered, ``PYTHONUNBUFFERED=1``, so a line is one write), or None
+    where stdout is a text stream with no binary one (tests, embedding). Every line is
+    flushed as it is written, so lines go out at once and in order."""
     binary = getattr(sys.stdout, "buffer", None)
     if isinstance(binary, io.RawIOBase):
         return _buffered(binary.fileno())
@@ -159,41 +198,154 @@ def _orjson_text(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+class _Threshold:
+    """The level below which lines are dropped: one for the process, read at each call
+    (a logger cached before a later configuration still follows it)."""
+
+    number = logging.INFO
+
+
+_THRESHOLD = _Threshold()
+_BASE_LOGGER: Any = structlog.make_filtering_bound_logger(logging.NOTSET)
+
+
+def _gated(name: str, number: int) -> Callable[..., Any]:
+    method = getattr(_BASE_LOGGER, name)
+
+    def gated(self: Any, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if number < _THRESHOLD.number:
+            return None
+        return method(self, event, *args, **kw)
+
+    gated.__name__ = name
+    return gated
+
+
+def _gated_log(self: Any, level: int, event: str, *args: Any, **kw: Any) -> Any:
+    if level < _THRESHOLD.number:
+        return None
+    return _BASE_LOGGER.log(self, level, event, *args, **kw)
+
+
+_LEVEL_METHODS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "msg": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+# structlog's filtering logger, its level read at each call (``set_log_level``).
+LevelledLogger: Any = type(
+    "LevelledLogger",
+    (_BASE_LOGGER,),
+    {
+        **{name: _gated(name, number) for name, number in _LEVEL_METHODS.items()},
+        "log": _gated_log,
+        "is_enabled_for": lambda self, level: level >= _THRESHOLD.number,
+        "get_effective_level": lambda self: _THRESHOLD.number,
+    },
+)
+
+
+def set_log_level(level: str | int) -> None:
+    """The level below which structlog lines are dropped, for every logger."""
+    _THRESHOLD.number = (
+        level if isinstance(level, int) else logging.getLevelNamesMapping()[level.upper()]
+    )
+
+
+def log_level() -> int:
+    return _THRESHOLD.number
+
+
+class UtcTimestamp:
+    """structlog processor: ``timestamp``, ISO 8601 in UTC with microseconds, as
+    ``TimeStamper(fmt="iso", utc=True)`` writes it (``2026-12-04T10:00:00.123456Z``),
+    the date and time formatted once a second: on every line, building a ``datetime``
+    cost more than the rest of the access line."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._second = -1
+        self._prefix = ""
+
+    def now(self) -> str:
+        second, micros = divmod(round(self._clock() * 1_000_000), 1_000_000)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._prefix}.{micros:06d}Z"
+
+    def __call__(
+        self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        event_dict["timestamp"] = self.now()
+        return event_dict
+
+
 def line_processors(redactor: Redactor) -> list[Processor]:
-    """What every event goes through before it is rendered (JSON or console); the
-    access line (``access_log.py``) writes the JSON object this gives for its fields."""
+    """What every event goes through before it is rendered (JSON or console): the
+    request's context (``structlog.contextvars``), level, the traceback as text, the
+    redactor over all of it, then the time (which holds nothing to redact)."""
     return [
-        add_request_id,
+        structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
         redactor,
+        UtcTimestamp(),
     ]
+
+
+class StdoutLogger:
+    """structlog's logger: each rendered line (bytes or text) to stdout as it is at that
+    moment, flushed."""
+
+    def msg(self, message: str | bytes) -> None:
+        write_line(message if isinstance(message, bytes) else message.encode())
+
+    log = debug = info = warn = warning = error = err = critical = exception = msg
+    fatal = failure = msg
+
+
+def write_line(line: bytes) -> None:
+    binary = stdout_bytes()
+    if binary is not None:
+        binary.write(line + b"\n")
+        binary.flush()
+    else:
+        sys.stdout.write(line.decode() + "\n")
+        sys.stdout.flush()
+
+
+def _stdout_logger(*args: Any) -> StdoutLogger:
+    return StdoutLogger()
+
+
+# The chain every logger holds: replaced in place by each configuration.
+_CHAIN: list[Processor] = []
 
 
 def configure_logging(*, json_lines: bool, level: str, redactor: Redactor) -> None:
     """Configure structlog (process-wide, called from the app factory), and scrub and
     render the standard-library loggers that libraries and uvicorn write to."""
     redact_stdlib_logging(redactor)
-    renderer: Any
-    logger_factory: Any
-    binary_stdout = stdout_bytes()
-    if json_lines and binary_stdout is not None:  # bytes straight out: no str per line
-        renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
-        logger_factory = structlog.BytesLoggerFactory(file=binary_stdout)
-    elif json_lines:  # stdout replaced by a text stream (tests, embedding)
-        renderer = structlog.processors.JSONRenderer(serializer=_orjson_text)
-        logger_factory = structlog.PrintLoggerFactory(file=sys.stdout)
-    else:
-        renderer = structlog.dev.ConsoleRenderer(colors=False)
-        logger_factory = structlog.PrintLoggerFactory(file=sys.stdout)
+    renderer: Processor = (
+        structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    _CHAIN[:] = [*line_processors(redactor), renderer]
+    set_log_level(level)
     structlog.configure(
-        processors=[*line_processors(redactor), renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
-        logger_factory=logger_factory,
-        cache_logger_on_first_use=False,
+        processors=_CHAIN,
+        wrapper_class=LevelledLogger,
+        logger_factory=_stdout_logger,
+        cache_logger_on_first_use=True,
     )
     route_stdlib_logging(json_lines=json_lines, level=level, redactor=redactor)
 
@@ -205,14 +357,7 @@ class StdoutLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record) + "\n"
-            binary = stdout_bytes()
-            if binary is not None:
-                binary.write(line.encode())
-                binary.flush()
-            else:
-                sys.stdout.write(line)
-                sys.stdout.flush()
+            write_line(self.format(record).encode())
         except Exception:  # logging's own contract: report, never raise
             self.handleError(record)
 

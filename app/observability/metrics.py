@@ -28,6 +28,8 @@ from prometheus_client.metrics import MetricWrapperBase
 from app.upstream.client import UpstreamCall
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# Waiting in the line for a link: from nothing to a few minutes at kick-off.
+WAIT_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
 
 
 def multiprocess_dir() -> str | None:
@@ -63,7 +65,8 @@ class Metrics:
         )
         self.budget_decisions = self._counter(
             "gateway_budget_decisions_total",
-            "Fleet budget decisions per upstream method: allowed, waited, refused.",
+            "Fleet budget decisions per upstream method: allowed, waited (held for its turn), "
+            "queued (a place in the line), deferred (a renewal told to come back), late.",
             ("method", "decision"),
         )
         self.budget_tokens_left = self._gauge(
@@ -72,6 +75,36 @@ class Metrics:
             ("method",),
             # The bucket is the fleet's: the worker that decided last saw it last.
             "livemostrecent",
+        )
+        self.line_length = self._gauge(
+            "gateway_link_line_length",
+            "Viewers holding a place in the fleet's line for links (waiting to come back).",
+            (),
+            # The line is the fleet's: the worker that decided last saw it last.
+            "livemostrecent",
+        )
+        self.line_held = self._gauge(
+            "gateway_link_line_held",
+            "Link requests this process holds until their turn in the line.",
+            (),
+            "livesum",
+        )
+        self.line_wait = self._histogram(
+            "gateway_link_wait_seconds",
+            "Time to link: from a viewer's place in the line (or its request) to its turn.",
+            (),
+            buckets=WAIT_BUCKETS,
+        )
+        self.line_given_up = self._counter(
+            "gateway_link_places_given_up_total",
+            "Places in the line not claimed within the grace period after their turn.",
+            (),
+        )
+        self.line_answers = self._counter(
+            "gateway_link_line_answers_total",
+            "Link requests past the budget, by answer: held (waited for its turn), "
+            "queued (429 with a place), deferred (a renewal told to come back later).",
+            ("answer",),
         )
         self.catalogue_reads = self._counter(
             "gateway_catalogue_reads_total",
@@ -168,10 +201,14 @@ class Metrics:
         self.label_names[metric] = labels
         return metric
 
-    def _histogram(self, name: str, documentation: str, labels: tuple[str, ...]) -> Histogram:
-        metric = Histogram(
-            name, documentation, labels, buckets=LATENCY_BUCKETS, registry=self.registry
-        )
+    def _histogram(
+        self,
+        name: str,
+        documentation: str,
+        labels: tuple[str, ...],
+        buckets: tuple[float, ...] = LATENCY_BUCKETS,
+    ) -> Histogram:
+        metric = Histogram(name, documentation, labels, buckets=buckets, registry=self.registry)
         self.label_names[metric] = labels
         return metric
 

@@ -1,55 +1,98 @@
 """Request id in and out, one access line per request and the HTTP metrics.
 
-``AccessRecorder`` does the bookkeeping; ``RequestObserver`` applies it to every
-request that goes through the routed stack, and the fast read path applies it to the
-requests it answers itself. The access line names the route template (never the raw
-path), status, latency, how the cache served the request and how many upstream
-calls it made.
+``RequestObserver`` is the outermost of the gateway's own middleware (only CORS is
+outside it): every answer, the warm read path's included, gets its request id and
+the security headers, is counted and timed, and is logged as one ``request`` line
+(the route template, never the raw path; status, latency, how the cache served it,
+how many upstream calls it made). An exception that escapes the app is answered here,
+with the same problem+json 500 on every path.
+
+The access line is the JSON object structlog's chain renders for the same fields
+(tests/unit/observability/test_requests.py checks it), encoded here in one step and
+written through the same stdout writer as every other line (``stdout_bytes``): through
+the chain it cost a warm read a third of its time, which the warm-read target
+(``docs/benchmarks.md``) does not leave. Its fields are fixed or validated (method,
+route template, status, latency, cache state, call count, a request id that is
+generated or matched ``[A-Za-z0-9._-]``): nothing for the redactor to find. In console
+mode, or where stdout has no binary stream, it goes through structlog.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
 import time
 from collections.abc import Callable
-from contextvars import Token
 
+import orjson
+import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.content_policy import API_POLICY, CSP_HEADER
-from app.observability.access_log import AccessLog
-from app.observability.context import RequestFacts, reset_facts, set_facts
+from app.observability.context import RequestSummary, reset_summary, set_summary
+from app.observability.logging import UtcTimestamp, stdout_bytes
 from app.observability.metrics import Metrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
-# Sent with every answer: the API serves JSON, never a page to frame or sniff.
-# ``frame-ancestors`` does X-Frame-Options' job in every current browser, and a JSON
-# answer is never rendered, so Referrer-Policy would have nothing to act on: two
-# headers, as each one a worker writes costs it time on every warm read. A page sets
-# a policy of its own (``app/api/content_policy.py``), which this one does not replace.
-SECURITY_HEADERS = (
-    (b"x-content-type-options", b"nosniff"),
-    (CSP_HEADER.encode(), API_POLICY.header_value().encode()),
-)
-_SECURITY_HEADER_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
+Headers = list[tuple[bytes, bytes]]
+
+log = structlog.get_logger("gateway.access")
 
 
-def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """``headers`` plus each of ``SECURITY_HEADERS`` that the answer did not set (ASGI
-    header names are lower-case)."""
-    for name, _ in headers:
-        if name in _SECURITY_HEADER_NAMES:  # rare: a page with its own policy
-            present = {name for name, _ in headers}
-            return [*headers, *(header for header in SECURITY_HEADERS if header[0] not in present)]
-    return [*headers, *SECURITY_HEADERS]
+@functools.lru_cache(maxsize=256)  # route templates, methods and cache states: few
+def _json_string(value: str | None) -> bytes:
+    return orjson.dumps(value)
 
 
-def response_headers(request_id: str) -> list[tuple[bytes, bytes]]:
-    """What every answer carries: its request id and the security headers."""
-    return [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
+class AccessLine:
+    """Writes the ``request`` line: JSON straight to stdout, else through structlog."""
+
+    def __init__(self, *, json_lines: bool) -> None:
+        self._json_lines = json_lines
+        self._timestamp = UtcTimestamp()
+
+    def write(
+        self,
+        request_id: str,
+        method: str,
+        route: str,
+        status: int,
+        ms: float,
+        cache: str | None,
+        upstream_calls: int,
+    ) -> None:
+        stream = stdout_bytes()
+        if not self._json_lines or stream is None:
+            log.info(
+                "request",
+                method=method,
+                route=route,
+                status=status,
+                ms=ms,
+                cache=cache,
+                upstream_calls=upstream_calls,
+            )
+            return
+        # The object orjson writes for these fields, spelled out: the id is generated or
+        # matched [A-Za-z0-9._-], the strings are route templates and method names
+        # (encoded once each), the numbers are ints and a finite float (as orjson writes it).
+        stream.write(
+            b'{"method":%s,"route":%s,"status":%d,"ms":%s,"cache":%s,"upstream_calls":%d,'
+            b'"event":"request","request_id":"%s","level":"info","timestamp":"%s"}\n'
+            % (
+                _json_string(method),
+                _json_string(route),
+                status,
+                orjson.dumps(ms),
+                _json_string(cache),
+                upstream_calls,
+                request_id.encode(),
+                self._timestamp.now().encode(),
+            )
+        )
+        stream.flush()  # as every line: out at once, in order
 
 
 class RequestIds:
@@ -64,111 +107,69 @@ class RequestIds:
         return f"{self._prefix}{next(self._counter):016x}"
 
 
-def route_template(scope: Scope) -> str:
+def route_template(scope: Scope, summary: RequestSummary) -> str:
+    if summary.route is not None:
+        return summary.route
     path = getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) else "unmatched"
 
 
-class AccessRecorder:
-    def __init__(
-        self,
-        *,
-        metrics: Metrics,
-        access_log: AccessLog,
-        trust_request_id: Callable[[Scope], bool],
-    ) -> None:
-        self._metrics = metrics
-        self._access_log = access_log
-        self._ids = RequestIds()
-        self._trust_request_id = trust_request_id  # is the peer a trusted proxy?
-
-    def begin(self, scope: Scope) -> tuple[RequestFacts, Token[RequestFacts | None], float]:
-        presented = next((v for n, v in scope["headers"] if n == b"x-request-id"), None)
-        facts = RequestFacts(self.request_id(scope, presented))
-        return facts, set_facts(facts), time.perf_counter()
-
-    def end(
-        self,
-        scope: Scope,
-        facts: RequestFacts,
-        token: Token[RequestFacts | None],
-        started: float,
-        status: int,
-        route: str | None = None,
-    ) -> None:
-        """``route``: the template, for requests answered outside the router."""
-        route = route or route_template(scope)
-        self.done(
-            facts.request_id,
-            scope["method"],
-            route,
-            status,
-            started,
-            facts.cache,
-            facts.upstream_calls,
-        )
-        reset_facts(token)
-
-    def done(
-        self,
-        request_id: str,
-        method: str,
-        route: str,
-        status: int,
-        started: float,
-        cache: str | None,
-        upstream_calls: int = 0,
-    ) -> None:
-        """Count, time and log one answered request (``started``: ``perf_counter``)."""
-        elapsed = time.perf_counter() - started
-        self._metrics.request_done(route, method, status, elapsed)
-        self._access_log.request(
-            request_id, method, route, status, round(elapsed * 1000, 3), cache, upstream_calls
-        )
-
-    def request_id(self, scope: Scope, presented: bytes | None) -> str:
-        """The presented ``X-Request-ID`` when a trusted proxy sent a well-formed one,
-        else a new id."""
-        if presented is not None:
-            text = presented.decode("latin-1")
-            if _REQUEST_ID.match(text) and self._trust_request_id(scope):
-                return text
-        return self._ids.next()
-
-
 class RequestObserver:
-    """ASGI middleware: ``AccessRecorder`` around the routed stack.
+    """ASGI middleware: request id, headers, metrics and the access line.
 
-    An exception that escapes the app before an answer has started is answered here
-    with ``on_error``'s response (a logged 500 problem): inside this middleware, so the
-    500 carries the request id and security headers like every other answer."""
+    ``add_headers``: what every answer's headers get besides the request id (the
+    security headers); ``access_log``: None when info lines are off; ``on_error``: the
+    answer to an exception that escapes the app before an answer has started (it logs
+    the error with its traceback). One that escapes later is left to the server, which
+    logs it and closes the connection."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        recorder: AccessRecorder,
+        metrics: Metrics,
+        trust_request_id: Callable[[Scope], bool],
+        add_headers: Callable[[Headers], Headers],
         on_error: Callable[[Exception], ASGIApp],
+        access_log: AccessLine | None = None,
     ) -> None:
         self._app = app
-        self._recorder = recorder
+        self._metrics = metrics
+        self._trust_request_id = trust_request_id  # is the peer a trusted proxy?
+        self._add_headers = add_headers
         self._on_error = on_error
+        self._access_log = access_log
+        self._ids = RequestIds()
+
+    def request_id(self, scope: Scope) -> str:
+        """The presented ``X-Request-ID`` when a trusted proxy sent a well-formed one,
+        else a new id."""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                text: str = value.decode("latin-1")
+                if _REQUEST_ID.match(text) and self._trust_request_id(scope):
+                    return text
+                break
+        return self._ids.next()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        facts, token, started = self._recorder.begin(scope)
+        started = time.perf_counter()
+        summary = RequestSummary(self.request_id(scope))
+        token = set_summary(summary)
+        bound = structlog.contextvars.bind_contextvars(request_id=summary.request_id)
         status = 500
-        started_answer = False
-        request_id_header = (b"x-request-id", facts.request_id.encode())
+        answering = False
+        request_id_header = (b"x-request-id", summary.request_id.encode())
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, started_answer
+            nonlocal status, answering
             if message["type"] == "http.response.start":
                 status = message["status"]
-                started_answer = True
-                message["headers"] = with_security_headers(
+                answering = True
+                message["headers"] = self._add_headers(
                     [*message.get("headers", ()), request_id_header]
                 )
             await send(message)
@@ -176,8 +177,23 @@ class RequestObserver:
         try:
             await self._app(scope, receive, send_with_id)
         except Exception as exc:
-            if started_answer:
+            if answering:
                 raise  # too late for a problem answer: the server closes the connection
             await self._on_error(exc)(scope, receive, send_with_id)
         finally:
-            self._recorder.end(scope, facts, token, started, status)
+            elapsed = time.perf_counter() - started
+            route = route_template(scope, summary)
+            method = scope["method"]
+            self._metrics.request_done(route, method, status, elapsed)
+            if self._access_log is not None:
+                self._access_log.write(
+                    summary.request_id,
+                    method,
+                    route,
+                    status,
+                    round(elapsed * 1000, 3),
+                    summary.cache,
+                    summary.upstream_calls,
+                )
+            structlog.contextvars.reset_contextvars(**bound)
+            reset_summary(token)

@@ -35,13 +35,21 @@ class SessionLimits:
 
 @dataclass(frozen=True, slots=True)
 class NewSession:
-    """What the admission script needs to open a session for a link being minted."""
+    """What the admission script needs to open a session for a link being minted.
+
+    ``session_id`` is the session asked for (a renewal's) or a new one; the script
+    continues it only if it is this user's, for the same event and stream (``about``
+    holds ``eventId`` and ``streamName``), else opens ``fresh_id``. ``own``: a session
+    this request opened itself on an earlier attempt (a play request moving on to its
+    next stream)."""
 
     session_id: str
     keys: tuple[str, str]
     limits: SessionLimits
-    about: bytes  # JSON: eventId, startedAt
-    continued: bool = False  # a renewal's session, already open
+    about: bytes  # JSON: eventId, streamName, startedAt
+    continued: bool = False  # asked for as a renewal's session
+    fresh_id: str = ""
+    own: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +90,15 @@ class ViewingSessions:
         about: dict[str, object],
         *,
         continued: bool = False,
+        fresh_id: str | None = None,
     ) -> NewSession:
         return NewSession(
-            session_id, self.keys(user_id), limits, orjson.dumps(about), continued=continued
+            session_id,
+            self.keys(user_id),
+            limits,
+            orjson.dumps(about),
+            continued=continued,
+            fresh_id=fresh_id or session_id,
         )
 
     async def touch(self, user_id: str, session_id: str, ttl_s: float) -> int | None:

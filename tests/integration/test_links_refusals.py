@@ -596,7 +596,7 @@ async def test_slots_a_stalled_replica_cannot_keep_are_given_up_not_used_late(
         DEFAULT_REDIRECT_URL="https://operator.example/after",
         LINK_RATE_PER_S="2",  # refills at rate - burst: a slot a second
         LINK_BURST="1",
-        LINK_MAX_WAIT_MS="5000",
+        LINK_QUEUE_HOLD_S="5",
     )
     users = [unique("stalled") for _ in range(6)]
     with run_gateway(env, tmp_path, name="stalled") as process:

@@ -419,9 +419,9 @@ async def test_the_cap_answers_503_and_shutdown_ends_streams_cleanly(fleet: Flee
 
 
 async def test_shutdown_ends_streams_under_several_worker_processes(fleet: Fleet) -> None:
-    """A worker of ``--workers N`` loads the app after uvicorn installed its signal
-    handlers, so sse-starlette's patch of them (its ``AppStatus.should_exit``) comes too
-    late there: the feed learns of the exit from uvicorn's own flag."""
+    """A worker of ``--workers N`` is a uvicorn server of its own, started by the
+    supervisor, which passes SIGTERM on: each worker's lifespan hears it in front of
+    that worker's handler (``app/exit_signal.py``) and ends its streams."""
     env = {**fleet.env, "REPLICA_ID": "workers"}
     with run_gateway(env, fleet.log_dir, name="workers", workers=2) as gateway:
         deadline = time.monotonic() + WAIT_S

@@ -24,7 +24,14 @@ import structlog
 from pydantic import SecretStr
 
 from app.errors import problem_from_upstream
-from app.observability.logging import REDACTED, STDLIB_LOGGERS, Redactor, configure_logging
+from app.observability.logging import (
+    REDACTED,
+    STDLIB_LOGGERS,
+    Redactor,
+    configure_logging,
+    log_level,
+    set_log_level,
+)
 from app.upstream.client import OnePlatformClient, UpstreamCall, build_http_client
 from app.upstream.errors import (
     OPERATION_ERRORS,
@@ -79,7 +86,7 @@ def logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
     binds the stdout of that moment, and capsys swaps its stream between setup and call),
     then again to read everything logged since.
     """
-    saved = structlog.get_config()
+    saved, level = structlog.get_config(), log_level()
     started = False
 
     def logged() -> str:
@@ -96,6 +103,7 @@ def logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
         yield logged
     finally:
         structlog.configure(**saved)
+        set_log_level(level)
 
 
 @asynccontextmanager

@@ -164,6 +164,55 @@ def test_a_renewal_continues_its_session_at_the_limit(
     assert stranger.status_code == 409  # still two sessions: the renewal opened none
 
 
+def test_another_events_or_a_made_up_session_id_opens_a_new_counted_session(
+    refusing: list[str], simulator: SimulatorHandle
+) -> None:
+    """A session belongs to one user, event and stream: naming it (or an invented id)
+    for another event is no renewal."""
+    user = new_user()
+    first = play(refusing[0], EVENTS[0], viewer(user)).json()
+    second = play(refusing[1], EVENTS[1], viewer(user)).json()
+
+    def keep_alive(*sessions: dict[str, object]) -> None:  # SESSION_TTL_S is 3 s
+        for session in sessions:
+            beat = httpx.post(
+                f"{refusing[0]}/v1/sessions/{session['sessionId']}/heartbeat",
+                headers=viewer(user),
+            )
+            assert beat.status_code == 200, beat.text
+
+    for session_id in (first["sessionId"], "made-up-session-id", second["sessionId"]):
+        keep_alive(first, second)
+        borrowed = httpx.post(
+            f"{refusing[0]}/v1/events/{EVENTS[2]}/play",
+            json={"device": "app", "sessionId": session_id},
+            headers=viewer(user),
+        )
+        assert borrowed.status_code == 409, borrowed.text
+        assert borrowed.json()["code"] == "too_many_streams"
+    assert link_calls(simulator, user) == 2
+    # at the limit of two, one stream ended: the borrowed id gets a session of its own
+    ended = httpx.delete(f"{refusing[1]}/v1/sessions/{second['sessionId']}", headers=viewer(user))
+    assert ended.status_code == 204
+    keep_alive(first)
+    third = httpx.post(
+        f"{refusing[0]}/v1/events/{EVENTS[2]}/play",
+        json={"device": "app", "sessionId": first["sessionId"]},
+        headers=viewer(user),
+    )
+    assert third.status_code == 200, third.text
+    assert third.json()["sessionId"] != first["sessionId"]
+    # the first session still plays its own event: renewing it there continues it
+    keep_alive(first)
+    renewed = httpx.post(
+        f"{refusing[1]}/v1/events/{EVENTS[0]}/play",
+        json={"device": "app", "sessionId": first["sessionId"]},
+        headers=viewer(user, ip="198.51.100.31"),
+    )
+    assert renewed.status_code == 200, renewed.text
+    assert renewed.json()["sessionId"] == first["sessionId"]
+
+
 def test_heartbeats_keep_a_session_and_expiry_frees_it(refusing: list[str]) -> None:
     user = new_user()
     kept = play(refusing[0], EVENTS[0], viewer(user)).json()["sessionId"]

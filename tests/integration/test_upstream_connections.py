@@ -16,9 +16,9 @@ from pydantic import SecretStr
 
 from app.identity.auth import AuthError, AuthReason
 from app.main import create_app
-from app.outbound import tls_verify
 from app.settings import Settings, SettingsError, load_settings
 from app.state import GatewayState
+from app.tls import tls_verify
 from app.upstream.client import OnePlatformClient, build_http_client
 from app.upstream.errors import UpstreamConnectionError
 from tests.support.jwt_keys import rsa_keys

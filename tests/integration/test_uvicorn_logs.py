@@ -26,7 +26,7 @@ ENV = {
 UVICORN = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app"]
 REQUESTS = [
     ("GET", "/healthz"),
-    ("GET", "/v1/sports"),  # the fast read path once warm, else the routed stack
+    ("GET", "/v1/sports"),  # the warm read path once warm, else the routed stack
     ("GET", "/v1/events/open"),
     ("GET", "/no/such/path"),
     ("GET", "/docs"),

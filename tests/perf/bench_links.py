@@ -613,7 +613,7 @@ async def measure_refusals(s: Stack, results: Results, concurrency: int, seconds
         ("licensed elsewhere (403)", "BENCH-ELSEWHERE", 403),
         ("link budget spent (429)", EVENT_ID, 429),
     ]
-    spent = {"LINK_RATE_PER_S": "2", "LINK_BURST": "1", "LINK_MAX_WAIT_MS": "0"}
+    spent = {"LINK_RATE_PER_S": "2", "LINK_BURST": "1", "LINK_QUEUE_HOLD_S": "0"}
     with s.gateway("bench-refusals", **spent) as gateway:
         host, port = address(gateway.url)
         pid = gateway.process.pid

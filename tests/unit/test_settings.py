@@ -117,7 +117,7 @@ MALFORMED: list[tuple[str, str]] = [
     ("LOG_LEVEL", "verbose"),
     ("LOG_FORMAT", "xml"),
     ("IGM_READ_TIMEOUT_S", "0"),
-    ("LINK_MAX_WAIT_MS", "99999"),
+    ("LINK_QUEUE_HOLD_S", "99999"),
     ("REPLICA_COUNT", "0"),
     ("LINK_FALLBACK", "open"),
     ("GEO_UNKNOWN_ALLOWED", "perhaps"),

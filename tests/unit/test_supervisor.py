@@ -143,7 +143,7 @@ async def test_a_needed_task_is_down_from_a_crash_until_it_has_run_clean_again()
     async def done() -> None:
         return None
 
-    supervisor.start("live-exit", done, needed=False)
+    supervisor.start("one-off", done, needed=False)
     await settle()
     assert supervisor.down() == ["catalogue-refresher"]  # not the task nobody needs
     clock.release()
@@ -165,7 +165,7 @@ async def test_work_that_returns_is_logged_and_a_needed_one_stays_down() -> None
 
     with all_logs() as logs:
         supervisor.start("session-notices", done)
-        supervisor.start("live-exit", done, needed=False)
+        supervisor.start("one-off", done, needed=False)
         await settle()
     ended = [line["task"] for line in logs if line["event"] == "background_task_ended"]
     assert ended == ["session-notices"]  # the one nobody needs may end

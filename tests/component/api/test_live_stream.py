@@ -3,30 +3,50 @@ underneath, on the request's own task): its headers, a client that stops reading
 dropped after the send timeout, a client that leaves is noticed at the next heartbeat
 (or at once where the server fails the send), a closed feed ends the response cleanly,
 and however it ends the subscription ends with it (and a change it had yet to take is
-delivered as far as it goes: the garbage collector is back on)."""
+delivered as far as it goes: the delivery ends)."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
+from collections.abc import MutableMapping
+from typing import Any
 
 from starlette.requests import Request
 from starlette.types import Message, Receive
 
 from app.api.live import LiveStream
-from app.catalogue.lists import OPEN, decode_list
-from app.catalogue.snapshot import make_snapshot
+from app.catalogue.index import EventIndex
+from app.catalogue.lists import OPEN, LocalList, decode_list
+from app.catalogue.snapshot import Snapshot, make_snapshot
 from app.live.feed import HEARTBEAT, LiveFeed, LiveLimits
 from app.observability.metrics import Metrics
+from tests.support.logs import all_logs
 
 SCOPE = {"type": "http", "method": "GET", "path": "/v1/events/live", "headers": []}
 
 
-def feed_with_open_list(metrics: Metrics) -> LiveFeed:
-    # A delivery's cap far beyond any wait here: only the streams can end one.
-    feed = LiveFeed(LiveLimits(max_clients=5, log_size=10), metrics, delivery_cap_s=3600)
-    snapshot = make_snapshot(OPEN, {"events": [{"eventId": "A", "eventStatusCode": "O"}]}, 1.0)
-    feed.installed(None, decode_list(snapshot))
+OPEN_A = {"events": [{"eventId": "A", "eventStatusCode": "O"}]}
+
+
+class IndexedFeed(LiveFeed):
+    """A feed with its own event index, installed into as ``LocalLists`` does."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.index = EventIndex()
+        # A delivery's cap far beyond any wait here: only the streams can end one.
+        super().__init__(
+            LiveLimits(max_clients=5, log_size=10), self.index, metrics, delivery_cap_s=3600
+        )
+
+    def install(self, previous: LocalList | None, snapshot: Snapshot) -> LocalList:
+        local = decode_list(snapshot)
+        self.installed(previous, local, self.index.update(local.events, snapshot.fetched_at))
+        return local
+
+
+def feed_with_open_list(metrics: Metrics) -> IndexedFeed:
+    feed = IndexedFeed(metrics)
+    feed.install(None, make_snapshot(OPEN, OPEN_A, 1.0))
     return feed
 
 
@@ -154,16 +174,19 @@ async def test_a_send_the_server_fails_ends_the_stream_at_once() -> None:
     assert dropped(metrics, "send_timeout") in (None, 0)
 
 
-def publish_change(feed: LiveFeed) -> None:
+def publish_change(feed: IndexedFeed) -> None:
     """A's status changes (the open list installed again, later)."""
-    before = decode_list(
-        make_snapshot(OPEN, {"events": [{"eventId": "A", "eventStatusCode": "O"}]}, 1.0)
-    )
-    after = make_snapshot(OPEN, {"events": [{"eventId": "A", "eventStatusCode": "C"}]}, 2.0)
-    feed.installed(before, decode_list(after))
+    before = decode_list(make_snapshot(OPEN, OPEN_A, 1.0))
+    after = {"events": [{"eventId": "A", "eventStatusCode": "C"}]}
+    feed.install(before, make_snapshot(OPEN, after, 2.0))
 
 
-async def test_the_collector_comes_back_on_when_a_send_fails_before_the_change_is_taken() -> None:
+def deliveries_ended(logs: list[MutableMapping[str, Any]]) -> list[int]:
+    """``left`` of each ``live_delivery_ended`` line."""
+    return [line["left"] for line in logs if line["event"] == "live_delivery_ended"]
+
+
+async def test_the_delivery_ends_when_a_send_fails_before_the_change_is_taken() -> None:
     """The change is published while the stream's send of the snapshot is held; that
     send then fails (ASGI 2.4): the stream ends without taking the change, and the
     delivery ends with it, long before its cap."""
@@ -181,17 +204,17 @@ async def test_the_collector_comes_back_on_when_a_send_fails_before_the_change_i
         response({**SCOPE, "asgi": {"spec_version": "2.4"}}, silent, send)
     )
     await asyncio.wait_for(held.wait(), timeout=10)
-    publish_change(feed)
-    assert not gc.isenabled()
-    release.set()
-    await asyncio.wait_for(running, timeout=10)
-    assert gc.isenabled()
+    with all_logs() as logs:
+        publish_change(feed)
+        await asyncio.sleep(0)
+        assert deliveries_ended(logs) == []
+        release.set()
+        await asyncio.wait_for(running, timeout=10)
+    assert deliveries_ended(logs) == [0]
     assert feed.subscribers == 0
 
 
-async def test_the_collector_comes_back_on_when_a_send_times_out_before_the_change_is_taken() -> (
-    None
-):
+async def test_the_delivery_ends_when_a_send_times_out_before_the_change_is_taken() -> None:
     feed = feed_with_open_list(Metrics())
     held = asyncio.Event()
 
@@ -203,8 +226,10 @@ async def test_the_collector_comes_back_on_when_a_send_times_out_before_the_chan
     response = stream(feed, silent, send_timeout_s=0.2)
     running = asyncio.create_task(response(SCOPE, silent, send))
     await asyncio.wait_for(held.wait(), timeout=10)
-    publish_change(feed)
-    assert not gc.isenabled()
-    await asyncio.wait_for(running, timeout=10)
-    assert gc.isenabled()
+    with all_logs() as logs:
+        publish_change(feed)
+        await asyncio.sleep(0)
+        assert deliveries_ended(logs) == []
+        await asyncio.wait_for(running, timeout=10)
+    assert deliveries_ended(logs) == [0]
     assert feed.subscribers == 0

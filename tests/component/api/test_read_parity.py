@@ -1,22 +1,25 @@
 """Warm reads answered before routing and the routed read endpoints give the same
 answer: status, every header and body, with and without CORS origins and
-``If-None-Match``, for GET and HEAD. And an unexpected error on the routed stack is a
-problem+json 500 with the same request id, security and CORS headers as any answer."""
+``If-None-Match``, for GET and HEAD. And an unexpected error, on the routed stack or
+the warm read path, is logged once with its traceback and answered with the same
+problem+json 500, with the same request id, security and CORS headers as any answer."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import re
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import httpx
+import orjson
 import pytest
 from fastapi import FastAPI
-from starlette.types import Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from app.main import GatewayApp, create_app
+from app.api import warm_reads
+from app.main import create_app
 from app.settings import Settings
 from tests.support.asgi import app_clients
 
@@ -25,27 +28,46 @@ FOREIGN = "https://elsewhere.example.org"
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
+ROUTED_ONLY: ContextVar[bool] = ContextVar("routed_only", default=False)
+
+
 class Paths:
-    def __init__(self, app: GatewayApp) -> None:
-        self.fast_answers = 0
-        respond = app.cached_reads.respond
+    """Counts the reads the warm path answers; under ``ROUTED_ONLY`` it answers none,
+    so the same running app serves the request through its routes."""
 
-        async def counted(scope: Scope, send: Send) -> bool:
-            answered = await respond(scope, send)
-            self.fast_answers += answered
-            return answered
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.warm_answers = 0
+        lookup = warm_reads.lookup
 
-        app.cached_reads.respond = counted  # type: ignore[method-assign]
+        def counted(*args: object) -> object:
+            if ROUTED_ONLY.get():
+                return None
+            found = lookup(*args)  # type: ignore[arg-type]
+            self.warm_answers += found is not None
+            return found
+
+        monkeypatch.setattr(warm_reads, "lookup", counted)
+
+
+def routed_only(app: FastAPI) -> object:
+    async def entry(scope: Scope, receive: Receive, send: Send) -> None:
+        token = ROUTED_ONLY.set(True)
+        try:
+            await app(scope, receive, send)
+        finally:
+            ROUTED_ONLY.reset(token)
+
+    return entry
 
 
 @pytest.fixture
-async def clients() -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, Paths, str]]:
+async def clients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, Paths, str]]:
     settings = Settings(igm_mode="simulator", log_format="json", cors_allow_origins=[ALLOWED])
     app = create_app(settings)
-    assert isinstance(app, GatewayApp)
-    paths = Paths(app)
-    routed_only = functools.partial(FastAPI.__call__, app)  # skips the fast read path
-    async with app_clients(app, app, routed_only) as (fast, routed):
+    paths = Paths(monkeypatch)
+    async with app_clients(app, app, routed_only(app)) as (fast, routed):  # type: ignore[arg-type]
         for _ in range(200):
             opened = await routed.get("/v1/events/open")
             if opened.status_code == 200 and opened.json()["events"]:
@@ -102,11 +124,11 @@ async def test_fast_and_routed_reads_answer_the_same(
         headers["If-None-Match"] = (await routed.get(url)).headers["etag"]
     elif etag == "other":
         headers["If-None-Match"] = 'W/"not-this-one"'
-    before = paths.fast_answers
+    before = paths.warm_answers
     fast_answer = await fast.request(method, url, headers=headers)
-    assert paths.fast_answers == before + 1, "the warm read was not answered before routing"
+    assert paths.warm_answers == before + 1, "the warm read was not answered before routing"
     routed_answer = await routed.request(method, url, headers=headers)
-    assert paths.fast_answers == before + 1
+    assert paths.warm_answers == before + 1
 
     assert comparable(fast_answer) == comparable(routed_answer)
     assert fast_answer.status_code == (304 if etag == "match" else 200)
@@ -121,17 +143,57 @@ async def test_fast_and_routed_reads_answer_the_same(
         assert fast_answer.content == b""
 
 
-async def test_an_unexpected_error_is_a_problem_with_the_usual_headers() -> None:
-    settings = Settings(igm_mode="simulator", log_format="json", cors_allow_origins=[ALLOWED])
+SECRET_IN_ERROR = "cust-9a8b7c6d-secret"
+
+
+def broken_lookup(*args: object) -> object:
+    raise RuntimeError(f"the warm path failed near {SECRET_IN_ERROR}")
+
+
+@pytest.mark.parametrize("path", ["routed", "warm"])
+async def test_an_unexpected_error_is_logged_once_and_a_problem_with_the_usual_headers(
+    path: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(
+        igm_mode="simulator",
+        log_format="json",
+        cors_allow_origins=[ALLOWED],
+        igm_customer_uid=SECRET_IN_ERROR,
+    )
     app = create_app(settings)
 
     async def broken() -> None:
-        raise RuntimeError("something no handler expects")
+        raise RuntimeError(f"something no handler expects near {SECRET_IN_ERROR}")
 
     app.add_api_route("/v1/broken", broken)
     async with app_clients(app) as (client,):
-        answer = await client.get("/v1/broken", headers={"Origin": ALLOWED})
         ok = await client.get("/healthz", headers={"Origin": ALLOWED})
+        if path == "warm":
+            for _ in range(200):  # warm: the open list is held
+                if (await client.get("/v1/events/open")).status_code == 200:
+                    break
+                await asyncio.sleep(0.05)
+            monkeypatch.setattr(warm_reads, "lookup", broken_lookup)
+        capsys.readouterr()
+        answer = await client.get(
+            "/v1/broken" if path == "routed" else "/v1/events/open",
+            headers={"Origin": ALLOWED},
+        )
+        written = capsys.readouterr().out
+    lines = [orjson.loads(line) for line in written.splitlines()]
+    mine = [line for line in lines if line.get("request_id") == answer.headers["x-request-id"]]
+    errors = [line for line in lines if line["level"] in ("error", "critical")]
+    assert len(errors) == 1, lines
+    assert errors[0] in mine
+    assert errors[0]["event"] == "unhandled_error"
+    traceback = errors[0]["exception"]
+    assert traceback.startswith("Traceback (most recent call last)")
+    assert "RuntimeError:" in traceback
+    assert "[redacted]" in traceback
+    assert [(line["event"], line["status"]) for line in mine if line["event"] == "request"] == [
+        ("request", 500)
+    ]
+    assert SECRET_IN_ERROR not in written
     assert answer.status_code == 500
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["code"] == "internal_error"

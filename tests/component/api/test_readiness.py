@@ -88,7 +88,6 @@ async def test_ready_means_warm_and_every_task_running() -> None:
             "catalogue-refresher",
             "catalogue-sync",
             "live-caps-renewal",  # SSE_MAX_PER_USER is on by default
-            "live-exit",
             "live-heartbeats",
         ]
         answer: httpx.Response = await client.get("/readyz")

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 
 from app.ratelimit.admission import LinkAdmission
+from app.ratelimit.line import LinePolicy
 from app.store import build_store
 
 
@@ -37,7 +38,7 @@ class HammerPlan:
 class HammerLog:
     calls: list[float] = field(default_factory=list)  # after honouring wait: upstream sees these
     admitted_at: list[float] = field(default_factory=list)  # when admit answered
-    retry_afters: list[float] = field(default_factory=list)  # of every refusal
+    retry_afters: list[float] = field(default_factory=list)  # of every place in the line
     other: list[str] = field(default_factory=list)  # any other outcome (should stay empty)
 
 
@@ -49,27 +50,37 @@ async def hammer(plan: HammerPlan, start: Callable[[], Awaitable[float]]) -> Ham
     await client.ping()  # connect before the start line
     start_at = await start()
 
+    line = LinePolicy(
+        main_rate_per_s=plan.rate_per_s,
+        renewal_rate_per_s=0,
+        burst=plan.burst,
+        hold_s=plan.max_wait_ms / 1000,
+        grace_s=60,
+        renewal_lead_s=30,
+    )
+
     async def one_task(index: int) -> None:
         rng = random.Random(index)  # jitter, not security
         await asyncio.sleep(max(0.0, start_at - time.time()))
+        viewer = uuid.uuid4().hex  # keeps its place until admitted
         while time.time() < start_at + plan.duration_s:
             got = await links.admit(
                 dedupe_key=uuid.uuid4().hex,
                 user_key=f"user-{index}",
+                viewer_key=viewer,
                 methods=plan.methods,
-                rate_per_s=plan.rate_per_s,
-                burst=plan.burst,
+                line=line,
                 user_rate_per_s=1000,
                 user_burst=1000,
-                max_wait_ms=plan.max_wait_ms,
             )
             if got.outcome == "admitted":
                 log.admitted_at.append(time.time())
                 await asyncio.sleep(got.wait_s)
                 log.calls.append(time.time())
-            elif got.outcome == "rate_limited":
+                viewer = uuid.uuid4().hex
+            elif got.outcome == "queued":
                 log.retry_afters.append(got.retry_after_s)
-                await asyncio.sleep(rng.uniform(0.0, 0.01))
+                await asyncio.sleep(got.retry_after_s + rng.uniform(0.0, 0.01))
             else:
                 log.other.append(got.outcome)
 

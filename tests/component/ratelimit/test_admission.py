@@ -17,6 +17,7 @@ import pytest
 import redis.asyncio as redis_asyncio
 
 from app.ratelimit.admission import Admission, LinkAdmission
+from app.ratelimit.line import LinePolicy
 from tests.support.polling import eventually
 
 RATE, BURST = 0.1, 2  # a token every INTERVAL_MS
@@ -34,16 +35,25 @@ async def admit(
     dedupe: str | None = None,
     user_rate_per_s: float = 1000.0,
     user_burst: int = 1000,
+    viewer: str | None = None,
 ) -> Admission:
+    """One request; ``max_wait_ms`` is the line's hold bound (a later slot is a place)."""
+    line = LinePolicy(
+        main_rate_per_s=rate_per_s,
+        renewal_rate_per_s=0,
+        burst=burst,
+        hold_s=max_wait_ms / 1000,
+        grace_s=60,
+        renewal_lead_s=30,
+    )
     return await links.admit(
         dedupe_key=dedupe or uuid.uuid4().hex,
         user_key=user,
+        viewer_key=viewer or uuid.uuid4().hex,
         methods=methods,
-        rate_per_s=rate_per_s,
-        burst=burst,
+        line=line,
         user_rate_per_s=user_rate_per_s,
         user_burst=user_burst,
-        max_wait_ms=max_wait_ms,
     )
 
 
@@ -58,7 +68,7 @@ class Elapsed:
         return (time.monotonic() - self._start) * 1000 + 1
 
 
-async def test_reservations_hand_out_growing_waits_then_refuse(
+async def test_reservations_hand_out_growing_waits_then_places(
     store: redis_asyncio.Redis,
 ) -> None:
     links = LinkAdmission(store)
@@ -66,12 +76,14 @@ async def test_reservations_hand_out_growing_waits_then_refuse(
     got = [await admit(links) for _ in range(6)]  # a token per 10 s, burst 2
     slack = elapsed.ms
 
-    assert [a.outcome for a in got] == ["admitted"] * 5 + ["rate_limited"]
+    assert [a.outcome for a in got] == ["admitted"] * 5 + ["queued"]
     for a, expected_ms in zip(got, [0, 0, 10_000, 20_000, 30_000], strict=False):
         assert expected_ms - slack <= a.wait_s * 1000 <= expected_ms + 1, a
     assert [a.tokens_left for a in got[:5]] == [1, 0, -1, -2, -3]
     # the next token would need a 40 s wait; max is 35 s, so about 5 s from now
     assert 5000 - slack <= got[5].retry_after_s * 1000 <= 5001
+    assert 40_000 - slack <= got[5].eta_s * 1000 <= 40_001
+    assert got[5].position == 5  # four slots of 10 s ahead of it
     assert got[5].wait_s == 0
     assert got[5].tokens_left is None
 
@@ -97,9 +109,9 @@ async def test_retry_after_is_derived_from_the_bucket_state(
     elapsed = Elapsed()
     for _ in range(requests):
         assert (await admit(links, burst=burst, max_wait_ms=max_wait_ms)).outcome == "admitted"
-    refused = await admit(links, burst=burst, max_wait_ms=max_wait_ms)
-    assert refused.outcome == "rate_limited"
-    assert expected_retry_ms - elapsed.ms <= refused.retry_after_s * 1000 <= expected_retry_ms + 1
+    queued = await admit(links, burst=burst, max_wait_ms=max_wait_ms)
+    assert queued.outcome == "queued"
+    assert expected_retry_ms - elapsed.ms <= queued.retry_after_s * 1000 <= expected_retry_ms + 1
 
 
 @pytest.mark.parametrize(
@@ -110,45 +122,43 @@ async def test_retry_after_is_derived_from_the_bucket_state(
 async def test_a_caller_that_waits_its_retry_after_is_admitted(
     store: redis_asyncio.Redis, burst: int, max_wait_ms: int, requests: int
 ) -> None:
-    # One token a second: the refusal below holds for a second, and is waited out.
+    # One token a second: the place below is a second past the hold bound.
     links = LinkAdmission(store)
     for _ in range(requests):
         got = await admit(links, rate_per_s=1, burst=burst, max_wait_ms=max_wait_ms)
         assert got.outcome == "admitted"
-    refused = await admit(links, rate_per_s=1, burst=burst, max_wait_ms=max_wait_ms)
-    assert refused.outcome == "rate_limited"
-    assert 0 < refused.retry_after_s <= 1
+    queued = await admit(links, rate_per_s=1, burst=burst, max_wait_ms=max_wait_ms, viewer="v")
+    assert queued.outcome == "queued"
+    assert 0 < queued.retry_after_s <= 1
 
-    await asyncio.sleep(refused.retry_after_s)
-    retried = await admit(links, rate_per_s=1, burst=burst, max_wait_ms=max_wait_ms)
+    await asyncio.sleep(queued.retry_after_s)
+    retried = await admit(links, rate_per_s=1, burst=burst, max_wait_ms=max_wait_ms, viewer="v")
     assert retried.outcome == "admitted"
     assert retried.wait_s * 1000 <= max_wait_ms
 
 
-async def test_refusal_consumes_nothing_from_any_bucket(store: redis_asyncio.Redis) -> None:
+async def test_a_place_reserves_its_slot_but_charges_no_user(
+    store: redis_asyncio.Redis,
+) -> None:
     links = LinkAdmission(store)
-    raw = ("stream_link", "live_stream")
 
-    async def as_alice(methods: Sequence[str]) -> Admission:
+    async def as_alice(viewer: str) -> Admission:
         # a user bucket that a charge would leave empty for 1000 s
         return await admit(
-            links, methods=methods, max_wait_ms=0, user="u1", user_rate_per_s=0.001, user_burst=1
+            links, max_wait_ms=0, user="u1", user_rate_per_s=0.001, user_burst=1, viewer=viewer
         )
 
-    # drain live_stream only
     for _ in range(2):
-        assert (await admit(links, methods=["live_stream"], max_wait_ms=0)).outcome == "admitted"
-    before = await links.tokens_left("stream_link", RATE, BURST)
+        assert (await admit(links, max_wait_ms=0)).outcome == "admitted"
+    assert await links.tokens_left("stream_link", RATE, BURST) == pytest.approx(0, abs=0.01)
 
-    refused = await as_alice(raw)
-    assert refused.outcome == "rate_limited"
-    assert 0 < refused.retry_after_s <= INTERVAL_MS / 1000
-
-    assert await links.tokens_left("stream_link", RATE, BURST) == pytest.approx(before)
-    assert before == 2
-    # the user bucket (burst 1) was not charged either
-    assert (await as_alice(["stream_link"])).outcome == "admitted"
-    assert (await as_alice(["stream_link"])).outcome == "user_limited"  # a charge does show
+    queued = await as_alice("alice-on-hls")
+    assert queued.outcome == "queued"
+    assert 0 < queued.retry_after_s <= INTERVAL_MS / 1000
+    # the slot is the place's: the bucket is a token further in debt
+    assert await links.tokens_left("stream_link", RATE, BURST) == pytest.approx(-1, abs=0.01)
+    # the user bucket (burst 1) was not charged: alice's next place is given
+    assert (await as_alice("alice-on-ull")).outcome == "queued"
 
 
 async def test_a_wait_in_one_bucket_reserves_the_same_instant_in_the_other(
@@ -198,7 +208,7 @@ async def test_user_limit_is_checked_before_the_fleet_budget(store: redis_asynci
     got = await admit(links, user="alice", user_rate_per_s=0.05, user_burst=1, max_wait_ms=0)
     assert got.outcome == "user_limited"
     assert 20_000 - elapsed.ms - 1 <= got.retry_after_s * 1000 <= 20_001
-    assert (await admit(links, user="carol", max_wait_ms=0)).outcome == "rate_limited"
+    assert (await admit(links, user="carol", max_wait_ms=0)).outcome == "queued"
 
 
 async def test_dedupe_hit_returns_the_stored_answer_and_consumes_nothing(
@@ -274,7 +284,7 @@ async def test_prefix_separates_deployments(store: redis_asyncio.Redis) -> None:
     a, b = LinkAdmission(store, prefix="a"), LinkAdmission(store, prefix="b")
     for _ in range(2):
         assert (await admit(a, max_wait_ms=0)).outcome == "admitted"
-    assert (await admit(a, max_wait_ms=0)).outcome == "rate_limited"
+    assert (await admit(a, max_wait_ms=0)).outcome == "queued"
     assert (await admit(b, max_wait_ms=0)).outcome == "admitted"
 
 
@@ -283,13 +293,13 @@ async def test_prefix_separates_deployments(store: redis_asyncio.Redis) -> None:
     [
         {"methods": []},
         {"methods": ["stream_link", "stream_link"]},
-        {"rate_per_s": 0},
-        {"burst": 0},
+        {"line": LinePolicy(0, 0, 2, 0, 10, 30)},
+        {"line": LinePolicy(5, 0, 0, 0, 10, 30)},
+        {"line": LinePolicy(5, 0, 2, -1, 10, 30)},
         {"user_rate_per_s": -1},
         {"user_burst": 0},
-        {"max_wait_ms": -1},
     ],
-    ids=lambda d: next(iter(d)),
+    ids=["no methods", "twice a method", "rate", "burst", "hold", "user rate", "user burst"],
 )
 async def test_rejects_nonsense_arguments(
     fake_redis: redis_asyncio.Redis, bad: dict[str, object]
@@ -297,12 +307,11 @@ async def test_rejects_nonsense_arguments(
     args: dict[str, object] = {
         "dedupe_key": "d",
         "user_key": "u",
+        "viewer_key": "v",
         "methods": ["stream_link"],
-        "rate_per_s": 5.0,
-        "burst": 2,
+        "line": LinePolicy(5, 0, 2, 0, 10, 30),
         "user_rate_per_s": 1.0,
         "user_burst": 1,
-        "max_wait_ms": 0,
     } | bad
     with pytest.raises(ValueError):  # noqa: PT011
         await LinkAdmission(fake_redis).admit(**args)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ import redis.asyncio as redis_asyncio
 
 from app.ratelimit import LinkAdmission, UpstreamGate
 from app.ratelimit.lease import Lease
+from app.ratelimit.line import LinePolicy
 from app.store import STORE_ERRORS, StoreUnavailable, build_store
 from tests.support.redis_server import free_port
 
@@ -23,12 +24,11 @@ CALLS: dict[str, Call] = {
     "admission.admit": lambda r: LinkAdmission(r).admit(
         dedupe_key="d",
         user_key="u",
+        viewer_key="v",
         methods=["stream_link"],
-        rate_per_s=150,
-        burst=10,
+        line=LinePolicy(140, 0, 10, 0.1, 10, 30),
         user_rate_per_s=1,
         user_burst=5,
-        max_wait_ms=100,
     ),
     "admission.remember": lambda r: LinkAdmission(r).remember("d", b"x", 1),
     "admission.tokens_left": lambda r: LinkAdmission(r).tokens_left("stream_link", 150, 10),

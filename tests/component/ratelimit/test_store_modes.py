@@ -10,7 +10,7 @@ from app.store import Store
 from tests.component.ratelimit.test_admission import (
     test_a_wait_in_one_bucket_reserves_the_same_instant_in_the_other,
     test_dedupe_hit_returns_the_stored_answer_and_consumes_nothing,
-    test_reservations_hand_out_growing_waits_then_refuse,
+    test_reservations_hand_out_growing_waits_then_places,
     test_user_limit_refuses_without_waiting_and_spares_the_fleet_budget,
 )
 from tests.component.ratelimit.test_gate import (
@@ -28,7 +28,7 @@ __all__ = [
     "test_dedupe_hit_returns_the_stored_answer_and_consumes_nothing",
     "test_exactly_one_of_many_concurrent_callers_passes_per_interval",
     "test_next_slot_in_reports_the_time_until_the_gate_opens",
-    "test_reservations_hand_out_growing_waits_then_refuse",
+    "test_reservations_hand_out_growing_waits_then_places",
     "test_takeover_after_the_holder_stops_renewing",
     "test_user_limit_refuses_without_waiting_and_spares_the_fleet_budget",
 ]

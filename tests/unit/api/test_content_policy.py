@@ -8,8 +8,13 @@ import hashlib
 
 import pytest
 
-from app.api.content_policy import API_POLICY, ContentSecurityPolicy, source_hash
-from app.observability.requests import SECURITY_HEADERS, with_security_headers
+from app.api.content_policy import (
+    API_POLICY,
+    SECURITY_HEADERS,
+    ContentSecurityPolicy,
+    source_hash,
+    with_security_headers,
+)
 
 STYLE = "\n body {margin: 0}\n"
 PAGE = ContentSecurityPolicy({"default-src": ["'none'"], "script-src": ["'self'"]})

@@ -10,6 +10,7 @@ import jsonschema_rs
 import orjson
 import pytest
 
+from app.catalogue.index import EventIndex
 from app.catalogue.lists import OPEN, LocalList, decode_list
 from app.catalogue.snapshot import make_snapshot
 from app.live.feed import LiveFeed, LiveLimits, Subscription, render
@@ -63,11 +64,13 @@ def frames(subscription: Subscription) -> list[bytes]:
 
 def every_kind_of_message() -> list[dict[str, Any]]:
     """A snapshot with watched events, each kind of change, a session message."""
-    feed = LiveFeed(LiveLimits(max_clients=10, log_size=100))
+    index = EventIndex()
+    feed = LiveFeed(LiveLimits(max_clients=10, log_size=100), index)
     held: dict[str, LocalList] = {}
 
-    def install(local: LocalList) -> None:
-        feed.installed(held.get(local.snapshot.name), local)
+    def install(local: LocalList) -> None:  # as LocalLists does: the index, then the feed
+        replaced = index.update(local.events, local.snapshot.fetched_at)
+        feed.installed(held.get(local.snapshot.name), local, replaced)
         held[local.snapshot.name] = local
 
     install(listed(OPEN, T0, record("A", "O")))

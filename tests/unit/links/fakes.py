@@ -25,6 +25,7 @@ from app.links.sessions import LinkSessions
 from app.observability.metrics import Metrics
 from app.policy.geo import ViewerLocation
 from app.ratelimit.admission import LinkAdmission
+from app.ratelimit.line import LinePolicy
 from app.ratelimit.sessions import SessionLimits, ViewingSessions
 from app.store import Store
 from app.upstream.client import OnePlatformClient
@@ -137,10 +138,18 @@ class ScriptedPlatform:
 
 
 def limits(**overrides: Any) -> LinkLimits:
+    """Budget limits; ``rate_per_s``, ``burst``, ``max_wait_ms`` (the line's hold bound),
+    ``renewal_rate_per_s`` and ``grace_s`` shape the line."""
+    line: dict[str, Any] = {
+        "main_rate_per_s": overrides.pop("rate_per_s", 100.0),
+        "renewal_rate_per_s": overrides.pop("renewal_rate_per_s", 0.0),
+        "burst": overrides.pop("burst", 10),
+        "hold_s": overrides.pop("max_wait_ms", 1000) / 1000,
+        "grace_s": overrides.pop("grace_s", 10.0),
+        "renewal_lead_s": overrides.pop("renewal_lead_s", 30.0),
+    }
     values: dict[str, Any] = {
-        "rate_per_s": 100.0,
-        "burst": 10,
-        "max_wait_ms": 1000,
+        "line": LinePolicy(**line),
         "user_rate_per_s": 100.0,
         "user_burst": 100,
         "fallback": "local",
@@ -193,6 +202,7 @@ async def link_stack(
         admission,
         budget_limits or limits(),
         metrics,
+        sessions=session_limits,
         monotonic=clock.monotonic,
         sleep=clock.sleep,
     )

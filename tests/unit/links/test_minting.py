@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 from app.errors import GatewayError
 from app.links.ladder import LinkKind, PlayStep
 from app.links.rules import Candidate
+from app.links.sessions import SessionRef
 from app.problem_types import PROBLEMS
 from app.ratelimit.sessions import SessionLimits
 from app.store import Store
@@ -35,7 +36,9 @@ def candidate(name: str = "HLS", kind: LinkKind = "raw") -> Candidate:
 
 
 async def mint(stack: Stack, name: str = "HLS", kind: LinkKind = "raw") -> dict[str, object]:
-    minted = await stack.minter.mint(PRINCIPAL, VIEWER, "E-1", candidate(name, kind), None)
+    minted = await stack.minter.mint(
+        PRINCIPAL, VIEWER, "E-1", candidate(name, kind), SessionRef(None)
+    )
     answer: dict[str, object] = orjson.loads(minted.body)
     return answer
 
@@ -93,9 +96,9 @@ async def test_lifetimes_come_from_the_settings(
 
 async def test_an_identical_request_gets_the_same_answer_without_a_call(store: Store) -> None:
     async with link_stack(store) as stack:
-        first = await stack.minter.mint(PRINCIPAL, VIEWER, "E-1", candidate(), None)
+        first = await stack.minter.mint(PRINCIPAL, VIEWER, "E-1", candidate(), SessionRef(None))
         await eventually(lambda: _idle(stack), "the answer stored for dedupe")
-        again = await stack.minter.mint(PRINCIPAL, VIEWER, "E-1", candidate(), None)
+        again = await stack.minter.mint(PRINCIPAL, VIEWER, "E-1", candidate(), SessionRef(None))
     assert (first.source, again.source) == ("upstream", "dedupe")
     assert again.body == first.body
     assert again.refresh_after == pytest.approx(first.refresh_after, abs=0.001)
@@ -127,8 +130,8 @@ async def test_a_session_joins_the_answer(store: Store) -> None:
         session = stack.service.new_session(PRINCIPAL, "E-1", None)
         minted = await stack.minter.mint(PRINCIPAL, VIEWER, "E-1", candidate(), session)
     answer = orjson.loads(minted.body)
-    assert session is not None
-    assert (answer["sessionId"], answer["heartbeatEveryS"]) == (session.session_id, 30.0)
+    assert session.session is not None
+    assert (answer["sessionId"], answer["heartbeatEveryS"]) == (session.session.session_id, 30.0)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from app.errors import GatewayError
+from app.identity.auth import Principal
 from app.links.ladder import PlayStep
 from app.links.play import MAX_PLAY_MINTS, Played
 from app.store import Store
@@ -20,6 +21,7 @@ from tests.unit.links.fakes import (
     ScriptedPlatform,
     Stack,
     event,
+    limits,
     link_stack,
     stream,
 )
@@ -158,3 +160,26 @@ async def test_an_upstream_402_past_the_start_says_when_to_ask_again(store: Stor
     assert error.extra["eventId"] == "E-1"
     assert tried(error) == [("ULL", "raw", "event_pending")]
     assert stack.platform.link_calls == ["ULL-RAW"]
+
+
+async def test_past_the_budget_play_answers_with_the_viewers_place(store: Store) -> None:
+    """A play request past the budget is a place in the line, as a link request is: 429
+    with ``queue`` (and the step it was for), no further step tried."""
+    budget = limits(rate_per_s=0.1, burst=1, max_wait_ms=0)
+    async with link_stack(store, budget_limits=budget) as stack:
+        stack.shelf.put(event(), stream("HLS"))
+        await play(stack, (HLS_RAW, HLS_PLAYER))
+        with pytest.raises(GatewayError) as raised:
+            await stack.service.play(
+                principal=Principal(user_id="viewer-2", via="api_key"),
+                viewer=VIEWER,
+                event_id="E-1",
+                ladder=(HLS_RAW, HLS_PLAYER),
+                ull=False,
+                redirect_url=None,
+            )
+    error = raised.value
+    assert (error.status, error.code) == (429, "rate_limited")
+    assert error.extra["queue"]["position"] == 2
+    assert tried(error) == [("HLS", "raw", "rate_limited")]
+    assert stack.platform.link_calls == ["HLS-RAW"]

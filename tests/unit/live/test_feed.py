@@ -1,22 +1,17 @@
 from __future__ import annotations
 
 import asyncio
-import gc
-import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 import pytest
-import uvicorn
-from sse_starlette.sse import AppStatus
 
-from app.catalogue.index import EventIndex
+from app.catalogue.index import EventIndex, Replaced
 from app.catalogue.lists import OPEN, LocalList, LocalLists, decode_list
 from app.catalogue.shared import SharedLists
 from app.catalogue.snapshot import make_snapshot
 from app.live.feed import (
-    EXIT_POLL_S,
     HEARTBEAT,
     QUEUE_SIZE,
     LiveFeed,
@@ -24,7 +19,6 @@ from app.live.feed import (
     LiveLimits,
     Subscription,
     messages,
-    server_exiting,
 )
 from app.observability.metrics import Metrics
 from app.store import build_store
@@ -53,22 +47,32 @@ def parse(frame: bytes) -> dict[str, Any]:
 
 
 class Lists:
-    """Installs lists into a feed the way ``LocalLists`` does: (previous, current)."""
+    """Installs lists into a feed the way ``LocalLists`` does: the index first, then
+    (previous, current, the records replaced)."""
 
-    def __init__(self, feed: LiveFeed) -> None:
+    def __init__(self, feed: LiveFeed, index: EventIndex) -> None:
         self.feed = feed
+        self.index = index
         self.held: dict[str, LocalList] = {}
 
     def install(self, local: LocalList) -> None:
-        self.feed.installed(self.held.get(local.snapshot.name), local)
+        replaced: Replaced = self.index.update(local.events, local.snapshot.fetched_at)
+        self.feed.installed(self.held.get(local.snapshot.name), local, replaced)
         self.held[local.snapshot.name] = local
+
+
+def feed_and_lists(limits: LiveLimits, **options: Any) -> tuple[LiveFeed, Lists]:
+    index = EventIndex()
+    feed = LiveFeed(limits, index, **options)
+    return feed, Lists(feed, index)
 
 
 def fresh(
     max_clients: int = 10, log_size: int = 100, metrics: Metrics | None = None
 ) -> tuple[LiveFeed, Lists]:
-    feed = LiveFeed(LiveLimits(max_clients=max_clients, log_size=log_size), metrics)
-    lists = Lists(feed)
+    feed, lists = feed_and_lists(
+        LiveLimits(max_clients=max_clients, log_size=log_size), metrics=metrics
+    )
     lists.install(listed(OPEN, T0, event("A", "O")))
     lists.install(listed(DAY, T0 + 1, event("A", "O"), event("B", "P"), event("C", "O")))
     return feed, lists
@@ -278,36 +282,32 @@ async def test_a_heartbeat_asks_each_client_in_turn_and_a_gone_one_frees_its_pla
         assert not sub.ended
 
 
-async def test_the_collector_is_off_while_a_change_is_on_its_way_and_on_once_all_took_it() -> None:
+async def test_a_change_on_its_way_ends_when_every_subscriber_took_it_or_left() -> None:
     feed, lists = fresh()
     subs = [feed.subscribe(None) for _ in range(3)]
     streams = [messages(sub) for sub in subs]
     for stream in streams:
         await anext(stream)  # the snapshot
-    lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
-    assert not gc.isenabled()
-    for stream in streams[:2]:
-        assert parse(await anext(stream))["data"]["change"] == "opened"
-    assert not gc.isenabled()
-    # The last one's stream ends (a send that failed or timed out) before taking it.
-    feed.unsubscribe(subs[2])
-    assert gc.isenabled()
-    # A later change with nobody left behind: paused, and on again as it is taken.
-    lists.install(listed(OPEN, T0 + 20, event("A", "O")))
-    assert not gc.isenabled()
-    for stream in streams[:2]:
-        assert parse(await anext(stream))["data"]["change"] == "removed"
-    assert gc.isenabled()
+    with all_logs() as logs:
+        lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
+        for stream in streams[:2]:
+            assert parse(await anext(stream))["data"]["change"] == "opened"
+        assert not [line for line in logs if line["event"] == "live_delivery_ended"]
+        # The last one's stream ends (a send that failed or timed out) before taking it.
+        feed.unsubscribe(subs[2])
+    ended = [line for line in logs if line["event"] == "live_delivery_ended"]
+    assert [line["left"] for line in ended] == [0]
     await feed.stop()
 
 
-async def test_stopping_the_feed_turns_the_collector_back_on() -> None:
+async def test_stopping_the_feed_ends_the_delivery_under_way() -> None:
     feed, lists = fresh()
     feed.subscribe(None)
-    lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
-    assert not gc.isenabled()
-    await feed.stop()
-    assert gc.isenabled()
+    with all_logs() as logs:
+        lists.install(listed(OPEN, T0 + 10, event("A", "O"), event("B", "O")))
+        await feed.stop()
+    # Its stream ended with the feed: the delivery with it, however it ended.
+    assert [line["event"] for line in logs].count("live_delivery_ended") == 1
 
 
 async def test_a_heartbeat_round_asks_no_client_while_a_change_is_on_its_way() -> None:
@@ -342,7 +342,6 @@ async def test_a_heartbeat_round_asks_no_client_while_a_change_is_on_its_way() -
         await asyncio.sleep(0)
     # The first question brought a second change: no other question until all took it.
     [first] = asked
-    assert not gc.isenabled()
     for name, sub in subs.items():
         frames = sub.take()
         assert [parse(frames[0])["data"][key] for key in ("eventId", "change")] == ["A", "closed"]
@@ -352,68 +351,15 @@ async def test_a_heartbeat_round_asks_no_client_while_a_change_is_on_its_way() -
         await asyncio.sleep(0)
     await asyncio.wait_for(round_, timeout=10)
     assert sorted(asked) == ["x", "y", "z"]
-    assert gc.isenabled()
     await feed.stop()
 
 
-@pytest.fixture
-def sigterm_handler() -> Iterator[None]:
-    """SIGTERM's handler as it was, back after the test (the tests install a server's)."""
-    previous = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, previous)
-
-
-def test_the_server_exit_is_read_from_sse_starlette_or_from_uvicorn(
-    sigterm_handler: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert not AppStatus.should_exit
-    assert not server_exiting()  # not under uvicorn
-    server = uvicorn.Server(uvicorn.Config("app.main:create_app", factory=True))
-    # What uvicorn's Server.serve installs (a worker of --workers N: sse-starlette's
-    # patch came too late, its flag is never set).
-    signal.signal(signal.SIGTERM, server.handle_exit)
-    assert not server_exiting()
-    server.should_exit = True  # what the handler does on SIGTERM
-    assert server_exiting()
-    # Draining by hand: only sse-starlette's flag counts.
-    monkeypatch.setattr(AppStatus, "enable_automatic_graceful_drain", False)
-    assert not server_exiting()
-    monkeypatch.setattr(AppStatus, "should_exit", True)
-    assert server_exiting()
-
-
-async def test_the_feed_asks_whether_the_server_exits_and_then_ends_every_stream() -> None:
-    exiting = asyncio.Event()  # stands for the server's flag
-    polls: asyncio.Queue[None] = asyncio.Queue()
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        if seconds == EXIT_POLL_S:
-            await polls.get()
-        else:
-            await asyncio.Event().wait()  # no heartbeat in this test
-
-    feed = LiveFeed(
-        LiveLimits(max_clients=10, log_size=10, heartbeat_s=15.0),
-        sleep=sleep,
-        exiting=exiting.is_set,
-    )
-    Lists(feed).install(listed(OPEN, T0, event("A", "O")))
+async def test_closing_ends_every_stream_and_every_later_one() -> None:
+    feed, _ = fresh()
     subs = [feed.subscribe(None) for _ in range(3)]
-    feed.start()
-    for _ in range(2):
-        polls.put_nowait(None)
-        for _ in range(3):
-            await asyncio.sleep(0)
-    assert sorted(slept) == [EXIT_POLL_S, EXIT_POLL_S, EXIT_POLL_S, 15.0]
-    assert not any(sub.ended for sub in subs)
     with all_logs() as logs:
-        exiting.set()
-        polls.put_nowait(None)
-        for _ in range(3):
-            await asyncio.sleep(0)
+        feed.close()
+        feed.close()
     assert all(sub.ended for sub in subs)
     assert feed.subscribers == 0
     assert [(line["event"], line["subscribers"]) for line in logs] == [("live_closing", 3)]
@@ -429,8 +375,10 @@ async def test_one_timer_sends_every_subscriber_a_heartbeat_until_stopped() -> N
         slept.append(seconds)
         await ticks.get()
 
-    feed = LiveFeed(LiveLimits(max_clients=10, log_size=10, heartbeat_s=15.0), sleep=sleep)
-    Lists(feed).install(listed(OPEN, T0, event("A", "O")))
+    feed, lists = feed_and_lists(
+        LiveLimits(max_clients=10, log_size=10, heartbeat_s=15.0), sleep=sleep
+    )
+    lists.install(listed(OPEN, T0, event("A", "O")))
     subs = [feed.subscribe(None) for _ in range(3)]
     for sub in subs:
         drain(sub)
@@ -446,7 +394,7 @@ async def test_one_timer_sends_every_subscriber_a_heartbeat_until_stopped() -> N
 
 
 async def test_a_failing_listener_does_not_stop_the_lists() -> None:
-    def broken(previous: LocalList | None, current: LocalList) -> None:
+    def broken(previous: LocalList | None, current: LocalList, replaced: Replaced) -> None:
         raise RuntimeError("listener bug")
 
     store = build_store(None)

@@ -7,13 +7,22 @@ import copy
 import logging
 import logging.config
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 import structlog
 from uvicorn.config import LOGGING_CONFIG
 
-from app.observability.logging import REDACTED, Redactor, StdoutLines, configure_logging
+from app.observability.logging import (
+    REDACTED,
+    Redactor,
+    StdoutLines,
+    UtcTimestamp,
+    configure_logging,
+    log_level,
+    set_log_level,
+)
 
 SECRET = "cust-0f1e2d3c-secret-uid"
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
@@ -24,6 +33,7 @@ def logged(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dic
     """uvicorn's own logging set-up first (as ``uvicorn`` does before loading the app),
     then the app's; everything restored afterwards. Returns the JSON lines so far."""
     saved_structlog = structlog.get_config()
+    saved_level = log_level()
     root = logging.getLogger()
     saved_root = list(root.handlers)
     saved = {
@@ -41,6 +51,7 @@ def logged(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dic
         yield lines
     finally:
         structlog.configure(**saved_structlog)
+        set_log_level(saved_level)
         root.handlers = saved_root
         for name, (handlers, propagate) in saved.items():
             logging.getLogger(name).handlers = handlers
@@ -128,8 +139,31 @@ def test_console_format_renders_uvicorn_lines_too(
     assert SECRET not in out
 
 
+@pytest.mark.parametrize("now", [1_796_400_000.0, 1_796_400_000.000001, 1_796_400_059.999999])
+def test_timestamps_are_what_structlogs_iso_stamper_writes(now: float) -> None:
+    expected = datetime.fromtimestamp(now, tz=UTC).isoformat().replace("+00:00", "Z")
+    if "." not in expected:  # isoformat leaves out a zero fraction
+        expected = expected[:-1] + ".000000Z"
+    stamped = UtcTimestamp(clock=lambda: now)(None, "info", {})
+    assert stamped["timestamp"] == expected
+
+
 @pytest.mark.parametrize("spelt", [SECRET, SECRET.upper(), SECRET.title()], ids=str.lower)
 def test_a_secret_is_scrubbed_whatever_its_case(spelt: str) -> None:
     redactor = Redactor([SECRET])
     event = redactor(None, "warning", {"event": "x", "error": f"upstream said {spelt} is bad"})
     assert event["error"] == f"upstream said {REDACTED} is bad"
+
+
+def test_a_cached_logger_follows_a_later_level(
+    logged: Callable[[], list[dict[str, object]]],
+) -> None:
+    configure_logging(json_lines=True, level="info", redactor=Redactor([]))
+    log = structlog.get_logger("cached.module")
+    log.info("first")  # built and cached now, at info
+    configure_logging(json_lines=True, level="warning", redactor=Redactor([]))
+    log.info("dropped")
+    log.warning("kept")
+    configure_logging(json_lines=True, level="debug", redactor=Redactor([]))
+    log.debug("shown")
+    assert [line["event"] for line in logged()] == ["first", "kept", "shown"]

@@ -23,6 +23,7 @@ from app.ratelimit.admission import LinkAdmission
 from app.ratelimit.failures import FailedAttempts, FailureLimits
 from app.ratelimit.gate import UpstreamGate
 from app.ratelimit.lease import Lease
+from app.ratelimit.line import LinePolicy
 from app.ratelimit.scripts import script_source
 from app.ratelimit.sessions import SessionLimits, ViewingSessions
 from app.upstream.client import EVENT_ALL, EVENT_OPEN, LIVE_STREAM, STREAM_LINK
@@ -90,6 +91,9 @@ async def drive_every_script(store: RecordingStore) -> None:
     for user in AWKWARD:
         await caps.release(await caps.admit(user, "203.0.113.9"))
     admission = LinkAdmission(store)
+    line = LinePolicy.for_budget(
+        140, 10, renewal_share=0.05, hold_s=0.3, grace_s=10, renewal_lead_s=30
+    )
     sessions = ViewingSessions(store)
     limits = SessionLimits(max_per_user=2, ttl_s=60, policy="evict_oldest")
     for user in AWKWARD:
@@ -98,17 +102,17 @@ async def drive_every_script(store: RecordingStore) -> None:
             await admission.admit(
                 dedupe_key=f"api_key\x1f{user}\x1fL1-2\x1fHLS\x1fraw\x1f203.0.113.9\x1f",
                 user_key=f"api_key\x1f{user}",
+                viewer_key=f"api_key\x1f{user}\x1fL1-2\x1fHLS\x1fraw",
                 methods=methods,
-                rate_per_s=140,
-                burst=10,
+                line=line,
                 user_rate_per_s=0.5,
                 user_burst=10,
-                max_wait_ms=300,
                 session=session if methods == (STREAM_LINK,) else None,
             )
         await sessions.touch(user, session.session_id, 60)
     for method in (STREAM_LINK, LIVE_STREAM):
         await admission.tokens_left(method, 140, 10)
+    await admission.keep_place("api_key\x1fviewer-1\x1fL1-2\x1fHLS\x1fraw", line)
 
 
 async def test_every_script_call_keeps_its_keys_on_one_slot(recording: RecordingStore) -> None:

@@ -1,12 +1,14 @@
-"""Warm catalogue reads answered straight from memory, before any routing.
+"""Warm catalogue reads answered straight from memory, before the router.
 
-Offered every request before the middleware stack and the router: a GET or HEAD for ``/v1/sports``,
-``/v1/events?date=…``, ``/v1/events/open``, ``/v1/events/{id}`` or
-``/v1/events/{id}/streams`` whose answer this replica holds is sent here as the
-snapshot's bytes. Everything else (cold lists, anything to validate or refuse, every
-other route) goes on to the FastAPI routes, which document and handle the same paths,
-so both give the same answers; this layer only skips the routing and dependency
-machinery on the hot path.
+An ASGI middleware inside the gateway's stack (after CORS, the request observer and
+the size limits): a GET or HEAD for ``/v1/sports``, ``/v1/events?date=…``,
+``/v1/events/open``, ``/v1/events/{id}`` or ``/v1/events/{id}/streams`` whose answer
+this replica holds is sent here as the snapshot's bytes. Everything else (cold lists,
+anything to validate or refuse, every other route) goes on to the FastAPI routes,
+which document and handle the same paths, so both give the same answers; this layer
+only skips the routing and dependency machinery on the hot path. The middleware
+around it gives its answers what it gives every answer (request id, security and CORS
+headers, metrics, the access line, the 500 for an error).
 """
 
 from __future__ import annotations
@@ -16,13 +18,11 @@ import time
 from datetime import date
 from urllib.parse import parse_qsl
 
-from starlette.datastructures import Headers
-from starlette.middleware.cors import CORSMiddleware
-from starlette.types import Message, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.responses import render_snapshot
-from app.catalogue.service import Catalogue, Served, valid_event_id
-from app.observability.requests import AccessRecorder, response_headers
+from app.catalogue.service import Catalogue, SnapshotRead, valid_event_id
+from app.observability.context import current_summary
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SPORT = re.compile(r"^[A-Za-z]{2,3}$")
@@ -51,7 +51,7 @@ def _events_query(query_string: bytes) -> tuple[date, str | None, str | None] | 
     return day, sport.upper() if sport else None, status
 
 
-def lookup(catalogue: Catalogue, path: str, query_string: bytes) -> tuple[str, Served] | None:
+def lookup(catalogue: Catalogue, path: str, query_string: bytes) -> tuple[str, SnapshotRead] | None:
     """The route template and the in-memory answer for a read, or None."""
     if path == "/v1/events/open":
         served = catalogue.open_now()
@@ -76,22 +76,18 @@ def lookup(catalogue: Catalogue, path: str, query_string: bytes) -> tuple[str, S
     return None
 
 
-class CachedReads:
-    """Answers warm reads; ``respond`` returns False when the request is not one.
+class WarmReads:
+    """ASGI middleware: answers a warm read itself (``lookup``), else passes the
+    request on. The answer is ``render_snapshot``'s, as the routed endpoint sends it."""
 
-    The answer is ``render_snapshot``'s, as the routed endpoint sends it, with the
-    headers the routed stack's middleware adds: the recorder's request id and security
-    headers, then CORS through the same ``CORSMiddleware`` configuration (``cors``, None
-    when CORS is off)."""
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
 
-    def __init__(
-        self, recorder: AccessRecorder, cors: CORSMiddleware | None, max_header_bytes: int
-    ) -> None:
-        self._recorder = recorder
-        self._cors = cors
-        self._max_header_bytes = max_header_bytes
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not await self._answer(scope, send):
+            await self._app(scope, receive, send)
 
-    async def respond(self, scope: Scope, send: Send) -> bool:
+    async def _answer(self, scope: Scope, send: Send) -> bool:
         method = scope["method"]
         if method not in ("GET", "HEAD"):
             return False
@@ -102,36 +98,25 @@ class CachedReads:
         found = lookup(gateway.catalogue, scope["path"], scope["query_string"])
         if found is None:
             return False
-        # One pass over the request's headers: their size, and the two that matter here.
-        size = 0
-        if_none_match = request_id = None
+        route, served = found
+        summary = current_summary()
+        if summary is not None:
+            summary.route = route
+            summary.cache = served.state
+        if_none_match = None
         for name, value in scope["headers"]:
-            size += len(name) + len(value)
             if name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
-            elif name == b"x-request-id":
-                request_id = value
-        if size > self._max_header_bytes:
-            return False  # the routed stack answers 431
-        started = time.perf_counter()
-        route, served = found
-        request_id_text = self._recorder.request_id(scope, request_id)
-        status = 500
-        try:
-            rendered = render_snapshot(
-                served.snapshot, method=method, if_none_match=if_none_match, now=time.time()
-            )
-            start: Message = {
+                break
+        rendered = render_snapshot(
+            served.snapshot, method=method, if_none_match=if_none_match, now=time.time()
+        )
+        await send(
+            {
                 "type": "http.response.start",
                 "status": rendered.status,
-                "headers": [*rendered.headers, *response_headers(request_id_text)],
+                "headers": rendered.headers,
             }
-            if self._cors is None:
-                await send(start)
-            else:
-                await self._cors.send(start, send, Headers(scope=scope))
-            await send({"type": "http.response.body", "body": rendered.body})
-            status = rendered.status
-        finally:
-            self._recorder.done(request_id_text, method, route, status, started, served.state)
+        )
+        await send({"type": "http.response.body", "body": rendered.body})
         return True
