@@ -190,6 +190,10 @@ async def gateway(settings: Settings) -> AsyncIterator[GatewayState]:
         yield state["gateway"]
 
 
+ISSUER = "https://idp.example/"
+AUDIENCE = "gateway"
+
+
 def tls_settings(url: str, ca_bundle: Path | None) -> Settings:
     values: dict[str, Any] = {
         "igm_mode": "simulator",
@@ -211,7 +215,16 @@ def jwks_answer(seen: Seen) -> object:
 
 
 def token() -> str:
+<<<<<<< HEAD
     claims = {"sub": "viewer-1", "iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 600}
+=======
+    claims = {
+        "sub": "viewer-1",
+        "exp": int(time.time()) + 600,
+        "iss": ISSUER,
+        "aud": AUDIENCE,  # required with a JWKS URL
+    }
+>>>>>>> main
     return rsa_keys().sign(claims, {"kid": "k1"})
 
 

@@ -151,8 +151,10 @@ def production(**values: object) -> Settings:
             production(demo_page=True, demo_token_issuer=True),
             {"/": 404, "/demo": 200, "/_demo/token": 200, "/_demo/player/E": 200},
         ),
+        # demo mode in front of an upstream of its own: the page, never the token route
+        (production(igm_mode="simulator"), {"/": 200, "/_demo/token": 404}),
     ],
-    ids=["production", "demo-page", "demo-page-and-issuer"],
+    ids=["production", "demo-page", "demo-page-and-issuer", "simulator-own-upstream"],
 )
 def test_who_serves_what(settings: Settings, answers: dict[str, int]) -> None:
     """Built but not started: the routes exist or not whatever the upstream does."""
