@@ -27,9 +27,6 @@ from tests.support.redis_server import free_port
 
 UID = "uid-7f3e-connections-secret"
 SERVER_IP = "203.0.113.9"
-# A JWKS URL comes with an issuer and an audience to check; the tokens here carry both.
-ISSUER = "https://idp.example/"
-AUDIENCE = "gateway"
 SPORTS = {"operationCode": 200, "sports": [{"code": "FT", "name": "Football"}]}
 PROXY_VARIABLES = (
     "HTTP_PROXY",
@@ -215,16 +212,12 @@ def jwks_answer(seen: Seen) -> object:
 
 
 def token() -> str:
-<<<<<<< HEAD
-    claims = {"sub": "viewer-1", "iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 600}
-=======
     claims = {
         "sub": "viewer-1",
         "exp": int(time.time()) + 600,
         "iss": ISSUER,
         "aud": AUDIENCE,  # required with a JWKS URL
     }
->>>>>>> main
     return rsa_keys().sign(claims, {"kid": "k1"})
 
 
