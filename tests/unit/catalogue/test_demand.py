@@ -63,4 +63,3 @@ async def test_a_failed_push_keeps_the_dates_for_the_next() -> None:
     server.connected = True
     await demand.flush()
     assert await shared.demand(since=0.0) == {DAY: START}
-
