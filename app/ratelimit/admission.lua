@@ -225,6 +225,18 @@ if place then
     local first, lane_interval
     slot, first, lane_interval = priority_slot()
     tokens_left = reserve(first, lane_interval, slot)
+    if slot > hold then
+      -- First in line, but held no longer than the hold bound: the place, at that
+      -- slot, is the viewer's to come back for.
+      redis.call('ZADD', KEYS[5], string.format('%.17g', now + slot), viewer)
+      redis.call('HSET', KEYS[6], viewer, since or string.format('%.17g', now))
+      local last = redis.call('ZRANGE', KEYS[5], -1, -1, 'WITHSCORES')
+      local keep = math.ceil(tonumber(last[2]) - now + grace) + 1000
+      redis.call('PEXPIRE', KEYS[5], keep)
+      redis.call('PEXPIRE', KEYS[6], keep)
+      return {'queued', math.ceil(slot - hold), math.ceil(slot),
+        math.floor(slot / interval + 0.5) + 1, line_length(), given_up}
+    end
   elseif slot < 0 then
     slot = 0
   end

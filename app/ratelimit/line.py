@@ -182,6 +182,9 @@ class LocalLine:
             if slot < -policy.late_s:
                 slot, lane = self._priority_slot(methods, now)
                 lane.reserve(methods, now, slot)
+                if slot > policy.hold_s:  # first in line, but held no longer than the bound
+                    self._places[viewer] = (now + slot, place[1])
+                    return self._queued(slot, given_up)
             return LineVerdict(
                 "admitted",
                 wait_s=max(0.0, slot),

@@ -588,8 +588,10 @@ async def test_slots_a_stalled_replica_cannot_keep_are_given_up_not_used_late(
 ) -> None:
     """Five requests reserve the next five one-second slots; the replica then stalls for
     6 s (SIGSTOP stands in for a saturated event loop). Sent on waking, the five calls
-    would reach the upstream together; they are refused instead. (Slots a second apart:
-    on a loaded machine the stall may start a few hundred ms after the reservations.)"""
+    would reach the upstream together; they are asked again in line instead, and with
+    their hold spent only one the bucket has a token for goes out. (Slots a second
+    apart: on a loaded machine the stall may start a few hundred ms after the
+    reservations.)"""
     env = gateway_env(
         simulator.api_url,
         _fresh_store(redis_server_url, 6),
@@ -601,7 +603,10 @@ async def test_slots_a_stalled_replica_cannot_keep_are_given_up_not_used_late(
     )
     users = [unique("stalled") for _ in range(6)]
     with run_gateway(env, tmp_path, name="stalled") as process:
-        async with httpx.AsyncClient(base_url=process.url, timeout=10.0) as client:
+        # The held requests are answered after the wait for them to be counted (up to
+        # 30 s on a loaded machine) and the stall: no read timeout shorter than both.
+        timeout = httpx.Timeout(60.0, connect=10.0)
+        async with httpx.AsyncClient(base_url=process.url, timeout=timeout) as client:
             await wait_open_async(client)
 
             async def mint(user: str) -> httpx.Response:
@@ -620,11 +625,19 @@ async def test_slots_a_stalled_replica_cannot_keep_are_given_up_not_used_late(
                 os.kill(process.process.pid, signal.SIGCONT)
             responses = await asyncio.gather(*pending)
 
+    # A missed turn is asked again at once (its viewer first), so the one token the
+    # bucket holds by then (LINK_BURST) may serve one of them; the rest are refused.
+    served = [r for r in responses if r.status_code == 200]
+    assert len(served) <= 1, [r.text for r in served]
     for response in responses:
-        assert_problem(response, 429, "rate_limited", None)
-        assert int(response.headers["retry-after"]) >= 1
-    sent = [c for c in simulator.calls("stream_link") if c["params"]["userId"] in users]
-    assert [c["params"]["userId"] for c in sent] == users[:1]
+        if response.status_code != 200:
+            assert_problem(response, 429, "rate_limited", None)
+            assert int(response.headers["retry-after"]) >= 1
+    sent = [c["params"]["userId"] for c in simulator.calls("stream_link")]
+    sent = [user for user in sent if user in users]
+    assert sent[:1] == users[:1]
+    assert len(sent) == 1 + len(served), sent
+    assert set(sent[1:]) <= set(users[1:])
 
 
 async def wait_open_async(client: httpx.AsyncClient) -> None:

@@ -262,6 +262,22 @@ async def test_a_turn_not_taken_on_time_keeps_the_place_first_in_line(
     assert again.position == 7  # a newcomer, not a claim
 
 
+async def test_a_turn_not_taken_on_time_is_held_no_longer_than_the_hold_bound(
+    store: redis_asyncio.Redis,
+) -> None:
+    """No renewal lane: the next turn is 5 s off, past the hold bound. The viewer keeps
+    a place at that turn, ahead of the newcomers, and is told so (not held until it)."""
+    links = LinkAdmission(store)
+    elapsed = Elapsed()
+    for i in range(5):  # the main lane is taken for 5 s
+        await ask(links, f"crowd-{i}", SLOW)
+    await links.keep_place("too-late", SLOW)
+    back = await ask(links, "too-late", SLOW)
+    assert (back.outcome, back.position) == ("queued", 6)
+    assert 5 - elapsed.s <= back.eta_s <= 5
+    assert (await ask(links, "newcomer", SLOW)).position == 7  # behind it
+
+
 async def test_the_renewal_lane_has_no_burst_of_its_own(store: redis_asyncio.Redis) -> None:
     line = LinePolicy(
         main_rate_per_s=0.1, renewal_rate_per_s=1, burst=3, hold_s=5, grace_s=30, renewal_lead_s=5

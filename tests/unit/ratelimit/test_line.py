@@ -159,6 +159,23 @@ def test_a_turn_not_taken_on_time_keeps_the_place() -> None:
     assert line.admit("late", LINK).eta_s == pytest.approx(6)  # claimed once only
 
 
+def test_a_turn_not_taken_on_time_is_held_no_longer_than_the_hold_bound() -> None:
+    """Asked again with the next turn further off than the hold bound, the viewer keeps
+    its place at that turn (first in line) and is told so, not held until it."""
+    clock = Clock()
+    line = LocalLine(policy(), monotonic=clock)  # no renewal lane: the next turn is +5
+    for viewer in "abcde":
+        line.admit(viewer, LINK)  # main lane to +5
+    line.keep_place("late")
+    back = line.admit("late", LINK)
+    assert back.outcome == "queued"
+    assert back.eta_s == pytest.approx(5)
+    assert line.admit("next", LINK).eta_s == pytest.approx(6)  # behind it
+    clock.now += 5
+    claimed = line.admit("late", LINK)
+    assert (claimed.outcome, claimed.wait_s) == ("admitted", 0)
+
+
 def test_the_renewal_lane_adds_no_burst() -> None:
     """Main lane 133/s with a burst of 10, renewal lane 7/s: a flood of late claims and
     newcomers never has more than 149 calls in a second (the budget's 150, one spare)."""
