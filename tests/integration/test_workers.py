@@ -77,6 +77,9 @@ def start_rig(stack: ExitStack, sim: SimulatorHandle, workdir: Path, **settings:
         "EVENTS_MIN_INTERVAL_S": "1",
         "LINK_RATE_PER_S": str(RATE_PER_S),
         "LINK_BURST": str(BURST),
+        # A short hold: past it the line answers 429 with a place, which is what the
+        # budget tests count.
+        "LINK_QUEUE_HOLD_S": "0.3",
         "REPLICA_COUNT": str(WORKERS),  # processes: one replica of two workers
     }
     env = gateway_env(sim.api_url, redis_url, **(defaults | settings))
@@ -265,7 +268,16 @@ def test_without_redis_the_workers_split_the_local_share(tmp_path: Path) -> None
         # A simulator of its own: the module's gateway still runs and calls the other.
         sim = stack.enter_context(run_simulator(env={"SIM_EVENTS_MIN_INTERVAL_S": "1"}))
         scenario(sim)
-        rig = start_rig(stack, sim, tmp_path, LINK_BURST=str(burst), LINK_FALLBACK="local")
+        # Every request held for its turn (the offer is a 10 s line): none leaves a place
+        # it never comes back for, so the local line's rate shows.
+        rig = start_rig(
+            stack,
+            sim,
+            tmp_path,
+            LINK_BURST=str(burst),
+            LINK_FALLBACK="local",
+            LINK_QUEUE_HOLD_S="12",
+        )
         warm_links(rig)
         rig.stop_redis()
         wait_until(
