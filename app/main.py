@@ -28,8 +28,9 @@ from app.api.warm_reads import WarmReads
 from app.demo.routes import DemoSite, demo_router
 from app.demo.tokens import DemoTokenIssuer
 from app.identity.viewer_ip import Network, is_trusted, parse_ip
-from app.observability.logging import Redactor, configure_logging
+from app.observability.logging import configure_logging
 from app.observability.metrics import Metrics
+from app.observability.redaction import Redactor
 from app.observability.requests import AccessLine, RequestObserver
 from app.settings import Settings, SettingsError, load_settings
 from app.state import lifespan_for

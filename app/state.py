@@ -41,8 +41,8 @@ from app.live.caps import LiveCapLimits, LiveCaps
 from app.live.feed import LiveFeed, LiveLimits
 from app.live.session_notices import SessionNotices
 from app.observability.context import count_upstream_call
-from app.observability.logging import Redactor
 from app.observability.metrics import Metrics
+from app.observability.redaction import Redactor
 from app.ratelimit.admission import LinkAdmission
 from app.ratelimit.failures import FailedAttempts, FailureLimits
 from app.ratelimit.gate import UpstreamGate

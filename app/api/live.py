@@ -31,7 +31,8 @@ from app.catalogue.service import EVENT_ID
 from app.errors import GatewayError, problem
 from app.live.caps import RETRY_AFTER_S as CAPPED_RETRY_AFTER_S
 from app.live.caps import LiveCapped, Seat
-from app.live.feed import LiveFeed, LiveFull, Subscription, messages
+from app.live.feed import LiveFeed, LiveFull
+from app.live.subscription import Subscription, messages
 from app.state import GatewayState, get_state
 
 router = APIRouter(prefix="/v1", tags=["live"])

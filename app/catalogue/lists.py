@@ -28,6 +28,7 @@ from app.upstream.models import Event
 log = structlog.get_logger(__name__)
 
 OPEN = "open"
+SPORTS = "sports"
 MAX_VARIANTS = 128
 
 

@@ -21,14 +21,16 @@ import orjson
 import structlog
 from pydantic import ValidationError
 
+from app.catalogue.ages import ListState, list_states, report_ages
+from app.catalogue.demand import DateDemand
 from app.catalogue.index import EventIndex, IndexedEvent
-from app.catalogue.lists import OPEN, LocalList, LocalLists, date_list_name, list_date
+from app.catalogue.lists import OPEN, SPORTS, LocalList, LocalLists, date_list_name
 from app.catalogue.lookup import EventLookup
 from app.catalogue.on_demand import OnDemandLists
 from app.catalogue.refresher import Refresher, RefreshPolicy, date_range, today_utc
 from app.catalogue.schedule import target_period_s
 from app.catalogue.shared import SharedLists
-from app.catalogue.snapshot import ReadState, Snapshot, encode_items, iso_utc, make_snapshot
+from app.catalogue.snapshot import ReadState, Snapshot, encode_items, make_snapshot
 from app.errors import GatewayError, problem
 from app.observability.metrics import Metrics
 from app.policy.status import pending_retry_after_s
@@ -41,9 +43,7 @@ from app.upstream.models import Event, Stream
 log = structlog.get_logger(__name__)
 
 EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-SPORTS = "sports"
 FORCED_REFRESH_POLL_S = 0.2
-DEMAND_MEMORY_S = 630.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +102,7 @@ class Catalogue:
         self._metrics = metrics
         self._wall = wall
         self._sleep = sleep
-        self._demand: dict[date, float] = {}
-        self._unflushed: dict[date, float] = {}
+        self._demand = DateDemand(shared, wall)
         self._lookup = EventLookup(
             index=index,
             lists=lists,
@@ -166,7 +165,7 @@ class Catalogue:
     def events_now(self, day: date, sport: str | None, status: str | None) -> SnapshotRead | None:
         if not self._policy.in_range(day, self.today()):
             return None
-        self._note_demand(day)
+        self._demand.note(day)
         local = self._lists.get(date_list_name(day))
         if local is None:
             return None
@@ -300,16 +299,10 @@ class Catalogue:
         period = target_period_s(distance_days, False, self._policy.interval_s)
         return "stale" if local.snapshot.age(self._wall()) > 3 * period else "hit"
 
-    def _note_demand(self, day: date) -> None:
-        now = self._wall()
-        if now - self._demand.get(day, float("-inf")) >= 1.0:
-            self._demand[day] = now
-            self._unflushed[day] = now
-
     async def _wait_cold(self, name: str, method: str, kind: str) -> LocalList:
         self._metrics.catalogue_read(kind, "miss")
         if kind == "events":
-            await self._flush_demand()
+            await self._demand.flush()
         local = await self._lists.wait_for(name, self._timings.cold_wait_s)
         if local is not None:
             return local
@@ -319,20 +312,12 @@ class Catalogue:
             retry_after = self._policy.interval_s
         raise problem("catalogue_warming", retry_after_s=retry_after)
 
-    async def _flush_demand(self) -> None:
-        pending, self._unflushed = self._unflushed, {}
-        try:
-            await self._shared.record_demand(pending)
-        except StoreUnavailable:
-            self._unflushed.update(pending)
-            raise
-
     def _wanted(self) -> set[str]:
         return {OPEN} | {date_list_name(d) for d in date_range(self.today(), self._policy)}
 
     async def sync_once(self) -> None:
         """Push demand, pull what the fleet refreshed, update the age gauges."""
-        await self._flush_demand()
+        await self._demand.flush()
         await self._lists.sync_once(self._wanted())
         self.synced_once = True
         self.report_ages()
@@ -355,31 +340,13 @@ class Catalogue:
             await self._sleep(self._timings.sync_interval_s)
 
     def report_ages(self) -> None:
-        now = self._wall()
-        today = self.today()
-        other = 0.0
-        for name in self._lists.names():
-            local = self._lists.get(name)
-            if local is None:
-                continue
-            age = local.snapshot.age(now)
-            if name == OPEN:
-                self._metrics.catalogue_age.labels("open").set(age)
-            elif list_date(name) == today:
-                self._metrics.catalogue_age.labels("events_today").set(age)
-            else:
-                other = max(other, age)
-        self._metrics.catalogue_age.labels("events_other").set(other)
-        sports = self._on_demand.peek(SPORTS)
-        if sports is not None:
-            self._metrics.catalogue_age.labels("sports").set(sports.age(now))
+        report_ages(self._lists, self._on_demand, self._metrics, self._wall(), self.today())
 
     def _prune(self) -> None:
         horizon = self._wall() - (self._policy.days_back + 2) * 86400.0
         self.index.prune(horizon)
         self._lookup.prune()
-        cutoff = self._wall() - DEMAND_MEMORY_S
-        self._demand = {day: at for day, at in self._demand.items() if at >= cutoff}
+        self._demand.prune()
         live = {key for key in self._single_events if self.index.get(key) is not None}
         self._single_events = {k: v for k, v in self._single_events.items() if k in live}
 
@@ -387,17 +354,7 @@ class Catalogue:
 
     def list_states(self) -> list[ListState]:
         """Every list this replica holds, with its age."""
-        now = self._wall()
-        states = []
-        for name in sorted(self._lists.names()):
-            local = self._lists.get(name)
-            if local is not None:
-                states.append(ListState(name, local.snapshot, len(local.events), now))
-        for name in (SPORTS,):
-            snapshot = self._on_demand.peek(name)
-            if snapshot is not None:
-                states.append(ListState(name, snapshot, None, now))
-        return states
+        return list_states(self._lists, self._on_demand, self._wall())
 
     async def force_refresh(
         self,
@@ -436,20 +393,3 @@ class Catalogue:
         await self._shared.forget([name])
         self._on_demand.forget(name)
         self._streams_parsed.pop(event_id, None)
-
-
-@dataclass(frozen=True, slots=True)
-class ListState:
-    name: str
-    snapshot: Snapshot
-    events: int | None
-    now: float
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "fetchedAt": iso_utc(self.snapshot.fetched_at),
-            "ageS": round(self.snapshot.age(self.now), 1),
-            "etag": self.snapshot.etag,
-            "events": self.events,
-        }

@@ -52,13 +52,10 @@ import httpx
 import jwt
 import orjson
 import structlog
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.types import Options
 from pydantic import SecretStr
 
+from app.identity.keys import VerificationKey, jwk_key, load_public_key
 from app.observability.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -69,7 +66,6 @@ JWKS_FETCH_TIMEOUT_S = 5.0
 JWKS_MAX_BYTES = 256 * 1024  # a JWKS of dozens of RSA-4096 keys is well under this
 JWKS_MAX_STALE_S = 3600.0
 MIN_HMAC_KEY_BYTES = 32  # RFC 7518 section 3.2: at least the hash size
-MIN_RSA_KEY_BITS = 2048
 MAX_TOKEN_CHARS = 8192
 MAX_SUB_CHARS = 256
 
@@ -113,63 +109,6 @@ class Principal:
     claims: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
-@dataclass(frozen=True, slots=True)
-class _Key:
-    """One verification key and the only algorithm it may verify."""
-
-    algorithm: Literal["HS256", "RS256", "ES256"]
-    key: Any  # bytes for HS256, a cryptography public key otherwise
-    kid: str | None = None
-
-
-def _public_key_algorithm(key: object) -> Literal["RS256", "ES256"] | None:
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size >= MIN_RSA_KEY_BITS:
-        return "RS256"
-    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
-        return "ES256"
-    return None
-
-
-def _load_public_key(pem: str) -> _Key:
-    data = pem.strip().encode()
-    try:
-        if b"BEGIN CERTIFICATE" in data:
-            key: object = x509.load_pem_x509_certificate(data).public_key()
-        else:
-            key = load_pem_public_key(data)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise ValueError("AUTH_JWT_PUBLIC_KEY is not a readable PEM public key") from exc
-    algorithm = _public_key_algorithm(key)
-    if algorithm is None:
-        raise ValueError("AUTH_JWT_PUBLIC_KEY must be an RSA (>= 2048 bits) or P-256 key")
-    return _Key(algorithm=algorithm, key=key)
-
-
-def _jwk_key(data: object) -> _Key | None:
-    """A usable signature key from one JWKS member, or None to skip it."""
-    if not isinstance(data, dict) or "d" in data:  # never accept published private keys
-        return None
-    if data.get("use", "sig") != "sig":
-        return None
-    algorithm: Literal["RS256", "ES256"]
-    if data.get("kty") == "RSA":
-        algorithm = "RS256"
-    elif data.get("kty") == "EC" and data.get("crv") == "P-256":
-        algorithm = "ES256"
-    else:
-        return None
-    if data.get("alg", algorithm) != algorithm:
-        return None
-    try:
-        key = jwt.PyJWK(data, algorithm=algorithm).key
-    except (jwt.PyJWTError, ValueError, TypeError):
-        return None
-    if _public_key_algorithm(key) != algorithm:
-        return None
-    kid = data.get("kid")
-    return _Key(algorithm=algorithm, key=key, kid=kid if isinstance(kid, str) else None)
-
-
 def _valid_sub(sub: object) -> str | None:
     if not isinstance(sub, str) or not 1 <= len(sub) <= MAX_SUB_CHARS:
         return None
@@ -201,17 +140,17 @@ class Authenticator:
         metrics: Metrics | None = None,
         max_age_s: float | None = None,
     ) -> None:
-        self._hmac_key: _Key | None = None
+        self._hmac_key: VerificationKey | None = None
         if jwt_secret is not None and jwt_secret.get_secret_value():
             secret = jwt_secret.get_secret_value().encode()
             if len(secret) < MIN_HMAC_KEY_BYTES:
                 raise ValueError(
                     f"AUTH_JWT_SECRET must be at least {MIN_HMAC_KEY_BYTES} bytes for HS256"
                 )
-            self._hmac_key = _Key(algorithm="HS256", key=secret)
-        self._public_key: _Key | None = None
+            self._hmac_key = VerificationKey(algorithm="HS256", key=secret)
+        self._public_key: VerificationKey | None = None
         if jwt_public_key is not None and jwt_public_key.get_secret_value().strip():
-            self._public_key = _load_public_key(jwt_public_key.get_secret_value())
+            self._public_key = load_public_key(jwt_public_key.get_secret_value())
         if jwks_url is not None and http is None:
             raise ValueError("AUTH_JWKS_URL needs an HTTP client")
         self._jwks_url = jwks_url
@@ -226,7 +165,7 @@ class Authenticator:
             for key in api_keys
             if key.get_secret_value()
         )
-        self._jwks: tuple[_Key, ...] = ()
+        self._jwks: tuple[VerificationKey, ...] = ()
         self._jwks_fetched_at: float | None = None
         self._jwks_attempted_at: float | None = None
         self._jwks_lock = asyncio.Lock()
@@ -289,7 +228,7 @@ class Authenticator:
             raise AuthError(AuthReason.INVALID_TOKEN, "sub")
         return Principal(user_id=sub, via="jwt", claims=MappingProxyType(claims))
 
-    def _decode(self, token: str, keys: Sequence[_Key]) -> dict[str, Any]:
+    def _decode(self, token: str, keys: Sequence[VerificationKey]) -> dict[str, Any]:
         options: Options = {
             "require": ["exp", "sub"],
             # Times are checked against the injected clock in _check_times.
@@ -333,7 +272,7 @@ class Authenticator:
                 if moment is None or moment > now + self._leeway:
                     raise AuthError(AuthReason.INVALID_TOKEN, claim)
 
-    async def _keys_for(self, alg: object, kid: object) -> list[_Key]:
+    async def _keys_for(self, alg: object, kid: object) -> list[VerificationKey]:
         """The keys that may check a token claiming ``alg``; each pins its own algorithm."""
         keys = [
             key
@@ -346,7 +285,7 @@ class Authenticator:
 
     # --- JWKS -----------------------------------------------------------------
 
-    def _jwks_match(self, alg: object, kid: str | None) -> list[_Key]:
+    def _jwks_match(self, alg: object, kid: str | None) -> list[VerificationKey]:
         fetched = self._jwks_fetched_at
         if fetched is None or self._clock() - fetched > self._jwks_max_stale_s:
             return []  # too long without a good fetch: the keys may have been revoked
@@ -358,7 +297,7 @@ class Authenticator:
         fetched = self._jwks_fetched_at
         return fetched is not None and self._clock() - fetched < JWKS_TTL_S
 
-    async def _jwks_keys(self, alg: object, kid: str | None) -> list[_Key]:
+    async def _jwks_keys(self, alg: object, kid: str | None) -> list[VerificationKey]:
         if self._jwks_fresh() and (matches := self._jwks_match(alg, kid)):
             return matches
         async with self._jwks_lock:  # one fetch at a time; the others reuse its answer
@@ -383,7 +322,7 @@ class Authenticator:
             return
         members = document.get("keys") if isinstance(document, dict) else None
         keys = tuple(
-            key for key in map(_jwk_key, members if isinstance(members, list) else []) if key
+            key for key in map(jwk_key, members if isinstance(members, list) else []) if key
         )
         if not keys:
             self._jwks_failed("no_keys")

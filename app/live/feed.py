@@ -32,7 +32,7 @@ import asyncio
 import itertools
 import os
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,7 @@ from app.catalogue.index import EventIndex, Replaced
 from app.catalogue.lists import OPEN, LocalList
 from app.live.changes import EventChange, event_changes
 from app.live.delivery import DELIVERY_CAP_S, Delivery
+from app.live.subscription import HEARTBEAT, RETRY_MS, Subscription, message
 from app.observability.metrics import Metrics
 from app.supervisor import Supervised, Supervisor
 from app.upstream.models import Event
@@ -51,8 +52,6 @@ from app.upstream.models import Event
 log = structlog.get_logger(__name__)
 
 QUEUE_SIZE = 64  # messages a subscriber may fall behind by before it is dropped
-RETRY_MS = 3000
-HEARTBEAT = ServerSentEvent(comment="heartbeat").encode()
 
 
 class LiveFull(Exception):
@@ -64,86 +63,6 @@ class LiveLimits:
     max_clients: int
     log_size: int
     heartbeat_s: float = 15.0
-
-
-@dataclass(eq=False, slots=True)
-class Subscription:
-    """One subscriber: the messages to send first, then what ``push`` hands it.
-
-    Kept small (while waiting, one future: no queue, no lock), as a replica holds
-    thousands of these. Messages are handed over as tuples, the same one to every
-    subscriber (a tuple of bytes is not tracked by the garbage collector); ``delivery``:
-    the published change this subscriber has yet to take, if any.
-
-    ``client_gone``: asked before each heartbeat (``Request.is_disconnected``), as
-    uvicorn does not fail a send to a client that left; None where a failed send is how
-    the stream learns it (an ASGI 2.4 server).
-    """
-
-    initial: tuple[bytes, ...]
-    resumed: bool = False
-    user: str | None = None  # digest of the viewer's user id (for session notices)
-    client_gone: Callable[[], Awaitable[bool]] | None = None
-    pending: tuple[bytes, ...] = ()
-    ended: bool = False
-    waiter: asyncio.Future[None] | None = None
-    delivery: Delivery | None = None
-
-    def push(self, frames: tuple[bytes, ...]) -> None:
-        self.pending = self.pending + frames if self.pending else frames
-        self._wake()
-
-    def take(self) -> tuple[bytes, ...]:
-        """The pending messages, now to be sent."""
-        frames, self.pending = self.pending, ()
-        self._settle()
-        return frames
-
-    def end(self) -> None:
-        self.ended = True
-        self.pending = ()
-        self._settle()
-        self._wake()
-
-    def _settle(self) -> None:
-        delivery, self.delivery = self.delivery, None
-        if delivery is not None:
-            delivery.received()
-
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def wait(self) -> None:
-        """Until there is something to send, or the end."""
-        if self.pending or self.ended:
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self.waiter = waiter
-        try:
-            await waiter
-        finally:
-            self.waiter = None
-
-
-async def messages(subscription: Subscription) -> AsyncGenerator[bytes, None]:
-    """What a subscriber's stream sends: the first messages, then whatever is pushed
-    (changes, heartbeats) as it comes, until the subscription ends."""
-    initial, subscription.initial = subscription.initial, ()
-    for frame in initial:
-        yield frame
-    while True:
-        await subscription.wait()
-        if subscription.ended:
-            return
-        for frame in subscription.take():
-            yield frame
-
-
-def message(kind: str, message_id: str, data: bytes) -> bytes:
-    """One SSE message, encoded once (the data is JSON: one line)."""
-    return ServerSentEvent(data=data.decode(), event=kind, id=message_id, retry=RETRY_MS).encode()
 
 
 def change_id(fetched_at: float, event_id: str) -> str:

@@ -14,14 +14,13 @@ calling.
 
 from __future__ import annotations
 
-import math
 import re
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final, Generic, TypeVar
+from typing import Final, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -42,6 +41,7 @@ from app.upstream.errors import (
     operation_error,
 )
 from app.upstream.models import Event, LiveStream, Sport, Stream, StreamLink, UpstreamModel
+from app.upstream.wire import body_field, operation_code, retry_after_s, wire_date
 
 log = structlog.get_logger(__name__)
 
@@ -122,49 +122,6 @@ def build_http_client(
     )
 
 
-def _lookup(body: object, key: str) -> Any:
-    """``body[key]`` with the key matched case-insensitively; None when absent."""
-    if isinstance(body, dict):
-        folded = key.casefold()
-        for name, value in body.items():
-            if isinstance(name, str) and name.casefold() == folded:
-                return value
-    return None
-
-
-def _operation_code(body: object) -> int | None:
-    """The body's operationCode as an int (``300``, ``"300"``, ``300.0``), else None."""
-    value = _lookup(body, "operationCode")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else None
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isascii() and text.isdigit():
-            return int(text)
-    return None
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Retry-After in seconds (the delta form; an HTTP date or nonsense gives None)."""
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def _wire_date(day: date) -> str:
-    """``DD-MM-YYYY`` (``strftime('%Y')`` does not pad years before 1000)."""
-    return f"{day.day:02d}-{day.month:02d}-{day.year:04d}"
-
-
 class OnePlatformClient:
     def __init__(
         self,
@@ -189,7 +146,7 @@ class OnePlatformClient:
 
     async def events_by_date(self, day: date) -> ListResult[Event]:
         """event/all for one date (``DD-MM-YYYY`` on the wire)."""
-        url = f"{self._api}/event/all/{self._uid_path}/{_wire_date(day)}"
+        url = f"{self._api}/event/all/{self._uid_path}/{wire_date(day)}"
         return await self._call(EVENT_ALL, "GET", url, None, self._items("events", Event))
 
     async def open_events(self) -> ListResult[Event]:
@@ -258,7 +215,7 @@ class OnePlatformClient:
         outcome, code = "error", None
         try:
             body = await self._exchange(method, verb, url, params)
-            code = _operation_code(body)
+            code = operation_code(body)
             if code is not None and code != SUCCESS_CODE:
                 raise self._refusal(method, code, body)
             result = parse(method, body)
@@ -285,7 +242,7 @@ class OnePlatformClient:
             return UpstreamRateLimited(method, f"operationCode {code}")
         if SERVER_ERROR_CODE <= code < SERVER_ERROR_CODE + 100:
             return UpstreamServerError(method, f"operationCode {code}", code)
-        return operation_error(method, code, self._upstream_text(_lookup(body, "message")))
+        return operation_error(method, code, self._upstream_text(body_field(body, "message")))
 
     def _upstream_text(self, value: object) -> str:
         """The upstream's own message, capped and with the customerUid scrubbed out."""
@@ -316,7 +273,7 @@ class OnePlatformClient:
         if failure is not None:
             raise failure
         if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
-            raise UpstreamRateLimited(method, "HTTP 429", _retry_after(response))
+            raise UpstreamRateLimited(method, "HTTP 429", retry_after_s(response))
         if response.status_code >= httpx.codes.INTERNAL_SERVER_ERROR:
             raise UpstreamServerError(method, f"HTTP {response.status_code}", response.status_code)
         body: object = None
@@ -328,7 +285,7 @@ class OnePlatformClient:
             )
         if failure is not None:
             raise failure
-        if response.status_code != httpx.codes.OK and _operation_code(body) is None:
+        if response.status_code != httpx.codes.OK and operation_code(body) is None:
             raise UpstreamBadResponse(method, f"unexpected HTTP {response.status_code}")
         return body
 
@@ -351,7 +308,7 @@ class OnePlatformClient:
         """A parser for a list answer under ``key`` (any casing); bad items are skipped."""
 
         def parse(method: str, body: object) -> ListResult[M]:
-            raw = body if isinstance(body, list) else _lookup(body, key)
+            raw = body if isinstance(body, list) else body_field(body, key)
             if raw is None:
                 raw = []  # an empty answer may omit the list
             if not isinstance(raw, list):

@@ -24,14 +24,8 @@ import structlog
 from pydantic import SecretStr
 
 from app.errors import problem_from_upstream
-from app.observability.logging import (
-    REDACTED,
-    STDLIB_LOGGERS,
-    Redactor,
-    configure_logging,
-    log_level,
-    set_log_level,
-)
+from app.observability.logging import configure_logging, log_level, set_log_level
+from app.observability.redaction import REDACTED, STDLIB_LOGGERS, Redactor
 from app.upstream.client import OnePlatformClient, UpstreamCall, build_http_client
 from app.upstream.errors import (
     OPERATION_ERRORS,

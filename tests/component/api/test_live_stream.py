@@ -18,7 +18,8 @@ from app.api.live import LiveStream
 from app.catalogue.index import EventIndex
 from app.catalogue.lists import OPEN, LocalList, decode_list
 from app.catalogue.snapshot import Snapshot, make_snapshot
-from app.live.feed import HEARTBEAT, LiveFeed, LiveLimits
+from app.live.feed import LiveFeed, LiveLimits
+from app.live.subscription import HEARTBEAT
 from app.observability.metrics import Metrics
 from tests.support.logs import all_logs
 

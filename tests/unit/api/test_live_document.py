@@ -13,7 +13,8 @@ import pytest
 from app.catalogue.index import EventIndex
 from app.catalogue.lists import OPEN, LocalList, decode_list
 from app.catalogue.snapshot import make_snapshot
-from app.live.feed import LiveFeed, LiveLimits, Subscription, render
+from app.live.feed import LiveFeed, LiveLimits, render
+from app.live.subscription import Subscription
 from app.main import create_app
 from app.settings import Settings
 from app.upstream.models import Event

@@ -11,15 +11,8 @@ from app.catalogue.index import EventIndex, Replaced
 from app.catalogue.lists import OPEN, LocalList, LocalLists, decode_list
 from app.catalogue.shared import SharedLists
 from app.catalogue.snapshot import make_snapshot
-from app.live.feed import (
-    HEARTBEAT,
-    QUEUE_SIZE,
-    LiveFeed,
-    LiveFull,
-    LiveLimits,
-    Subscription,
-    messages,
-)
+from app.live.feed import QUEUE_SIZE, LiveFeed, LiveFull, LiveLimits
+from app.live.subscription import HEARTBEAT, Subscription, messages
 from app.observability.metrics import Metrics
 from app.store import build_store
 from tests.support.logs import all_logs

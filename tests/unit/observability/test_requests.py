@@ -16,8 +16,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.observability.context import current_summary
-from app.observability.logging import Redactor, configure_logging, log_level, set_log_level
+from app.observability.logging import configure_logging, log_level, set_log_level
 from app.observability.metrics import Metrics
+from app.observability.redaction import Redactor
 from app.observability.requests import AccessLine, RequestObserver
 
 SECURITY = [(b"x-content-type-options", b"nosniff")]
