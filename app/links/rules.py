@@ -3,7 +3,8 @@ and ``now``, each returning a verdict. Nothing here calls the store or the upstr
 so a refusal decided here never spends upstream budget.
 
 - ``event_refusal``: only an event in progress (``O``) gets links; pending (``P``),
-  closed (``C``) and void (``V``) events are refused with 409/410.
+  closed (``C``) and void (``V``) events are refused with 409/410 (``pending_refusal``
+  is the 409, also what ONEPlatform's 402 becomes).
 - ``check_step``: the redirect URL, the stream's existence (names compared
   case-insensitively) and the event's and the stream's geo lists, for one play step;
   a ``Candidate`` ready to mint, or the ``GatewayError`` that refuses it.
@@ -73,20 +74,30 @@ def event_refusal(event_id: str, event: Event, now_s: float) -> GatewayError | N
         return None
     if verdict is StatusVerdict.UNKNOWN:
         return event_not_found(event_id)
-    extra = None
-    if verdict is StatusVerdict.PENDING:  # the client asks again when it can change
-        start = event.start_time
-        extra = {
-            "eventId": event_id,
-            "startTime": None if start is None else start.isoformat().replace("+00:00", "Z"),
-        }
+    if verdict is StatusVerdict.PENDING:
+        return pending_refusal(event_id, event)
     code, words = _STATUS_PROBLEMS[verdict]
+    return problem(code, _status_detail(words, event.event_status_code))
+
+
+def pending_refusal(event_id: str, event: Event) -> GatewayError:
+    """The 409 ``event_pending`` for ``event``, with its start time so the client knows
+    when to ask again: the local rule's answer, and ONEPlatform's 402 for an event whose
+    start has passed while it is still pending there."""
+    code, words = _STATUS_PROBLEMS[StatusVerdict.PENDING]
+    start = event.start_time
     return problem(
         code,
-        f"The event {words} (status {event.event_status_code}); "
-        "links are minted only for events in progress.",
-        extra=extra,
+        _status_detail(words, "P"),
+        extra={
+            "eventId": event_id,
+            "startTime": None if start is None else start.isoformat().replace("+00:00", "Z"),
+        },
     )
+
+
+def _status_detail(words: str, status: str) -> str:
+    return f"The event {words} (status {status}); links are minted only for events in progress."
 
 
 def check_step(

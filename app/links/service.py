@@ -27,7 +27,15 @@ from app.links.background import BackgroundWrites
 from app.links.ladder import LinkKind, PlayStep
 from app.links.minting import LinkMinter, Minted
 from app.links.play import Played, play_ladder
-from app.links.rules import REFUSAL_REASONS, Candidate, LinkRules, Viewer, check_step, event_refusal
+from app.links.rules import (
+    REFUSAL_REASONS,
+    Candidate,
+    LinkRules,
+    Viewer,
+    check_step,
+    event_refusal,
+    pending_refusal,
+)
 from app.links.sessions import LinkSessions, SessionRef
 from app.observability.metrics import Metrics
 from app.upstream.models import Event, Stream
@@ -178,7 +186,23 @@ class LinkService:
         candidate: Candidate,
         session: SessionRef,
     ) -> Minted:
-        return await self._minter.mint(principal, viewer, event_id, candidate, session)
+        try:
+            return await self._minter.mint(principal, viewer, event_id, candidate, session)
+        except GatewayError as exc:
+            if exc.code != "event_pending":
+                raise
+            raise await self._upstream_pending(event_id, exc) from None
+
+    async def _upstream_pending(self, event_id: str, refused: GatewayError) -> GatewayError:
+        """ONEPlatform's 402 for an event the local rule let through (its start has
+        passed, it is still pending there): the local rule's 409, with its start time
+        and when to ask again."""
+        found = await self._catalogue.find_event(event_id)
+        if found is None:
+            return refused
+        refusal = pending_refusal(event_id, found.event)
+        refusal.retry_after_s = await self._catalogue.pending_retry_after(found.event)
+        return refusal
 
     def count_refusal(self, reason: str) -> None:
         self._metrics.refusals.labels(reason).inc()

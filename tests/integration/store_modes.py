@@ -13,10 +13,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import httpx
 
 from tests.support.gateway import GatewayProcess
+from tests.support.polling import wait_until
 from tests.support.redis_cluster import RedisClusterProcesses
 from tests.support.redis_sentinel import RedisSentinelProcesses
 from tests.support.simulator import SimMethod, SimulatorHandle
@@ -93,22 +95,31 @@ def wait_warm(replicas: Sequence[GatewayProcess], timeout_s: float = 40.0) -> No
     """Every replica answers every read and mints a link."""
     deadline = time.monotonic() + timeout_s
     with httpx.Client(timeout=5) as http:
+
+        def left() -> float:
+            return max(0.1, deadline - time.monotonic())
+
+        def answers(url: str) -> bool:
+            return http.get(url).status_code == 200
+
+        def minted(replica: GatewayProcess) -> bool:
+            url, body, headers = link_request(replica, f"warm-{uuid.uuid4().hex[:8]}")
+            return http.post(url, json=body, headers=headers).status_code == 200
+
         for replica in replicas:
-            pending = list(READS)
-            while pending:
-                if http.get(replica.url + pending[0]).status_code == 200:
-                    pending.pop(0)
-                    continue
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{replica.name} never answered {pending[0]}")
-                time.sleep(0.1)
-            while True:
-                url, body, headers = link_request(replica, f"warm-{uuid.uuid4().hex[:8]}")
-                if http.post(url, json=body, headers=headers).status_code == 200:
-                    break
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{replica.name} never minted a link")
-                time.sleep(0.2)
+            for path in READS:
+                wait_until(
+                    partial(answers, replica.url + path),
+                    f"{replica.name} answers {path}",
+                    timeout_s=left(),
+                    every_s=0.1,
+                )
+            wait_until(
+                partial(minted, replica),
+                f"{replica.name} mints a link",
+                timeout_s=left(),
+                every_s=0.2,
+            )
 
 
 @dataclass(frozen=True)
@@ -157,7 +168,7 @@ class Load:
                     )
             except httpx.HTTPError as exc:
                 self.errors.append(f"{replica.name}: {type(exc).__name__}")
-            await asyncio.sleep(rng.uniform(0.05, 0.15))
+            await asyncio.sleep(rng.uniform(0.05, 0.15))  # pacing: a client between requests
 
     async def _run(self) -> None:
         async with httpx.AsyncClient(timeout=10) as http:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import gateway_env, run_fleet
+from tests.support.polling import wait_until
 from tests.support.redis_server import fresh_database
 from tests.support.simulator import HLS_STREAM, SimulatorHandle, run_simulator, scenario_event
 
@@ -50,11 +51,11 @@ def replicas(
     )
     with run_fleet(2, env, tmp_path_factory.mktemp("admin-logs")) as fleet:
         urls = [g.url for g in fleet]
-        deadline = time.monotonic() + 30
-        for url in urls:
-            while httpx.get(f"{url}/v1/events/{EVENT}").status_code != 200:
-                assert time.monotonic() < deadline, "the fleet never saw the event"
-                time.sleep(0.1)
+        wait_until(
+            lambda: all(httpx.get(f"{url}/v1/events/{EVENT}").status_code == 200 for url in urls),
+            "the fleet sees the event",
+            timeout_s=30,
+        )
         yield urls
 
 

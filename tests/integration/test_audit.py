@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ import redis
 
 from tests.support.gateway import gateway_env, run_gateway
 from tests.support.jwt_keys import HS_SECRET, sign_hs256
+from tests.support.polling import wait_until
 from tests.support.redis_server import fresh_database
 from tests.support.simulator import SimulatorHandle, run_simulator
 
@@ -102,10 +104,11 @@ def test_every_link_decision_has_exactly_one_record_and_no_secret(
         run_gateway(env, tmp_path, name="audit") as gateway,
         httpx.Client(base_url=gateway.url, timeout=10.0) as client,
     ):
-        deadline = time.monotonic() + 30
-        while client.get(f"/v1/events/{GB_ONLY}").status_code != 200:
-            assert time.monotonic() < deadline, "the gateway never saw the events"
-            time.sleep(0.1)
+        wait_until(
+            lambda: client.get(f"/v1/events/{GB_ONLY}").status_code == 200,
+            "the gateway sees the events",
+            timeout_s=30,
+        )
 
         def send(path: str, body: Mapping[str, object], headers: dict[str, str]) -> httpx.Response:
             return client.post(f"/v1/events/{path}", json=body, headers=headers)
@@ -127,12 +130,24 @@ def test_every_link_decision_has_exactly_one_record_and_no_secret(
             expected[answer.headers["x-request-id"]] = (decision, code)
             assert (answer.status_code == 200) == (decision != "refused"), answer.text
         assert not_decisions[0].status_code == 422
-        time.sleep(0.5)  # the stream entries are written while the answers go out
-        log_lines = [json.loads(line) for line in gateway.log_text().splitlines() if line]
-        with redis.Redis.from_url(redis_url, decode_responses=True) as store:
-            entries = [fields for _, fields in store.xrange(STREAM)]
 
-    logged = [line for line in log_lines if line.get("event") == "audit"]
+        # the records are written while the answers go out: wait for every one of them
+        def audit_lines() -> list[dict[str, Any]]:
+            lines = [json.loads(line) for line in gateway.log_text().splitlines() if line]
+            return [line for line in lines if line.get("event") == "audit"]
+
+        with redis.Redis.from_url(redis_url, decode_responses=True) as store:
+            entries = wait_until(
+                lambda: [fields for _, fields in store.xrange(STREAM)],
+                "an audit entry per decision in the stream",
+                until=lambda found: len(found) >= len(expected),
+            )
+        logged = wait_until(
+            audit_lines,
+            "an audit line per decision in the log",
+            until=lambda found: len(found) >= len(expected),
+        )
+
     for records in (logged, entries):
         by_request = {}
         for record in records:

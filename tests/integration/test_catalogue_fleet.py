@@ -103,7 +103,7 @@ async def _client(
         )
         if key == "open" and response.status_code == 200:
             known_ids = [e["eventId"] for e in response.json()["events"]] or known_ids
-        await asyncio.sleep(rng.uniform(0.05, 0.25))
+        await asyncio.sleep(rng.uniform(0.05, 0.25))  # pacing: a viewer between reads
 
 
 def test_many_clients_three_replicas_zero_violations(fleet: Fleet) -> None:

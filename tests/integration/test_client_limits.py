@@ -12,7 +12,6 @@ sharing a real redis-server, the simulator as the upstream.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import GatewayProcess, gateway_env, run_fleet
+from tests.support.polling import wait_until
 from tests.support.redis_server import fresh_database
 from tests.support.simulator import HLS_STREAM, SimulatorHandle, run_simulator, scenario_event
 
@@ -69,11 +69,11 @@ def fleet(
         REPLICA_COUNT="2",
     )
     with run_fleet(2, env, tmp_path_factory.mktemp("limits-logs")) as replicas:
-        deadline = time.monotonic() + 30
-        for replica in replicas:
-            while httpx.get(f"{replica.url}/v1/events/open").status_code != 200:
-                assert time.monotonic() < deadline, "the fleet never fetched the open list"
-                time.sleep(0.1)
+        wait_until(
+            lambda: all(httpx.get(f"{r.url}/v1/events/open").status_code == 200 for r in replicas),
+            "the fleet fetched the open list",
+            timeout_s=30,
+        )
         yield Fleet(replicas)
 
 
@@ -97,10 +97,7 @@ def open_stream(stack: ExitStack, url: str, user: str) -> httpx.Response:
 
 
 def wait_for(check: Any, what: str, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s"
-        time.sleep(0.05)
+    wait_until(check, what, timeout_s=timeout_s)
 
 
 def test_a_user_holds_at_most_its_streams_across_the_fleet(fleet: Fleet) -> None:

@@ -43,6 +43,7 @@ import httpx
 import pytest
 import redis
 
+from tests.support import polling
 from tests.support.gateway import GatewayProcess, gateway_env, run_gateway
 from tests.support.redis_server import free_port, run_redis_server
 from tests.support.simulator import SimMethod, SimulatorHandle, run_simulator
@@ -194,10 +195,7 @@ def rig(simulator: SimulatorHandle, tmp_path: Path) -> Iterator[Rig]:
 def wait_until(condition: Callable[[], object], timeout_s: float, what: str) -> float:
     """Seconds it took for ``condition`` to hold; fails after ``timeout_s``."""
     started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout_s:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.1)
+    polling.wait_until(condition, what, timeout_s=timeout_s, every_s=0.1)
     return time.monotonic() - started
 
 

@@ -31,6 +31,7 @@ import httpx
 import pytest
 
 from app.api.schemas import EventOut, StreamOut
+from tests.support import polling
 from tests.support.gateway import GatewayProcess, gateway_env, run_gateway
 from tests.support.redis_server import fresh_database
 from tests.support.simulator import FaultKind, SimMethod, SimulatorHandle, run_simulator
@@ -152,11 +153,7 @@ def clean_slate(rig: Rig) -> Iterator[None]:
 
 
 def wait_until(condition: Callable[[], object], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    polling.wait_until(condition, what, timeout_s=timeout_s, every_s=0.1)
 
 
 def assert_within_budget(sim: SimulatorHandle) -> None:
@@ -321,7 +318,8 @@ def test_a_suddenly_empty_list_is_held_back_until_confirmed(rig: Rig) -> None:
     assert [e["eventId"] for e in first.json()["events"]] == [OPEN]
     sim.inject_fault("event_open", "empty", count=2)
     wait_until(lambda: pending_faults(sim, "event_open") == 1, 3 * GATE_INTERVAL_S, "1st empty")
-    time.sleep(0.5)  # the answer is in; the gateway decided
+    # the answer is in and the gateway decided: it says so in its log
+    wait_until(lambda: '"empty_list_held_back"' in rig.gateway.log_text(), 10, "the hold-back")
     held = rig.get("/v1/events/open")
     assert [e["eventId"] for e in held.json()["events"]] == [OPEN]  # one empty answer: ignored
     assert fetched_at(held) == fetched_at(first)
@@ -425,7 +423,7 @@ def test_the_breaker_spares_a_failing_method_and_a_probe_recovers_it(rig: Rig) -
     )
     assert spared - spared_before == 4
     sim.clear_faults()
-    time.sleep(2.1)  # the default cool-down
+    time.sleep(2.1)  # the stimulus: the default cool-down passes
     probe = rig.mint(f"probe-{uuid.uuid4().hex[:8]}")
     assert probe.status_code == 200, probe.text
     assert calls_of(sim, "stream_link") == start_calls + 6

@@ -74,7 +74,7 @@ async def offered(
     async with httpx.AsyncClient(timeout=15) as http:
 
         async def one(index: int) -> httpx.Response:
-            await asyncio.sleep(max(0.0, start + index / per_s - loop.time()))
+            await asyncio.sleep(max(0.0, start + index / per_s - loop.time()))  # pacing
             replica = replicas[index % len(replicas)]
             url, body, headers = link_request(replica, f"{prefix}-{index}")
             return await http.post(url, json=body, headers=headers)

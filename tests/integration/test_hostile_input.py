@@ -34,6 +34,7 @@ import pytest
 
 from tests.support.gateway import GatewayProcess, gateway_env, run_gateway
 from tests.support.jwt_keys import hs256_with_raw_key, rsa_keys, sign_hs256, unsigned_token
+from tests.support.polling import wait_until
 from tests.support.redis_server import fresh_database
 from tests.support.simulator import SimCall, SimulatorHandle, run_simulator
 
@@ -181,10 +182,11 @@ def rig(redis_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             httpx.Client(base_url=gateway.url, timeout=10, transport=proxy) as trusted,
         ):
             rig = Rig(sim, gateway, untrusted, trusted)
-            deadline = time.monotonic() + 20
-            while rig.untrusted.get("/v1/events/open").status_code != 200:
-                assert time.monotonic() < deadline, "the gateway never warmed"
-                time.sleep(0.1)
+            wait_until(
+                lambda: rig.untrusted.get("/v1/events/open").status_code == 200,
+                "the gateway warm",
+                timeout_s=20,
+            )
             assert rig.mint().status_code == 200  # streams cached, everything in place
             yield rig
 

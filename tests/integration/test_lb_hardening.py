@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.support.jwt_keys import HS_SECRET, sign_hs256
+from tests.support.polling import wait_until
 from tests.support.simulator import HLS_STREAM, scenario_event
 from tests.support.topology import Topology, run_topology
 
@@ -63,10 +64,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s"
-        time.sleep(0.1)
+    wait_until(check, what, timeout_s=timeout_s, every_s=0.1)
 
 
 def logs(topology: Topology) -> dict[str, str]:

@@ -22,6 +22,7 @@ from pydantic import TypeAdapter
 from app.api.schemas import LinkOut
 from tests.support.gateway import gateway_env, run_gateway
 from tests.support.jwt_keys import HS_SECRET, sign_hs256
+from tests.support.polling import wait_until
 from tests.support.redis_server import database_url, fresh_database
 from tests.support.simulator import SimCall, SimulatorHandle, run_simulator
 
@@ -105,11 +106,11 @@ def _flush(redis_url: str) -> None:
 
 def wait_warm(client: httpx.Client) -> None:
     """A fresh gateway serves links once it holds the open list."""
-    deadline = time.monotonic() + WARM_TIMEOUT_S
-    while client.get("/v1/events/open").status_code != 200:
-        if time.monotonic() > deadline:
-            pytest.fail("the gateway never fetched the open list")
-        time.sleep(0.05)
+    wait_until(
+        lambda: client.get("/v1/events/open").status_code == 200,
+        "the open list",
+        timeout_s=WARM_TIMEOUT_S,
+    )
 
 
 def jwt_for(user_id: str) -> dict[str, str]:
@@ -282,10 +283,7 @@ def test_identical_requests_within_the_window_share_one_upstream_call(
 
     first = mint(gateway, headers, stream="HLS", kind="raw")
     # The answer is stored for dedupe as it goes out, not before: wait until it is.
-    deadline = time.monotonic() + 10
-    while not dedupe_entries(store_url) - stored_before:
-        assert time.monotonic() < deadline, "the answer was never stored for dedupe"
-        time.sleep(0.01)
+    wait_until(lambda: dedupe_entries(store_url) - stored_before, "the answer stored for dedupe")
     second = mint(gateway, headers, stream="HLS", kind="raw")
 
     assert first.status_code == second.status_code == 200

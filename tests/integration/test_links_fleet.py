@@ -28,6 +28,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import GatewayProcess, gateway_env, run_fleet
+from tests.support.polling import wait_until
 from tests.support.redis_server import fresh_database
 from tests.support.simulator import SimMethod, SimulatorHandle, run_simulator
 
@@ -66,12 +67,14 @@ def fleet(
         REPLICA_COUNT=str(REPLICAS),
     )
     with run_fleet(REPLICAS, env, Path(tmp_path_factory.mktemp("fleet-logs"))) as replicas:
-        deadline = time.monotonic() + WARM_TIMEOUT_S
-        for replica in replicas:
-            while httpx.get(f"{replica.url}/v1/events/open", timeout=2).status_code != 200:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{replica.name} never got the open list")
-                time.sleep(0.05)
+        wait_until(
+            lambda: all(
+                httpx.get(f"{replica.url}/v1/events/open", timeout=2).status_code == 200
+                for replica in replicas
+            ),
+            "the open list on every replica",
+            timeout_s=WARM_TIMEOUT_S,
+        )
         warm_connections(replicas, simulator)
         yield replicas
 
@@ -117,6 +120,7 @@ async def burst(
             replica = replicas[index % len(replicas)]
             kind = "raw" if index % 2 else "player"
             if offered_per_s is not None:
+                # pacing: the offered rate is the stimulus
                 await asyncio.sleep(max(0.0, start + index / offered_per_s - loop.time()))
             async with limit:
                 return await client.post(

@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.gateway import gateway_env, run_gateway
 from tests.support.jwt_keys import HS_SECRET, sign_hs256, unsigned_token
+from tests.support.polling import eventually
 from tests.support.simulator import FaultKind, SimulatorHandle, run_simulator
 
 pytestmark = pytest.mark.redis
@@ -614,7 +615,7 @@ async def test_slots_a_stalled_replica_cannot_keep_are_given_up_not_used_late(
             await wait_for_waiting(client, len(pending))
             os.kill(process.process.pid, signal.SIGSTOP)
             try:
-                await asyncio.sleep(6.0)
+                await asyncio.sleep(6.0)  # the stimulus: the process frozen past the waits
             finally:
                 os.kill(process.process.pid, signal.SIGCONT)
             responses = await asyncio.gather(*pending)
@@ -627,17 +628,16 @@ async def test_slots_a_stalled_replica_cannot_keep_are_given_up_not_used_late(
 
 
 async def wait_open_async(client: httpx.AsyncClient) -> None:
-    deadline = time.monotonic() + WARM_TIMEOUT_S
-    while (await client.get("/v1/events/open")).status_code != 200:
-        if time.monotonic() > deadline:
-            pytest.fail("the gateway never fetched the open list")
-        await asyncio.sleep(0.05)
+    async def fetched() -> bool:
+        return (await client.get("/v1/events/open")).status_code == 200
+
+    await eventually(fetched, "the open list", timeout_s=WARM_TIMEOUT_S)
 
 
 async def wait_for_waiting(client: httpx.AsyncClient, count: int) -> None:
     """Until ``count`` requests hold a reserved slot (the gateway's own counter)."""
-    deadline = time.monotonic() + 30.0  # generous: a loaded machine is slow, not wrong
-    while True:
+
+    async def reserved() -> bool:
         text = (await client.get("/metrics")).text
         waited = sum(
             sample.value
@@ -646,8 +646,7 @@ async def wait_for_waiting(client: httpx.AsyncClient, count: int) -> None:
             if sample.name == "gateway_budget_decisions_total"
             and sample.labels == {"method": "stream_link", "decision": "waited"}
         )
-        if waited >= count:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"{count} requests never reserved a slot")
-        await asyncio.sleep(0.005)
+        return waited >= count
+
+    # generous: a loaded machine is slow, not wrong
+    await eventually(reserved, f"{count} requests holding a reserved slot", timeout_s=30.0)

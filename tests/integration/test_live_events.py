@@ -24,6 +24,7 @@ from httpx_sse import EventSource, ServerSentEvent
 
 from tests.support.gateway import GatewayProcess, gateway_env, run_fleet, run_gateway
 from tests.support.jwt_keys import HS_SECRET, sign_hs256
+from tests.support.polling import eventually, wait_until
 from tests.support.redis_server import fresh_database
 from tests.support.simulator import SimulatorHandle, run_simulator
 
@@ -96,10 +97,11 @@ def fleet(redis_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 def _wait_warm(replica: GatewayProcess) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while httpx.get(f"{replica.url}/v1/events/open", timeout=5).status_code != 200:
-        assert time.monotonic() < deadline, f"{replica.name} never fetched the open list"
-        time.sleep(0.1)
+    wait_until(
+        lambda: httpx.get(f"{replica.url}/v1/events/open", timeout=5).status_code == 200,
+        f"{replica.name} fetched the open list",
+        timeout_s=WAIT_S,
+    )
 
 
 @dataclass
@@ -287,7 +289,7 @@ async def test_a_reconnect_with_last_event_id_gets_exactly_the_missed_messages(
                 # Resuming from the last of them: nothing to send.
             headers = {**AUTH, "Last-Event-ID": missed[-1][0]}
             async with subscribe(replica.url, headers=headers) as current:
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(0.5)  # a window in which nothing may arrive
                 assert current.messages == []
 
 
@@ -321,14 +323,20 @@ async def test_a_jwt_in_access_token_authenticates_and_never_reaches_the_logs(
     fleet: Fleet,
 ) -> None:
     replica = fleet.replicas[0]
+    line = '"route":"/v1/events/live","status":200'
+    before = replica.log_text().count(line)
     token = sign_hs256({"sub": "viewer-2", "exp": int(time.time()) + 300})
     async with subscribe(replica.url, headers={}, params={"access_token": token}) as sub:
         await sub.wait_for(lambda m: len(m) >= 1)
     async with subscribe(replica.url, headers={"Authorization": f"Bearer {token}"}) as sub:
         await sub.wait_for(lambda m: len(m) >= 1)
-    await asyncio.sleep(0.3)  # access lines are flushed within 50 ms
-    log = replica.log_text()
-    assert '"route":"/v1/events/live","status":200' in log
+    log = await asyncio.to_thread(
+        wait_until,
+        replica.log_text,
+        "both access lines of the live route in the log",
+        until=lambda text: text.count(line) >= before + 2,
+        timeout_s=WAIT_S,
+    )
     assert token not in log
     assert token.split(".")[2] not in log
 
@@ -393,17 +401,16 @@ async def test_the_cap_answers_503_and_shutdown_ends_streams_cleanly(fleet: Flee
                     metrics = (await client.get("/metrics")).text
                 assert "gateway_live_subscribers 2.0" in metrics
                 assert 'gateway_refusals_total{reason="live_full"} 1.0' in metrics
+
             # A client that left frees its place (the server hears the disconnect).
-            deadline = time.monotonic() + WAIT_S
-            while True:
+            async def place_freed() -> bool:
                 async with (
                     httpx.AsyncClient(base_url=capped.url, timeout=10) as client,
                     client.stream("GET", "/v1/events/live", headers=AUTH) as again,
                 ):
-                    if again.status_code == 200:
-                        break
-                assert time.monotonic() < deadline, "the place was never freed"
-                await asyncio.sleep(0.1)
+                    return again.status_code == 200
+
+            await eventually(place_freed, "the place freed", timeout_s=WAIT_S)
 
             # SIGTERM: the stream ends with the chunked body's last chunk, and the
             # process exits on its own (uvicorn re-raises the signal it caught: -15)
@@ -424,11 +431,11 @@ async def test_shutdown_ends_streams_under_several_worker_processes(fleet: Fleet
     that worker's handler (``app/exit_signal.py``) and ends its streams."""
     env = {**fleet.env, "REPLICA_ID": "workers"}
     with run_gateway(env, fleet.log_dir, name="workers", workers=2) as gateway:
-        deadline = time.monotonic() + WAIT_S
         # Both workers warm (a new connection goes to either).
-        while not all([await _open_list_served(gateway) for _ in range(6)]):
-            assert time.monotonic() < deadline, "the workers never fetched the open list"
-            await asyncio.sleep(0.1)
+        async def both_warm() -> bool:
+            return all([await _open_list_served(gateway) for _ in range(6)])
+
+        await eventually(both_warm, "both workers fetched the open list", timeout_s=WAIT_S)
         async with contextlib.AsyncExitStack() as streams:
             subscribers = [
                 await streams.enter_async_context(subscribe(gateway.url)) for _ in range(6)

@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from tests.support.gateway import GatewayProcess, gateway_env, run_gateway
+from tests.support.polling import wait_until
 from tests.support.redis_server import fresh_database
 from tests.support.simulator import SimulatorHandle, run_simulator
 
@@ -80,13 +81,11 @@ def run(redis_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def _wait_open(url: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    def has_events() -> bool:
         response = httpx.get(f"{url}/v1/events/open", timeout=5)
-        if response.status_code == 200 and response.json()["events"]:
-            return
-        time.sleep(0.2)
-    raise AssertionError("the open list never arrived")
+        return response.status_code == 200 and bool(response.json()["events"])
+
+    wait_until(has_events, "the open list with its events", timeout_s=20, every_s=0.2)
 
 
 def _traffic(run: Run) -> list[str]:
@@ -195,13 +194,14 @@ def test_metrics_and_logs_after_a_whole_run(run: Run) -> None:
 
     # The access line of the /metrics request above is written after every line before
     # it: once it is in the file, so are they.
-    deadline = time.monotonic() + 20
-    while not any(
-        line.startswith("{") and orjson.loads(line).get("route") == "/metrics"
-        for line in run.gateway.log_text().splitlines()
-    ):
-        assert time.monotonic() < deadline, "the last lines never reached the log"
-        time.sleep(0.05)
+    wait_until(
+        lambda: any(
+            line.startswith("{") and orjson.loads(line).get("route") == "/metrics"
+            for line in run.gateway.log_text().splitlines()
+        ),
+        "the last lines in the log",
+        timeout_s=20,
+    )
     log = run.gateway.log_text()
     for secret in [*run.secrets, *minted]:
         assert secret not in log, "a secret reached the log"

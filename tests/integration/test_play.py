@@ -21,6 +21,7 @@ from pydantic import TypeAdapter
 
 from app.api.schemas import LinkOut, PlayOut
 from tests.support.gateway import gateway_env, run_fleet
+from tests.support.polling import wait_until
 from tests.support.redis_server import fresh_database
 from tests.support.simulator import SimulatorHandle, run_simulator
 
@@ -126,15 +127,13 @@ def replicas(
 
 
 def _wait_open(client: httpx.Client, event_ids: set[str]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def listed() -> bool:
         answer = client.get("/v1/events/open")
-        if answer.status_code == 200 and event_ids <= {
+        return answer.status_code == 200 and event_ids <= {
             e["eventId"] for e in answer.json()["events"]
-        }:
-            return
-        time.sleep(0.1)
-    pytest.fail("the gateway never listed the scenario's open events")
+        }
+
+    wait_until(listed, "the scenario's open events listed", timeout_s=30)
 
 
 def viewer(country: str = "GB", ip: str = "198.51.100.20") -> dict[str, str]:
@@ -400,7 +399,7 @@ def test_after_refresh_after_a_new_link_is_minted(
         again = client.post(f"/v1/events/{BOTH}/links", json=body, headers=headers).json()
         assert again == first  # inside the dedupe window, before refreshAfter
         wait_s = (parse_time(first["refreshAfter"]) - datetime.now(UTC)).total_seconds()
-        time.sleep(max(0.0, wait_s) + 0.3)
+        time.sleep(max(0.0, wait_s) + 0.3)  # the stimulus: the player renews when told
         renewed = client.post(f"/v1/events/{BOTH}/links", json=body, headers=headers).json()
     assert renewed["url"] != first["url"]
     assert renewed["refreshAfter"] > first["refreshAfter"]

@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from tests.support.gateway import gateway_env, run_fleet
+from tests.support.polling import wait_until
 from tests.support.redis_server import fresh_database
 from tests.support.simulator import SimulatorHandle, run_simulator
 
@@ -74,15 +75,11 @@ def fleet_env(simulator: SimulatorHandle, redis_url: str, policy: str) -> dict[s
 
 
 def _wait_events(urls: list[str]) -> None:
-    deadline = time.monotonic() + 30
-    for url in urls:
-        while True:
-            answer = httpx.get(f"{url}/v1/events/open")
-            listed = {e["eventId"] for e in answer.json()["events"]} if answer.is_success else set()
-            if set(EVENTS) <= listed:
-                break
-            assert time.monotonic() < deadline, "the fleet never listed the events"
-            time.sleep(0.1)
+    def listed(url: str) -> bool:
+        answer = httpx.get(f"{url}/v1/events/open")
+        return answer.is_success and set(EVENTS) <= {e["eventId"] for e in answer.json()["events"]}
+
+    wait_until(lambda: all(listed(url) for url in urls), "the fleet lists the events", timeout_s=30)
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +220,7 @@ def test_heartbeats_keep_a_session_and_expiry_frees_it(refusing: list[str]) -> N
             beat = httpx.post(f"{url}/v1/sessions/{kept}/heartbeat", headers=viewer(user))
             assert beat.status_code == 200, beat.text
             assert beat.json()["sessionId"] == kept
-        time.sleep(TTL_S / 4)
+        time.sleep(TTL_S / 4)  # the stimulus: a player's heartbeat pace
     gone = httpx.post(f"{refusing[0]}/v1/sessions/{lapsing}/heartbeat", headers=viewer(user))
     assert gone.status_code == 404
     assert gone.json()["code"] == "session_not_found"
@@ -297,10 +294,7 @@ class LiveReader:
         return found
 
     def wait_for_event(self, kind: str, timeout_s: float = 15.0) -> str:
-        deadline = time.monotonic() + timeout_s
-        while not (found := self.events(kind)):
-            assert time.monotonic() < deadline, f"no {kind} message: {self._lines[-10:]}"
-            time.sleep(0.05)
+        found = wait_until(lambda: self.events(kind), f"a {kind} message", timeout_s=timeout_s)
         return found[0]
 
 
@@ -326,7 +320,7 @@ def test_evict_oldest_ends_the_oldest_session_and_tells_its_player(
             assert newest.status_code == 200, newest.text
             told = mine.wait_for_event("session")
             assert json.loads(told) == {"sessionIds": [oldest], "reason": "evicted"}
-            time.sleep(0.5)
+            time.sleep(0.5)  # a window in which the other viewer's stream must stay quiet
             assert other.events("session") == []  # only the evicted viewer's streams
         message = notices.get_message(timeout=5)
         while message is not None and message["type"] != "message":

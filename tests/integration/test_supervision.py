@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from tests.support.gateway import GatewayProcess, gateway_env, run_gateway
+from tests.support.polling import wait_until
 from tests.support.redis_server import fresh_database
 from tests.support.simulator import run_simulator
 
@@ -24,10 +25,7 @@ DEMAND_KEY = "{igm:cat}:demand"
 
 
 def poll(check: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s"
-        time.sleep(0.1)
+    wait_until(check, what, timeout_s=timeout_s, every_s=0.1)
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.polling import wait_until
 from tests.support.redis_server import free_port, run_redis_server
 from tests.support.topology import SERVE, Topology, child_env, run_topology
 
@@ -28,12 +28,10 @@ def poll(
     fetch: Callable[[], httpx.Response], ok: Callable[[httpx.Response], bool], timeout_s: float
 ) -> httpx.Response:
     """Call ``fetch`` until ``ok`` holds for its answer; the last answer either way."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        response = fetch()
-        if ok(response) or time.monotonic() > deadline:
-            return response
-        time.sleep(0.2)
+    try:
+        return wait_until(fetch, "an answer", until=ok, timeout_s=timeout_s, every_s=0.2)
+    except AssertionError:
+        return fetch()
 
 
 def requests_counted(metrics_text: str, route: str) -> float:
@@ -153,11 +151,12 @@ def test_serve_with_two_workers_aggregates_metrics(tmp_path: Path) -> None:
             )
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while len(multiprocess_pids(metrics_dir) - {999999}) < 2 or not _answers(url):
+
+            def both_workers_up() -> bool:
                 assert proc.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.1)
+                return len(multiprocess_pids(metrics_dir) - {999999}) >= 2 and _answers(url)
+
+            wait_until(both_workers_up, "two workers answering", timeout_s=30, every_s=0.1)
             assert 999999 not in multiprocess_pids(metrics_dir), "stale files were kept"
             workers = multiprocess_pids(metrics_dir)
             assert len(workers) == 2
@@ -200,11 +199,12 @@ def test_serve_starts_one_worker_without_redis(tmp_path: Path) -> None:
             [str(SERVE)], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + 30
-        while not _answers(f"http://127.0.0.1:{port}"):
+
+        def answering() -> bool:
             assert proc.poll() is None
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+            return _answers(f"http://127.0.0.1:{port}")
+
+        wait_until(answering, "the gateway answering", timeout_s=30, every_s=0.1)
         assert multiprocess_pids(tmp_path / "metrics") == {proc.pid}  # one process, no workers
     finally:
         proc.send_signal(signal.SIGTERM)

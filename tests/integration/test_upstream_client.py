@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from app.upstream.errors import (
     UpstreamTimeout,
 )
 from app.upstream.models import HLS_STREAM_TYPE, THEOLIVE_STREAM_TYPE
+from tests.support.polling import wait_until
 from tests.support.redis_server import free_port
 from tests.support.simulator import (
     SIM_METHODS,
@@ -557,7 +557,4 @@ async def test_an_answer_slower_than_the_read_timeout(
     assert [c.outcome for c in slow.calls] == ["timeout"]
     # Let the simulator finish the abandoned call so it cannot land in the next test's log
     # (it lives in another process: polling its log is the only way to know).
-    deadline = time.monotonic() + 5
-    while not sim.calls(method) and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
-    assert sim.calls(method)
+    await asyncio.to_thread(wait_until, lambda: sim.calls(method), "the abandoned call logged")

@@ -23,6 +23,7 @@ from app.upstream.client import OnePlatformClient, build_http_client
 from app.upstream.errors import UpstreamConnectionError
 from tests.support.jwt_keys import rsa_keys
 from tests.support.loopback import Certificate, Recorder, Seen, self_signed, serve
+from tests.support.polling import eventually
 from tests.support.redis_server import free_port
 
 UID = "uid-7f3e-connections-secret"
@@ -221,6 +222,17 @@ def token() -> str:
     return rsa_keys().sign(claims, {"kid": "k1"})
 
 
+async def refresher_called(state: GatewayState) -> bool:
+    called = {
+        sample.labels["method"]
+        for family in state.metrics.registry.collect()
+        if family.name == "gateway_upstream_calls"
+        for sample in family.samples
+        if sample.name == "gateway_upstream_calls_total"
+    }
+    return {"event_open", "event_all"} <= called
+
+
 @pytest.mark.parametrize("trusted", [True, False], ids=["with-bundle", "without"])
 async def test_the_lifespan_gives_both_clients_the_ca_bundle(
     certificate: Certificate, trusted: bool
@@ -229,6 +241,13 @@ async def test_the_lifespan_gives_both_clients_the_ca_bundle(
     with serve(server, certfile=certificate.certfile, keyfile=certificate.keyfile) as url:
         settings = tls_settings(url, certificate.certfile if trusted else None)
         async with gateway(settings) as state:
+            # The refresher's first round reaches the server too. Leave the lifespan only
+            # once it is over: a task cancelled in the middle of a TLS handshake leaves
+            # its TCP connection for the garbage collector (httpcore closes the stream
+            # when start_tls raises an Exception, not when it is cancelled).
+            await eventually(
+                lambda: refresher_called(state), "the refresher's first round", timeout_s=20
+            )
             authenticate = state.authenticator.authenticate(
                 authorization=f"Bearer {token()}", api_key=None, user_id=None
             )

@@ -11,7 +11,6 @@ show what the flag prevents.
 from __future__ import annotations
 
 import sys
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from tests.support.gateway import (
     run_gateway,
     uvicorn_command,
 )
+from tests.support.polling import wait_until
 from tests.support.redis_server import free_port, fresh_database
 from tests.support.simulator import SimulatorHandle, run_simulator
 
@@ -50,11 +50,10 @@ def serving(
 ) -> Iterator[GatewayProcess]:
     """A gateway started by ``command``, once it lists the scenario's open event."""
     with run_gateway(env, log_dir, name=name, port=port, command=command) as gateway:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not open_listed(gateway):
-            if time.monotonic() > deadline:
-                pytest.fail(f"{name} never served the open list:\n{gateway.log_text()[-3000:]}")
-            time.sleep(0.1)
+        try:
+            wait_until(lambda: open_listed(gateway), "the open list", timeout_s=START_TIMEOUT_S)
+        except AssertionError:
+            pytest.fail(f"{name} never served the open list:\n{gateway.log_text()[-3000:]}")
         yield gateway
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.gateway import gateway_env, run_gateway
 from tests.support.jwt_keys import HS_SECRET, sign_hs256
+from tests.support.polling import wait_until
 from tests.support.simulator import HLS_STREAM, SimulatorHandle, run_simulator, scenario_event
 from tests.support.watch_service import WatchService, run_watch_service
 
@@ -58,11 +59,11 @@ def gateway(
         run_gateway(env, tmp_path_factory.mktemp("watch-logs"), name="watch") as process,
         httpx.Client(base_url=process.url, timeout=10.0) as client,
     ):
-        deadline = time.monotonic() + 30
-        while client.get(f"/v1/events/{EVENT}").status_code != 200:
-            if time.monotonic() > deadline:
-                pytest.fail("the gateway never saw the event")
-            time.sleep(0.1)
+        wait_until(
+            lambda: client.get(f"/v1/events/{EVENT}").status_code == 200,
+            "the gateway sees the event",
+            timeout_s=30,
+        )
         yield client
 
 

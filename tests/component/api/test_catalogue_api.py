@@ -3,7 +3,6 @@ in demo mode: the embedded simulator and the embedded store."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +12,7 @@ import pytest
 from app.main import create_app
 from app.settings import Settings
 from tests.support.asgi import app_client
+from tests.support.polling import eventually
 
 SECURITY = ("x-content-type-options", "content-security-policy")
 
@@ -23,12 +23,11 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         igm_mode="simulator", log_format="json", cors_allow_origins=["https://www.example.com"]
     )
     async with app_client(create_app(settings)) as test_client:
-        for _ in range(200):
-            if (await test_client.get("/v1/events/open")).status_code == 200:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("catalogue never warmed")
+
+        async def warm() -> bool:
+            return (await test_client.get("/v1/events/open")).status_code == 200
+
+        await eventually(warm, "the catalogue warm")
         yield test_client
 
 
@@ -219,8 +218,8 @@ async def test_an_unknown_id_is_not_found_only_after_a_list_fetched_since() -> N
     )
     async with app_client(create_app(settings)) as client:
         seen: list[int] = []
-        deadline = asyncio.get_running_loop().time() + 15
-        while True:
+
+        async def not_found() -> bool:
             response = await client.get("/v1/events/NOPE-404")
             assert response.headers["content-type"] == "application/problem+json"
             problem = response.json()
@@ -228,13 +227,14 @@ async def test_an_unknown_id_is_not_found_only_after_a_list_fetched_since() -> N
             seen.append(response.status_code)
             if response.status_code == 404:
                 assert problem["code"] == "event_not_found"
-                break
+                return True
             assert response.status_code == 503, response.text
             assert problem["code"] == "catalogue_warming"
             assert 1 <= int(response.headers["retry-after"]) <= 3
             assert problem["retryAfter"] == int(response.headers["retry-after"])
-            assert asyncio.get_running_loop().time() < deadline, seen
-            await asyncio.sleep(0.1)
+            return False
+
+        await eventually(not_found, "404 for the unknown id", timeout_s=15)
         for path in ("/v1/events/NOPE-404", "/v1/events/NOPE-404/streams"):
             again = await client.get(path)
             assert (again.status_code, again.json()["code"]) == (404, "event_not_found"), path

@@ -6,7 +6,6 @@ problem+json 500, with the same request id, security and CORS headers as any ans
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
@@ -22,6 +21,7 @@ from app.api import warm_reads
 from app.main import create_app
 from app.settings import Settings
 from tests.support.asgi import app_clients
+from tests.support.polling import eventually
 
 ALLOWED = "https://www.example.com"
 FOREIGN = "https://elsewhere.example.org"
@@ -68,13 +68,13 @@ async def clients(
     app = create_app(settings)
     paths = Paths(monkeypatch)
     async with app_clients(app, app, routed_only(app)) as (fast, routed):  # type: ignore[arg-type]
-        for _ in range(200):
+
+        async def has_open_event() -> bool:
             opened = await routed.get("/v1/events/open")
-            if opened.status_code == 200 and opened.json()["events"]:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("catalogue never warmed")
+            return opened.status_code == 200 and bool(opened.json()["events"])
+
+        await eventually(has_open_event, "the catalogue warm, with an open event")
+        opened = await routed.get("/v1/events/open")
         event_id = opened.json()["events"][0]["eventId"]
         today = datetime.now(UTC).date().isoformat()
         for warm in ("/v1/sports", f"/v1/events?date={today}", f"/v1/events/{event_id}/streams"):
@@ -169,10 +169,11 @@ async def test_an_unexpected_error_is_logged_once_and_a_problem_with_the_usual_h
     async with app_clients(app) as (client,):
         ok = await client.get("/healthz", headers={"Origin": ALLOWED})
         if path == "warm":
-            for _ in range(200):  # warm: the open list is held
-                if (await client.get("/v1/events/open")).status_code == 200:
-                    break
-                await asyncio.sleep(0.05)
+
+            async def held() -> bool:
+                return (await client.get("/v1/events/open")).status_code == 200
+
+            await eventually(held, "the open list held")
             monkeypatch.setattr(warm_reads, "lookup", broken_lookup)
         capsys.readouterr()
         answer = await client.get(

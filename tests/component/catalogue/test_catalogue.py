@@ -8,7 +8,6 @@ recorded, never on how long something took.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,15 +16,9 @@ import pytest
 
 from app.catalogue.service import Catalogue
 from app.errors import GatewayError
+from app.upstream.client import EVENT_OPEN
 from tests.component.catalogue.conftest import INTERVAL_S, CatalogueFactory, Sim
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+from tests.support.polling import eventually
 
 
 def today() -> datetime:
@@ -88,7 +81,7 @@ async def test_two_replicas_one_leader_and_no_violation(
         calls: int = (await sim.stats())["calls"].get("event_open", 0)
         return calls >= 4
 
-    await eventually(enough_calls, timeout_s=30)
+    await eventually(enough_calls, "four event/open calls", timeout_s=30)
     leaders = [r.refresher.is_leader for r in replicas]
     assert leaders.count(True) == 1
     stats = await sim.stats()
@@ -96,7 +89,7 @@ async def test_two_replicas_one_leader_and_no_violation(
     assert stats["minSpacingS"]["event_open"] >= INTERVAL_S
     # the follower serves what the leader fetched, without calling the upstream itself
     follower = replicas[leaders.index(False)]
-    await eventually(lambda: _has_open(follower))
+    await eventually(lambda: _has_open(follower), "the follower warm", timeout_s=20)
 
 
 async def _has_open(catalogue: Catalogue) -> bool:
@@ -130,12 +123,12 @@ async def test_cold_date_answers_503_then_is_fetched_on_demand(
     assert refused.value.retry_after_s > 0
 
     async def fetched() -> bool:
+        # another date may take a slot first: keep going until the wanted one is in
         await leader.refresher.tick()
-        return await leader.refresher.refresh_next_date() is not None or (
-            leader._lists.get(f"events:{wanted.isoformat()}") is not None
-        )
+        await leader.refresher.refresh_next_date()
+        return leader._lists.get(f"events:{wanted.isoformat()}") is not None
 
-    await eventually(fetched)
+    await eventually(fetched, f"the leader fetched {wanted}", timeout_s=20)
     await follower.sync_once()
     served = await follower.events_on(wanted, None, None)
     assert orjson.loads(served.snapshot.body)["date"] == wanted.isoformat()
@@ -169,7 +162,7 @@ async def test_upstream_failure_keeps_last_good_copy(
         calls = await sim.calls("event_open")
         return bool(calls[-1]["status"] == 503)
 
-    await eventually(failed_refresh)
+    await eventually(failed_refresh, "a refresh answered 503", timeout_s=20)
     after = await catalogue.open_events()
     assert after.snapshot is before.snapshot
     assert event_ids(after.snapshot.body) == ["E1-1"]
@@ -186,9 +179,9 @@ async def test_suddenly_empty_list_needs_confirmation(
     async def refreshed() -> bool:
         return await catalogue.refresher.refresh_open(force=True)
 
-    await eventually(refreshed)
+    await eventually(refreshed, "a first empty refresh", timeout_s=20)
     assert event_ids((await catalogue.open_events()).snapshot.body) == ["M1-1"]  # held back
-    await eventually(refreshed)
+    await eventually(refreshed, "a second empty refresh", timeout_s=20)
     assert event_ids((await catalogue.open_events()).snapshot.body) == []  # confirmed
 
 
@@ -207,7 +200,7 @@ async def test_open_list_marks_events_open_in_date_lists(
         await catalogue.refresher.refresh_open(force=True)
         return _statuses(await catalogue.events_on(day, None, None)) == ["O", "P"]
 
-    await eventually(opened)
+    await eventually(opened, "S1-1 open in the date list", timeout_s=20)
     assert (await sim.stats())["calls"]["event_all"] == 1  # no extra event/all call needed
 
 
@@ -237,7 +230,11 @@ async def test_unknown_event_costs_at_most_one_refresh(
 ) -> None:
     catalogue = make_catalogue()
     await catalogue.refresher.tick()
-    await asyncio.sleep(INTERVAL_S + 0.1)  # let the open-list gate reopen
+
+    async def gate_open() -> bool:
+        return await catalogue.next_slot_in(EVENT_OPEN) == 0
+
+    await eventually(gate_open, "the open-list gate reopened", timeout_s=20)
     before = (await sim.stats())["calls"]["event_open"]
     assert await catalogue.find_event("NOPE-1") is None
     assert await catalogue.find_event("NOPE-1") is None

@@ -3,8 +3,8 @@ calling the event methods and serve what they have, unless configured to be alon
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -17,6 +17,7 @@ from app.state import build_catalogue
 from app.store import build_store
 from app.upstream.client import OnePlatformClient, build_http_client
 from tests.component.catalogue.conftest import INTERVAL_S, Sim, catalogue_settings
+from tests.support.polling import eventually
 from tests.support.redis_server import free_port
 
 
@@ -27,21 +28,31 @@ async def dead_store() -> AsyncIterator[redis_asyncio.Redis]:
     await client.aclose()
 
 
-async def replica(sim: Sim, store: redis_asyncio.Redis, settings: Settings) -> Catalogue:
-    http = build_http_client(
+@asynccontextmanager
+async def replica(
+    sim: Sim, store: redis_asyncio.Redis, settings: Settings, metrics: Metrics
+) -> AsyncIterator[Catalogue]:
+    async with build_http_client(
         connect_timeout_s=1,
         read_timeout_s=2,
         max_connections=4,
         transport=httpx.ASGITransport(app=sim.app),
-    )
-    client = OnePlatformClient(
-        http,
-        api_url="http://sim/api",
-        player_api_url="http://sim/api",
-        customer_uid=settings.customer_uid,
-        server_ip=settings.server_ip,
-    )
-    return build_catalogue(settings, client=client, redis=store, metrics=Metrics(), owner="r1")
+    ) as http:
+        client = OnePlatformClient(
+            http,
+            api_url="http://sim/api",
+            player_api_url="http://sim/api",
+            customer_uid=settings.customer_uid,
+            server_ip=settings.server_ip,
+        )
+        catalogue = build_catalogue(
+            settings, client=client, redis=store, metrics=metrics, owner="r1"
+        )
+        await catalogue.start()
+        try:
+            yield catalogue
+        finally:
+            await catalogue.stop()
 
 
 @pytest.mark.parametrize(
@@ -51,10 +62,25 @@ async def test_event_calls_stop_unless_alone(
     sim: Sim, dead_store: redis_asyncio.Redis, replica_count: int | None, calls_expected: bool
 ) -> None:
     settings = catalogue_settings(redis_url="redis://unused", replica_count=replica_count)
-    catalogue = await replica(sim, dead_store, settings)
-    await catalogue.start()
-    try:
-        await asyncio.sleep(INTERVAL_S * 4)
+    metrics = Metrics()
+
+    def store_errors(operation: str) -> float:
+        value = metrics.registry.get_sample_value(
+            "gateway_redis_errors_total", {"operation": operation}
+        )
+        return value or 0.0
+
+    async with replica(sim, dead_store, settings, metrics) as catalogue:
+
+        async def ticked() -> bool:
+            if not catalogue.degraded:
+                return False
+            if calls_expected:  # alone: two spaced calls made without the store
+                return int((await sim.stats())["calls"].get("event_open", 0)) >= 2
+            # three refresher rounds met the dead store: any call would have gone out
+            return store_errors("refresh") >= 3
+
+        await eventually(ticked, "the refresher's rounds without the store", timeout_s=20)
         calls = (await sim.stats())["calls"]
         assert bool(calls.get("event_open")) is calls_expected
         assert catalogue.degraded
@@ -64,5 +90,3 @@ async def test_event_calls_stop_unless_alone(
             assert catalogue.warmed
         else:
             assert calls.get("event_all", 0) == 0
-    finally:
-        await catalogue.stop()

@@ -21,17 +21,17 @@ from app.demo.tokens import TOKEN_LIFETIME_S
 from app.main import create_app
 from app.settings import SIMULATOR_JWT_SECRET, Settings
 from tests.support.asgi import app_client
+from tests.support.polling import eventually
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 SECRET = "a-jwt-secret-of-at-least-thirty-two-bytes-0123"
 
 
 async def warm(client: httpx.AsyncClient) -> None:
-    for _ in range(200):
-        if (await client.get("/v1/events/open")).status_code == 200:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("catalogue never warmed")
+    async def answered() -> bool:
+        return (await client.get("/v1/events/open")).status_code == 200
+
+    await eventually(answered, "the catalogue warm")
 
 
 @pytest.fixture

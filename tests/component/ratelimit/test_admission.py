@@ -131,7 +131,7 @@ async def test_a_caller_that_waits_its_retry_after_is_admitted(
     assert queued.outcome == "queued"
     assert 0 < queued.retry_after_s <= 1
 
-    await asyncio.sleep(queued.retry_after_s)
+    await asyncio.sleep(queued.retry_after_s)  # the stimulus: the caller waits as told
     retried = await admit(links, rate_per_s=1, burst=burst, max_wait_ms=max_wait_ms, viewer="v")
     assert retried.outcome == "admitted"
     assert retried.wait_s * 1000 <= max_wait_ms

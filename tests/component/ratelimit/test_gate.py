@@ -57,7 +57,7 @@ async def test_next_slot_in_reports_the_time_until_the_gate_opens(
     assert (await gate.try_pass("events", interval_s)).allowed
     wait = await gate.next_slot_in("events")
     assert 0 < wait <= interval_s
-    await asyncio.sleep(wait + 0.02)
+    await asyncio.sleep(wait + 0.02)  # the stimulus: a caller waits what it was told
     assert await gate.next_slot_in("events") == 0
     assert (await gate.try_pass("events", interval_s)).allowed
 

@@ -4,6 +4,8 @@ two mint attempts, and the first step's problem with ``tried`` when all are refu
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import orjson
 import pytest
 
@@ -13,6 +15,7 @@ from app.links.ladder import PlayStep
 from app.links.play import MAX_PLAY_MINTS, Played
 from app.store import Store
 from tests.unit.links.fakes import (
+    EPOCH,
     PRINCIPAL,
     VIEWER,
     ScriptedPlatform,
@@ -142,6 +145,21 @@ async def test_a_ladder_with_nothing_for_this_event_is_stream_not_found(store: S
         stack.shelf.put(event(), stream("HLS"))
         error = await refused(stack, (ULL_RAW,))
     assert (error.status, error.code, tried(error)) == (404, "stream_not_found", [])
+
+
+async def test_an_upstream_402_past_the_start_says_when_to_ask_again(store: Store) -> None:
+    """ONEPlatform still has the event pending though its start has passed: not a
+    refusal for this viewer's stream, so the ladder ends with the local rule's 409."""
+    started = datetime.fromtimestamp(EPOCH, UTC) - timedelta(minutes=5)
+    async with link_stack(store, platform=ScriptedPlatform(codes={"ULL": 402})) as stack:
+        stack.shelf.put(event(status="P", startTime=started.isoformat()), stream("ULL"))
+        stack.shelf.next_list_in_s = 30.0
+        error = await refused(stack)
+    assert (error.status, error.code, error.retry_after_s) == (409, "event_pending", 30.0)
+    assert error.extra["startTime"] == started.isoformat().replace("+00:00", "Z")
+    assert error.extra["eventId"] == "E-1"
+    assert tried(error) == [("ULL", "raw", "event_pending")]
+    assert stack.platform.link_calls == ["ULL-RAW"]
 
 
 async def test_past_the_budget_play_answers_with_the_viewers_place(store: Store) -> None:

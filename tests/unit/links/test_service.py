@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from app.errors import GatewayError
+from app.errors import GatewayError, problem_response
 from app.links.minting import Minted
 from app.ratelimit.sessions import SessionLimits, ViewingSessions
 from app.store import Store
@@ -26,6 +26,7 @@ from tests.unit.links.fakes import (
 )
 
 LATER = (datetime.fromtimestamp(EPOCH, UTC) + timedelta(hours=1)).isoformat()
+STARTED = (datetime.fromtimestamp(EPOCH, UTC) - timedelta(minutes=5)).isoformat()
 
 
 async def mint(
@@ -79,6 +80,25 @@ async def test_a_pending_event_says_when_to_ask_again(store: Store) -> None:
     assert (error.status, error.code, error.retry_after_s) == (409, "event_pending", 42.5)
     assert error.body()["retryAfter"] == 43
     assert error.extra["startTime"] == LATER.replace("+00:00", "Z")
+
+
+async def test_an_upstream_402_past_the_start_is_the_local_rules_answer(store: Store) -> None:
+    """The start has passed, so the local rule lets the pending event through; when
+    ONEPlatform still has it pending (402), the viewer gets what the local rule answers
+    before the start: 409 event_pending, its start time and when to ask again."""
+    platform = ScriptedPlatform(codes={"HLS": 402}, messages={"HLS": "Event not started"})
+    async with link_stack(store, platform=platform) as stack:
+        stack.shelf.put(event(status="P", startTime=LATER), stream("HLS"))
+        stack.shelf.next_list_in_s = 12.5
+        local = await refused(stack)
+        stack.shelf.put(event(status="P", startTime=STARTED), stream("HLS"))
+        upstream = await refused(stack)
+    assert stack.platform.link_calls == ["HLS-RAW"]  # the local refusal cost no call
+    assert (upstream.status, upstream.code, upstream.retry_after_s) == (409, "event_pending", 12.5)
+    assert upstream.body() == {**local.body(), "startTime": STARTED.replace("+00:00", "Z")}
+    assert upstream.body()["operationCode"] == 402
+    assert upstream.extra == {"eventId": "E-1", "startTime": STARTED.replace("+00:00", "Z")}
+    assert problem_response(upstream).headers["Retry-After"] == "13"
 
 
 async def test_an_unknown_event_is_not_found(store: Store) -> None:
