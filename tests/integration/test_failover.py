@@ -125,7 +125,7 @@ def test_failover_under_load(store: Store, simulator: SimulatorHandle, tmp_path:
     with run_fleet(2, env, tmp_path / "logs") as replicas, httpx.Client(timeout=10) as http:
         wait_warm(replicas)
         with Load(replicas, clients=10).running() as load:
-            time.sleep(3)
+            time.sleep(3)  # the stimulus: the fleet under load before the failover
             witness_before, replid_before = witness_and_replid(store)
             assert witness_before == replid_before.encode()  # the master that saw the calls
             killed_wall, killed = time.time(), time.monotonic()

@@ -412,7 +412,7 @@ def test_a_lone_replica_keeps_refreshing_without_redis(rig: Rig) -> None:
     died_at = time.monotonic()
     first = rig.get(lone, "/v1/events/open").json()["fetchedAt"]
     at_death = len(calls_from(rig.sim, "event_open", SERVER_IPS[2]))
-    time.sleep(4 * GATE_INTERVAL_S)
+    time.sleep(4 * GATE_INTERVAL_S)  # the window in which it must keep refreshing alone
     during = calls_from(rig.sim, "event_open", SERVER_IPS[2])[at_death:]
     assert len(during) >= 3  # it kept refreshing on its own ...
     assert min(b - a for a, b in pairwise(during)) >= INTERVAL_S  # spaced

@@ -100,7 +100,7 @@ def test_three_replicas_share_every_limit(
         wait_warm(replicas)
         with Load(replicas, clients=16).running() as load:
             # freshness: a status change reaches every replica within two intervals
-            time.sleep(2)
+            time.sleep(2)  # the stimulus: the fleet under load before the change
             simulator.set_status(LATER, "O")
             changed = time.monotonic()
             seen: dict[str, float] = {}
@@ -110,7 +110,7 @@ def test_three_replicas_share_every_limit(
                     if replica.name not in seen and LATER in {e["eventId"] for e in body["events"]}:
                         seen[replica.name] = time.monotonic() - changed
                 time.sleep(0.1)
-            time.sleep(max(0.0, LOAD_S - (time.monotonic() - changed)))
+            time.sleep(max(0.0, LOAD_S - (time.monotonic() - changed)))  # the load's length
         assert len(seen) == len(replicas), seen
         assert max(seen.values()) <= 2 * GATE_INTERVAL_S + 1, seen
 
@@ -134,7 +134,7 @@ def test_three_replicas_share_every_limit(
         assert stats["calls"]["stream_link"] == burst_statuses[200]
 
         # dedupe: one viewer's identical request on every replica, one upstream call
-        time.sleep(BURST / (RATE_PER_S - BURST) + 0.2)
+        time.sleep(BURST / (RATE_PER_S - BURST) + 0.2)  # the bucket refills
         calls_before = simulator.stats()["calls"]["stream_link"]
         viewer = f"dedupe-{uuid.uuid4().hex[:8]}"
         url, body, headers = link_request(replicas[0], viewer)
@@ -174,7 +174,7 @@ def count_over_window(simulator: SimulatorHandle, replicas: list[GatewayProcess]
     wait_warm(replicas)
     start = time.monotonic()
     with Load(replicas, clients=8).running():
-        time.sleep(WINDOW_S)
+        time.sleep(WINDOW_S)  # the window the calls are counted over
     end = time.monotonic()
     return event_calls_between(simulator, start, end)
 

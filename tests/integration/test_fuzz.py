@@ -26,7 +26,6 @@ without parameters have only a handful of distinct cases).
 from __future__ import annotations
 
 import itertools
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.support.gateway import GatewayProcess, run_gateway
+from tests.support.polling import wait_until
 from tests.support.simulator import run_simulator
 
 pytestmark = pytest.mark.slow
@@ -104,15 +104,17 @@ def demo_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayPr
 def warm(gateway: GatewayProcess) -> None:
     """Every list the document can ask for, fetched once (no 503 ``catalogue_warming``)."""
     with httpx.Client(base_url=gateway.url, timeout=10) as http:
-        deadline = time.monotonic() + 30
-        while http.get("/v1/events/open").status_code != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_until(
+            lambda: http.get("/v1/events/open").status_code == 200, "the open list", timeout_s=30
+        )
         today = date.fromisoformat(http.get("/v1/events/open").json()["fetchedAt"][:10])
         for offset in range(-1, 8):  # CATALOGUE_DAYS_BACK=1, CATALOGUE_DAYS_AHEAD=7
             day = (today + timedelta(days=offset)).isoformat()
-            while http.get("/v1/events", params={"date": day}).status_code != 200:
-                assert time.monotonic() < deadline, day
+
+            def listed(day: str = day) -> bool:
+                return http.get("/v1/events", params={"date": day}).status_code == 200
+
+            wait_until(listed, f"the list of {day}", timeout_s=30)
         assert http.get("/v1/sports").status_code == 200
 
 
