@@ -64,6 +64,8 @@ def fleet(
         DEFAULT_REDIRECT_URL="https://operator.example/after",
         LINK_RATE_PER_S=str(RATE_PER_S),
         LINK_BURST=str(BURST),
+        # A short hold: past it the line answers 429 with a place (what this counts).
+        LINK_QUEUE_HOLD_S="0.3",
         REPLICA_COUNT=str(REPLICAS),
     )
     with run_fleet(REPLICAS, env, Path(tmp_path_factory.mktemp("fleet-logs"))) as replicas:

@@ -10,6 +10,7 @@ budget. Where the upstream decides (a pending event whose start has passed) or f
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import time
@@ -638,6 +639,11 @@ async def test_slots_a_stalled_replica_cannot_keep_are_given_up_not_used_late(
     assert sent[:1] == users[:1]
     assert len(sent) == 1 + len(served), sent
     assert set(sent[1:]) <= set(users[1:])
+    woke = [
+        c["monotonic"] for c in simulator.calls("stream_link") if c["params"]["userId"] in users[1:]
+    ]
+    # no bunch on waking: the calls after the stall are a turn (a second) apart
+    assert all(b - a >= 0.9 for a, b in itertools.pairwise(woke)), woke
 
 
 async def wait_open_async(client: httpx.AsyncClient) -> None:
