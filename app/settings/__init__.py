@@ -9,7 +9,6 @@ without echoing its value.
 from __future__ import annotations
 
 import ipaddress
-import re
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -24,37 +23,18 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.links.ladder import DEFAULT_LADDERS, DEVICES, LadderError, PlayStep, parse_ladder
+from app.links.ladder import DEFAULT_LADDERS, DEVICES, PlayStep, parse_ladder
+from app.settings import values
+from app.settings.checks import apply_mode, check_agreement, production_problems
+from app.settings.values import Network
 from app.store import StoreConfig
-from app.watch.claims import ClaimRuleError, parse_claim_rules
 
 TEST_API_URL = "https://stream-services-test.igamemedia.com/api"
 TEST_PLAYER_API_URL = "https://player-test.igamemedia.com/api"
-SIMULATOR_CUSTOMER_UID = "demo-customer-uid"
-SIMULATOR_API_KEY = "demo-api-key"
-# Demo mode signs the demo page's viewer tokens with this (GET /_demo/token); a fixed
-# value so that every replica of a demo fleet accepts the others' tokens.
-SIMULATOR_JWT_SECRET = "demo-jwt-secret-for-the-simulator-only-0123456789"  # noqa: S105
-SIMULATOR_REDIRECT_URL = "https://www.example.com/"
-# Production keys (API_KEYS, ADMIN_API_KEYS) are at least this long: guessing one is out
-# of reach (e.g. `openssl rand -hex 32`).
-MIN_KEY_CHARS = 32
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-_ORIGIN = re.compile(
-    r"https?://(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+(?::[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?"
-)
 
 
 class SettingsError(Exception):
     """The configuration is missing or malformed; the message names the settings."""
-
-
-def _split(value: object) -> object:
-    """Comma-separated environment values become lists; blanks are dropped."""
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
 
 
 class Settings(BaseSettings):
@@ -207,7 +187,8 @@ class Settings(BaseSettings):
     admin_max_failures: int = Field(default=10, ge=1)
     admin_failure_window_s: float = Field(default=300.0, ge=1)
 
-    _split_lists = field_validator(
+    # Environment text to values (app/settings/values.py), in this order per setting.
+    _comma_lists = field_validator(
         "redirect_allowed_hosts",
         "trusted_proxies",
         "api_keys",
@@ -215,58 +196,13 @@ class Settings(BaseSettings):
         "cors_allow_origins",
         "frame_ancestors",
         mode="before",
-    )(_split)
-
-    @field_validator("frame_ancestors", mode="after")
-    @classmethod
-    def _origins_only(cls, value: list[str]) -> list[str]:
-        for origin in value:
-            if not _ORIGIN.fullmatch(origin):
-                raise ValueError("expected a comma list of origins (https://host[:port])")
-        return value
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _parse_networks(cls, value: object) -> object:
-        value = _split(value)
-        if not isinstance(value, list):
-            return value
-        try:
-            return [ipaddress.ip_network(str(item), strict=False) for item in value]
-        except ValueError:
-            # ipaddress quotes the input; a secret pasted here must not be printed
-            raise ValueError("expected a comma list of CIDR networks") from None
-
-    @field_validator("redis_url", mode="after")
-    @classmethod
-    def _redis_scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.lower().startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("expected a redis://, rediss:// or unix:// URL")
-        return value
-
-    @field_validator("redis_sentinels", mode="before")
-    @classmethod
-    def _parse_sentinels(cls, value: object) -> object:
-        value = _split(value)
-        if not isinstance(value, list):
-            return value
-        sentinels: list[tuple[str, int]] = []
-        for item in value:
-            if isinstance(item, tuple | list):
-                sentinels.append((str(item[0]), int(item[1])))
-                continue
-            host, _, port = str(item).rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError("expected a comma list of host:port")
-            sentinels.append((host.strip("[]"), int(port)))
-        return sentinels
-
-    @field_validator("redirect_allowed_hosts", mode="after")
-    @classmethod
-    def _lower_hosts(cls, value: list[str]) -> list[str]:
-        return [host.lower() for host in value]
-
-    @field_validator(
+    )(values.comma_list)
+    _origins = field_validator("frame_ancestors", mode="after")(values.origins)
+    _networks = field_validator("trusted_proxies", mode="before")(values.networks)
+    _redis_url = field_validator("redis_url", mode="after")(values.redis_url)
+    _sentinels = field_validator("redis_sentinels", mode="before")(values.sentinels)
+    _lower_hosts = field_validator("redirect_allowed_hosts", mode="after")(values.lower_hosts)
+    _blank_is_unset = field_validator(
         "igm_customer_uid",
         "igm_server_ip",
         "igm_ca_bundle",
@@ -290,193 +226,36 @@ class Settings(BaseSettings):
         "auth_jwt_audience",
         "auth_jwt_max_age_s",
         mode="before",
-    )
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        """``NAME=`` (as a .env template leaves it) means unset, not an empty value."""
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @model_validator(mode="after")
-    def _production_needs_credentials(self) -> Self:
-        if self.igm_mode == "simulator":
-            if self.igm_customer_uid is None:
-                self.igm_customer_uid = SecretStr(SIMULATOR_CUSTOMER_UID)
-            if self.igm_server_ip is None:
-                self.igm_server_ip = ipaddress.IPv4Address("127.0.0.1")
-        if self.embedded_simulator:
-            # The demo's public credentials: only where the upstream is the built-in
-            # simulator, never in front of an upstream of its own.
-            if not self.link_auth_configured:
-                self.api_keys = [SecretStr(SIMULATOR_API_KEY)]
-                self.auth_jwt_secret = SecretStr(SIMULATOR_JWT_SECRET)
-            if self.default_redirect_url is None:
-                self.default_redirect_url = AnyHttpUrl(SIMULATOR_REDIRECT_URL)
-            return self
-        if self.igm_mode == "simulator":
-            self._no_public_demo_credentials()
-            if self.links_enabled and not self.link_auth_configured:
-                raise ValueError(
-                    "API_KEYS, AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL must be "
-                    "set with IGM_API_URL: the demo credentials exist only with the built-in "
-                    "simulator (leave IGM_API_URL unset, or set LINKS_ENABLED=false)"
-                )
-            return self
-        missing = [
-            name
-            for name, value in (
-                ("IGM_CUSTOMER_UID", self.igm_customer_uid),
-                ("IGM_SERVER_IP", self.igm_server_ip),
-            )
-            if value is None or (isinstance(value, SecretStr) and not value.get_secret_value())
-        ]
-        if missing:
-            raise ValueError(
-                f"{' and '.join(missing)} must be set in production mode "
-                "(or set IGM_MODE=simulator for the built-in demo upstream)"
-            )
-        if self.links_enabled and not self.link_auth_configured:
-            raise ValueError(
-                "API_KEYS, AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL must be set "
-                "so that link requests can authenticate (or set LINKS_ENABLED=false)"
-            )
-        self._no_public_demo_credentials()
-        return self
-
-    def _no_public_demo_credentials(self) -> None:
-        """The demo key and JWT secret are in this project's documentation: anyone could
-        use them against an upstream of the operator's own."""
-        if any(key.get_secret_value() == SIMULATOR_API_KEY for key in self.api_keys):
-            raise ValueError(
-                "API_KEYS holds the public demo key, which works only with the built-in "
-                "simulator (IGM_MODE=simulator without IGM_API_URL)"
-            )
-        secret = self.auth_jwt_secret
-        if secret is not None and secret.get_secret_value() == SIMULATOR_JWT_SECRET:
-            raise ValueError(
-                "AUTH_JWT_SECRET is the public demo secret, which works only with the "
-                "built-in simulator (IGM_MODE=simulator without IGM_API_URL)"
-            )
-
-    @model_validator(mode="after")
-    def _production_is_safe(self) -> Self:
-        """What would be unsafe in production refuses to start, unless opted out of
-        explicitly; every problem in one line."""
-        if self.igm_mode != "production":
-            return self
-        problems: list[str] = []
-        if not self.store_config.shared:
-            for name, count in (
-                ("REPLICA_COUNT", self.replica_count),
-                ("WEB_CONCURRENCY", self.web_concurrency),
-            ):
-                if count is not None and count > 1:
-                    problems.append(
-                        f"REDIS_URL must be set when {name}={count}: the embedded store "
-                        "serves one process, and each would spend the upstream budget alone"
-                    )
-        if self.links_enabled and not self.redirect_allowed_hosts and not self.redirect_allow_any:
-            problems.append(
-                "REDIRECT_ALLOWED_HOSTS must list the hosts a player may send viewers to "
-                "(or set REDIRECT_ALLOW_ANY=true to accept any https host)"
-            )
-        for name, keys in (("API_KEYS", self.api_keys), ("ADMIN_API_KEYS", self.admin_api_keys)):
-            if any(len(key.get_secret_value()) < MIN_KEY_CHARS for key in keys):
-                problems.append(
-                    f"{name} must hold keys of at least {MIN_KEY_CHARS} characters in "
-                    "production mode"
-                )
-        if self.audit_user_id_key is None:
-            problems.append(
-                "AUDIT_USER_ID_KEY must be set in production mode (without it, audit records "
-                "hash user ids with plain SHA-256, which reverses for a guessable id)"
-            )
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-    @model_validator(mode="after")
-    def _asymmetric_jwt_names_its_tokens(self) -> Self:
-        if self.auth_jwt_public_key is None and self.auth_jwks_url is None:
-            return self
-        missing = [
-            name
-            for name, value in (
-                ("AUTH_JWT_AUDIENCE", self.auth_jwt_audience),
-                ("AUTH_JWT_ISSUER", self.auth_jwt_issuer),
-            )
-            if not value
-        ]
-        if missing:
-            raise ValueError(
-                f"{' and '.join(missing)} must be set with AUTH_JWT_PUBLIC_KEY or "
-                "AUTH_JWKS_URL: else a token the identity provider issued for another "
-                "service, or another issuer's, would be accepted"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _demo_tokens_need_a_secret(self) -> Self:
-        if self.demo_token_issuer and self.auth_jwt_secret is None:
-            raise ValueError("DEMO_TOKEN_ISSUER needs AUTH_JWT_SECRET (HS256) to sign with")
-        return self
-
-    @model_validator(mode="after")
-    def _admin_keys_are_their_own(self) -> Self:
-        link_keys = {key.get_secret_value() for key in self.api_keys}
-        if any(key.get_secret_value() in link_keys for key in self.admin_api_keys):
-            raise ValueError("ADMIN_API_KEYS must not repeat a key of API_KEYS")
-        return self
-
-    @field_validator(
+    )(values.blank_is_unset)
+    _ladders = field_validator(
         "play_ladder_web",
         "play_ladder_mobile",
         "play_ladder_tablet",
         "play_ladder_tv",
         "play_ladder_app",
-    )
-    @classmethod
-    def _ladder_parses(cls, value: str) -> str:
-        try:
-            parse_ladder(value)
-        except LadderError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+    )(values.ladder)
+    _claim_rules = field_validator("watch_require_claims")(values.claim_rules)
 
-    @field_validator("watch_require_claims")
-    @classmethod
-    def _claim_rules_parse(cls, value: str) -> str:
-        try:
-            parse_claim_rules(value)
-        except ClaimRuleError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+    # Rules between settings (app/settings/checks.py), in this order.
+    @model_validator(mode="after")
+    def _mode_needs_credentials(self) -> Self:
+        apply_mode(self)
+        return self
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Self:
+        problems = production_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _settings_agree(self) -> Self:
+        check_agreement(self)
+        return self
 
     def play_ladders(self) -> dict[str, tuple[PlayStep, ...]]:
         return {device: parse_ladder(getattr(self, f"play_ladder_{device}")) for device in DEVICES}
-
-    @model_validator(mode="after")
-    def _store_settings_agree(self) -> Self:
-        cluster_seed = self.redis_url is not None and not self.redis_url.lower().startswith("unix:")
-        if self.redis_mode == "cluster" and not cluster_seed:
-            raise ValueError(
-                "REDIS_URL must name a seed node (redis:// or rediss://) when REDIS_MODE=cluster"
-            )
-        if self.redis_mode == "sentinel":
-            missing = [
-                name
-                for name, value in (
-                    ("REDIS_SENTINELS", self.redis_sentinels),
-                    ("REDIS_SENTINEL_MASTER", self.redis_sentinel_master),
-                )
-                if not value
-            ]
-            if missing:
-                raise ValueError(f"{' and '.join(missing)} must be set when REDIS_MODE=sentinel")
-        elif self.redis_sentinels or self.redis_sentinel_master:
-            raise ValueError(
-                "REDIS_SENTINELS and REDIS_SENTINEL_MASTER are used only with REDIS_MODE=sentinel"
-            )
-        return self
 
     @property
     def store_config(self) -> StoreConfig:
@@ -487,15 +266,6 @@ class Settings(BaseSettings):
             sentinels=tuple(self.redis_sentinels),
             sentinel_master=self.redis_sentinel_master,
         )
-
-    @model_validator(mode="after")
-    def _burst_fits_the_rate(self) -> Self:
-        if self.link_burst >= self.link_rate_per_s:
-            raise ValueError(
-                "LINK_BURST must be smaller than LINK_RATE_PER_S (the bucket refills at "
-                "rate - burst so that no second ever sees more than LINK_RATE_PER_S calls)"
-            )
-        return self
 
     @property
     def link_auth_configured(self) -> bool:

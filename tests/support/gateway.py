@@ -28,7 +28,7 @@ from tests.support.redis_server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
-# Production keys are at least 32 characters (app/settings.py).
+# Production keys are at least 32 characters (app/settings/checks.py).
 TEST_API_KEY = "test-api-key-0123456789abcdef0123456789"
 
 
@@ -78,7 +78,7 @@ def gateway_env(simulator_api_url: str, redis_url: str | None, **overrides: str)
     return env
 
 
-# What production mode requires of an operator (app/settings.py) that a test does not
+# What production mode requires of an operator (app/settings/checks.py) that a test does not
 # set itself: the audit hash's key, and any https host as a redirect target.
 PRODUCTION_DEFAULTS = {
     "AUDIT_USER_ID_KEY": "test-audit-user-id-key-0123456789abcdef",

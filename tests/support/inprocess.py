@@ -15,7 +15,8 @@ import httpx
 from fastapi import FastAPI
 
 from app.main import create_app
-from app.settings import SIMULATOR_API_KEY, Settings
+from app.settings import Settings
+from app.settings.checks import SIMULATOR_API_KEY
 from app.state import GatewayState
 from tests.support.polling import eventually
 

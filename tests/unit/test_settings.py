@@ -15,14 +15,8 @@ import pytest
 from pydantic import SecretStr
 
 from app.main import create_app
-from app.settings import (
-    SIMULATOR_API_KEY,
-    SIMULATOR_CUSTOMER_UID,
-    SIMULATOR_JWT_SECRET,
-    Settings,
-    SettingsError,
-    load_settings,
-)
+from app.settings import Settings, SettingsError, load_settings
+from app.settings.checks import SIMULATOR_API_KEY, SIMULATOR_CUSTOMER_UID, SIMULATOR_JWT_SECRET
 from tests.support.redis_server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,8 @@ from app.demo.mpegts import CLOCK_HZ, shift_timestamps
 from app.demo.routes import MEDIA_DIR, PAGE_CSP, PLAYER_CSP, DemoSite, demo_router
 from app.demo.tokens import TOKEN_LIFETIME_S
 from app.main import create_app
-from app.settings import SIMULATOR_JWT_SECRET, Settings
+from app.settings import Settings
+from app.settings.checks import SIMULATOR_JWT_SECRET
 from tests.support.asgi import app_client
 from tests.support.polling import eventually
 
