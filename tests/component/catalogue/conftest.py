@@ -14,10 +14,10 @@ from fastapi import FastAPI
 
 from app.catalogue.service import Catalogue
 from app.observability.metrics import Metrics
+from app.services import build_catalogue
 from app.settings import Settings
 from app.simulator.app import create_simulator
 from app.simulator.config import SimulatorConfig
-from app.state import build_catalogue
 from app.upstream.client import OnePlatformClient, build_http_client
 
 INTERVAL_S = 0.3

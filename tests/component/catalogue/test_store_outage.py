@@ -12,8 +12,8 @@ import redis.asyncio as redis_asyncio
 
 from app.catalogue.service import Catalogue
 from app.observability.metrics import Metrics
+from app.services import build_catalogue
 from app.settings import Settings
-from app.state import build_catalogue
 from app.store import build_store
 from app.upstream.client import OnePlatformClient, build_http_client
 from tests.component.catalogue.conftest import INTERVAL_S, Sim, catalogue_settings

@@ -2,7 +2,7 @@
 
 A cluster runs a script on the node of its keys' slot and refuses keys spread over
 several slots (CROSSSLOT). The calls below go through the classes the app uses, built
-the way ``app/state.py`` and the catalogue build them, over a store that records the
+the way ``app/services.py`` builds them, over a store that records the
 keys of each EVALSHA; ``redis.crc.key_slot`` is the slot function redis-py's cluster
 client routes with. The last test checks that every ``.lua`` file was called here.
 """

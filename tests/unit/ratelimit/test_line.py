@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.ratelimit.line import LinePolicy, LocalLine
-from app.state import sustained_rate
+from app.services import sustained_rate
 from tests.unit.ratelimit.windows import max_in_window
 
 LINK = ("stream_link",)
