@@ -22,6 +22,7 @@ from app.errors import UPSTREAM_CODES, GatewayError, problem
 from app.identity.auth import Principal
 from app.identity.viewer_ip import Network, is_trusted, parse_ip, viewer_ip
 from app.links.minting import Minted
+from app.links.play import play_ladder
 from app.links.rules import Viewer
 from app.observability.context import current_summary
 from app.state import GatewayState, get_state
@@ -226,7 +227,8 @@ async def play(
     with audited(state, pending):
         pending.principal = await authenticate(state, presented)
         pending.viewer = resolve_viewer(state, peer_of(request), request.headers)
-        played = await state.links.play(
+        played = await play_ladder(
+            state.links,
             principal=pending.principal,
             viewer=pending.viewer,
             event_id=event_id,

@@ -80,6 +80,20 @@ class Admitted:
     session_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetRequest:
+    """One link request as the budget sees it: the key identical requests share
+    (dedupe), the user whose limit it counts against, the viewer whose place in line it
+    takes (user, event, stream, kind), the upstream calls it will make, and the session
+    it opens."""
+
+    request_key: str
+    user_key: str
+    viewer_key: str
+    methods: Sequence[str]
+    session: NewSession | None
+
+
 class LinkBudget:
     def __init__(
         self,
@@ -106,25 +120,16 @@ class LinkBudget:
         )
 
     async def admit(
-        self,
-        *,
-        request_key: str,
-        user_key: str,
-        viewer_key: str,
-        methods: Sequence[str],
-        session: NewSession | None,
-        on_evicted: Callable[[tuple[str, ...]], None],
+        self, request: BudgetRequest, *, on_evicted: Callable[[tuple[str, ...]], None]
     ) -> Admitted:
-        """Admit the request for one call to each of ``methods``, in line for
-        ``viewer_key``; ``on_evicted`` is told the sessions ended to make room for
-        ``session``. Raises ``GatewayError``."""
+        """Admit the request for one call to each of its methods, in line for its
+        viewer; ``on_evicted`` is told the sessions ended to make room for its session.
+        Raises ``GatewayError``."""
         line = self._limits.line
         started = self._monotonic()
         for _ in range(LATE_TURN_RETRIES):
             try:
-                return await self._admit_once(
-                    request_key, user_key, viewer_key, methods, session, on_evicted, line
-                )
+                return await self._admit_once(request, on_evicted, line)
             except _LateTurn:
                 # The place was kept: asked again, the viewer goes first. Held no longer
                 # than the hold bound in all (the load balancer's timeout is beyond it).
@@ -142,19 +147,16 @@ class LinkBudget:
 
     async def _admit_once(
         self,
-        request_key: str,
-        user_key: str,
-        viewer_key: str,
-        methods: Sequence[str],
-        session: NewSession | None,
+        request: BudgetRequest,
         on_evicted: Callable[[tuple[str, ...]], None],
         line: LinePolicy,
     ) -> Admitted:
         limits = self._limits
+        viewer_key, methods, session = request.viewer_key, request.methods, request.session
         try:
             admission = await self._admission.admit(
-                dedupe_key=request_key,
-                user_key=user_key,
+                dedupe_key=request.request_key,
+                user_key=request.user_key,
                 viewer_key=viewer_key,
                 methods=methods,
                 line=line,
@@ -164,7 +166,7 @@ class LinkBudget:
             )
         except StoreUnavailable:
             self._metrics.redis_errors.labels("link_admission").inc()
-            await self._admit_locally(user_key, viewer_key, methods, session is not None)
+            await self._admit_locally(request.user_key, viewer_key, methods, session is not None)
             return Admitted(cached=None, shared=False)
         if admission.outcome == "cached" and admission.cached is not None:
             return Admitted(cached=admission.cached, shared=True)

@@ -22,7 +22,7 @@ from app.catalogue.snapshot import iso_utc
 from app.errors import OPERATOR_ACTION_CODES, GatewayError, problem_from_upstream
 from app.identity.auth import Principal
 from app.links.background import BackgroundWrites
-from app.links.budget import LinkBudget
+from app.links.budget import BudgetRequest, LinkBudget
 from app.links.rules import Candidate, Viewer
 from app.links.sessions import LinkSessions, SessionRef
 from app.observability.metrics import Metrics
@@ -61,6 +61,15 @@ class Minted:
     expires_at: float = 0.0  # epoch seconds: until then, the viewer's next link is a renewal
 
 
+@dataclass(frozen=True, slots=True)
+class LinkRequest:
+    """Who asks for a link (``principal``), from where (``viewer``), to which event."""
+
+    principal: Principal
+    viewer: Viewer
+    event_id: str
+
+
 class LinkMinter:
     def __init__(
         self,
@@ -86,14 +95,8 @@ class LinkMinter:
         self._background = background
         self._clock = clock
 
-    async def mint(
-        self,
-        principal: Principal,
-        viewer: Viewer,
-        event_id: str,
-        candidate: Candidate,
-        session: SessionRef,
-    ) -> Minted:
+    async def mint(self, request: LinkRequest, candidate: Candidate, session: SessionRef) -> Minted:
+        principal, viewer, event_id = request.principal, request.viewer, request.event_id
         stream, kind, redirect = candidate.stream, candidate.step.kind, candidate.redirect
         methods = (STREAM_LINK, LIVE_STREAM) if kind == "raw" else (STREAM_LINK,)
         request_key = "\x1f".join(
@@ -111,11 +114,13 @@ class LinkMinter:
         viewer_key = "\x1f".join((principal.via, principal.user_id, event_id, stream.name, kind))
         asked = session.for_stream(event_id, stream.name, self._clock())
         admitted = await self._budget.admit(
-            request_key=request_key,
-            user_key=f"{principal.via}\x1f{principal.user_id}",
-            viewer_key=viewer_key,
-            methods=methods,
-            session=asked,
+            BudgetRequest(
+                request_key=request_key,
+                user_key=f"{principal.via}\x1f{principal.user_id}",
+                viewer_key=viewer_key,
+                methods=methods,
+                session=asked,
+            ),
             on_evicted=lambda ids: self._sessions.evicted(principal.user_id, ids),
         )
         if admitted.cached is not None:

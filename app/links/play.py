@@ -10,15 +10,16 @@ mint attempts in all. Every step refused: the first step's problem, with ``tried
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from app.errors import GatewayError
 from app.identity.auth import Principal
 from app.links.ladder import PlayStep, candidates
-from app.links.minting import Minted
-from app.links.rules import REFUSAL_REASONS, Candidate, Viewer, no_stream
-from app.links.sessions import SessionRef
-from app.upstream.models import Event, Stream
+from app.links.minting import LinkRequest, Minted
+from app.links.rules import REFUSAL_REASONS, Candidate, Viewer, check_step, no_stream
+
+if TYPE_CHECKING:
+    from app.links.service import LinkService
 
 # A play request makes at most this many mint attempts upstream.
 MAX_PLAY_MINTS = 2
@@ -44,46 +45,8 @@ class Played:
     step: PlayStep
 
 
-class LinkSteps(Protocol):
-    """What the ladder needs from the link service: each stage of one mint."""
-
-    async def open_event(self, event_id: str) -> Event: ...
-
-    async def event_streams(self, event_id: str) -> tuple[Stream, ...]: ...
-
-    def check(
-        self,
-        event: Event,
-        streams: tuple[Stream, ...],
-        step: PlayStep,
-        viewer: Viewer,
-        redirect_url: str | None,
-    ) -> Candidate | GatewayError: ...
-
-    async def watch_allows(
-        self, principal: Principal, viewer: Viewer, event: Event, candidate: Candidate
-    ) -> None: ...
-
-    def new_session(
-        self, principal: Principal, event_id: str, continued: str | None
-    ) -> SessionRef: ...
-
-    def drop_session(self, principal: Principal, session: SessionRef) -> None: ...
-
-    async def mint_candidate(
-        self,
-        principal: Principal,
-        viewer: Viewer,
-        event_id: str,
-        candidate: Candidate,
-        session: SessionRef,
-    ) -> Minted: ...
-
-    def count_refusal(self, reason: str) -> None: ...
-
-
 async def play_ladder(
-    links: LinkSteps,
+    links: LinkService,
     *,
     principal: Principal,
     viewer: Viewer,
@@ -93,6 +56,8 @@ async def play_ladder(
     redirect_url: str | None,
     session_id: str | None = None,
 ) -> Played:
+    """The first step of ``ladder`` the rules and the upstream allow, over the link
+    service's stages (``session_id``: renewing the link of this viewing session)."""
     try:
         event = await links.open_event(event_id)
     except GatewayError as exc:
@@ -104,8 +69,9 @@ async def play_ladder(
     first: GatewayError | None = None
     attempts = 0
     session = links.new_session(principal, event_id, session_id)  # one for every attempt
+    request = LinkRequest(principal, viewer, event_id)
     for step in steps:
-        checked = links.check(event, streams, step, viewer, redirect_url)
+        checked = check_step(links.rules, event, streams, step, viewer, redirect_url)
         if isinstance(checked, Candidate):
             if attempts == 0:  # per user and event: checked once, for the first
                 try:
@@ -114,7 +80,7 @@ async def play_ladder(
                     raise with_tried(exc, [*tried, Tried(step, exc.code)]) from None
             attempts += 1
             try:
-                minted = await links.mint_candidate(principal, viewer, event_id, checked, session)
+                minted = await links.mint_candidate(request, checked, session)
             except GatewayError as exc:
                 if exc.operation_code not in VIEWER_REFUSAL_CODES:
                     links.drop_session(principal, session)

@@ -1,5 +1,5 @@
-"""LinkService: minting a viewer's link, rules first, then one store round trip, then
-the upstream. The routes' one entry point (``mint``, ``play``).
+"""LinkService: minting a viewer's link (``mint``), rules first, then one store round
+trip, then the upstream.
 
 For one request, in order:
 
@@ -11,7 +11,7 @@ For one request, in order:
    limit, the viewer's sessions and the budget;
 4. the upstream calls and the answer (``minting``).
 
-``play`` walks a device's ladder over the same stages (``play``).
+``play_ladder`` (``play``) walks a device's ladder over the same stages.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from app.errors import GatewayError
 from app.identity.auth import Principal
 from app.links.background import BackgroundWrites
 from app.links.ladder import LinkKind, PlayStep
-from app.links.minting import LinkMinter, Minted
-from app.links.play import Played, play_ladder
+from app.links.minting import LinkMinter, LinkRequest, Minted
 from app.links.rules import (
     REFUSAL_REASONS,
     Candidate,
@@ -67,7 +66,7 @@ class LinkService:
     ) -> None:
         """``clock``: epoch seconds (the status rule's now)."""
         self._catalogue = catalogue
-        self._rules = rules
+        self.rules = rules
         self._watch = watch
         self._minter = minter
         self._sessions = sessions
@@ -89,40 +88,19 @@ class LinkService:
         """``session_id``: renewing the link of this viewing session (it goes on)."""
         event = await self.open_event(event_id)
         streams = await self.event_streams(event_id)
-        checked = self.check(event, streams, PlayStep(stream_name, kind), viewer, redirect_url)
+        step = PlayStep(stream_name, kind)
+        checked = check_step(self.rules, event, streams, step, viewer, redirect_url)
         if isinstance(checked, GatewayError):
             self.count_refusal(REFUSAL_REASONS[checked.code])
             raise checked
         await self.watch_allows(principal, viewer, event, checked)
         session = self.new_session(principal, event_id, session_id)
+        request = LinkRequest(principal, viewer, event_id)
         try:
-            return await self.mint_candidate(principal, viewer, event_id, checked, session)
+            return await self.mint_candidate(request, checked, session)
         except GatewayError:
             self.drop_session(principal, session)
             raise
-
-    async def play(
-        self,
-        *,
-        principal: Principal,
-        viewer: Viewer,
-        event_id: str,
-        ladder: tuple[PlayStep, ...],
-        ull: bool,
-        redirect_url: str | None,
-        session_id: str | None = None,
-    ) -> Played:
-        """The first step of ``ladder`` the rules and the upstream allow (see ``play``)."""
-        return await play_ladder(
-            self,
-            principal=principal,
-            viewer=viewer,
-            event_id=event_id,
-            ladder=ladder,
-            ull=ull,
-            redirect_url=redirect_url,
-            session_id=session_id,
-        )
 
     async def close(self) -> None:
         """Let the answers and session ends still being stored finish (at shutdown)."""
@@ -147,16 +125,6 @@ class LinkService:
     async def event_streams(self, event_id: str) -> tuple[Stream, ...]:
         return await self._catalogue.event_streams(event_id)
 
-    def check(
-        self,
-        event: Event,
-        streams: tuple[Stream, ...],
-        step: PlayStep,
-        viewer: Viewer,
-        redirect_url: str | None,
-    ) -> Candidate | GatewayError:
-        return check_step(self._rules, event, streams, step, viewer, redirect_url)
-
     async def watch_allows(
         self, principal: Principal, viewer: Viewer, event: Event, candidate: Candidate
     ) -> None:
@@ -179,19 +147,14 @@ class LinkService:
         self._sessions.drop(principal.user_id, session)
 
     async def mint_candidate(
-        self,
-        principal: Principal,
-        viewer: Viewer,
-        event_id: str,
-        candidate: Candidate,
-        session: SessionRef,
+        self, request: LinkRequest, candidate: Candidate, session: SessionRef
     ) -> Minted:
         try:
-            return await self._minter.mint(principal, viewer, event_id, candidate, session)
+            return await self._minter.mint(request, candidate, session)
         except GatewayError as exc:
             if exc.code != "event_pending":
                 raise
-            raise await self._upstream_pending(event_id, exc) from None
+            raise await self._upstream_pending(request.event_id, exc) from None
 
     async def _upstream_pending(self, event_id: str, refused: GatewayError) -> GatewayError:
         """ONEPlatform's 402 for an event the local rule let through (its start has

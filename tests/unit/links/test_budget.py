@@ -18,7 +18,7 @@ import fakeredis
 import pytest
 
 from app.errors import GatewayError
-from app.links.budget import LATE_TURN_RETRIES, Admitted, LinkBudget
+from app.links.budget import LATE_TURN_RETRIES, Admitted, BudgetRequest, LinkBudget
 from app.observability.metrics import Metrics
 from app.ratelimit.admission import LinkAdmission
 from app.ratelimit.sessions import NewSession, SessionLimits
@@ -69,11 +69,13 @@ class Budget:
         session: NewSession | None = None,
     ) -> Admitted:
         return await self.budget.admit(
-            request_key=request_key or uuid.uuid4().hex,
-            user_key=user,
-            viewer_key=viewer or uuid.uuid4().hex,
-            methods=methods,
-            session=session,
+            BudgetRequest(
+                request_key=request_key or uuid.uuid4().hex,
+                user_key=user,
+                viewer_key=viewer or uuid.uuid4().hex,
+                methods=methods,
+                session=session,
+            ),
             on_evicted=self.evicted.append,
         )
 

@@ -12,6 +12,7 @@ from structlog.testing import capture_logs
 
 from app.errors import GatewayError
 from app.links.ladder import LinkKind, PlayStep
+from app.links.minting import LinkRequest
 from app.links.rules import Candidate
 from app.links.sessions import SessionRef
 from app.problem_types import PROBLEMS
@@ -30,15 +31,15 @@ from tests.unit.links.fakes import (
 )
 from tests.unit.upstream.fakes import UID
 
+REQUEST = LinkRequest(PRINCIPAL, VIEWER, "E-1")
+
 
 def candidate(name: str = "HLS", kind: LinkKind = "raw") -> Candidate:
     return Candidate(PlayStep(name, kind), stream(name), REDIRECT)
 
 
 async def mint(stack: Stack, name: str = "HLS", kind: LinkKind = "raw") -> dict[str, object]:
-    minted = await stack.minter.mint(
-        PRINCIPAL, VIEWER, "E-1", candidate(name, kind), SessionRef(None)
-    )
+    minted = await stack.minter.mint(REQUEST, candidate(name, kind), SessionRef(None))
     answer: dict[str, object] = orjson.loads(minted.body)
     return answer
 
@@ -96,9 +97,9 @@ async def test_lifetimes_come_from_the_settings(
 
 async def test_an_identical_request_gets_the_same_answer_without_a_call(store: Store) -> None:
     async with link_stack(store) as stack:
-        first = await stack.minter.mint(PRINCIPAL, VIEWER, "E-1", candidate(), SessionRef(None))
+        first = await stack.minter.mint(REQUEST, candidate(), SessionRef(None))
         await eventually(lambda: _idle(stack), "the answer stored for dedupe")
-        again = await stack.minter.mint(PRINCIPAL, VIEWER, "E-1", candidate(), SessionRef(None))
+        again = await stack.minter.mint(REQUEST, candidate(), SessionRef(None))
     assert (first.source, again.source) == ("upstream", "dedupe")
     assert again.body == first.body
     assert again.refresh_after == pytest.approx(first.refresh_after, abs=0.001)
@@ -128,7 +129,7 @@ async def test_a_session_joins_the_answer(store: Store) -> None:
     limits = SessionLimits(max_per_user=2, ttl_s=60.0, policy="refuse")
     async with link_stack(store, session_limits=limits) as stack:
         session = stack.service.new_session(PRINCIPAL, "E-1", None)
-        minted = await stack.minter.mint(PRINCIPAL, VIEWER, "E-1", candidate(), session)
+        minted = await stack.minter.mint(REQUEST, candidate(), session)
     answer = orjson.loads(minted.body)
     assert session.session is not None
     assert (answer["sessionId"], answer["heartbeatEveryS"]) == (session.session.session_id, 30.0)

@@ -12,7 +12,7 @@ import pytest
 from app.errors import GatewayError
 from app.identity.auth import Principal
 from app.links.ladder import PlayStep
-from app.links.play import MAX_PLAY_MINTS, Played
+from app.links.play import MAX_PLAY_MINTS, Played, play_ladder
 from app.store import Store
 from tests.unit.links.fakes import (
     EPOCH,
@@ -33,7 +33,8 @@ WEB = (ULL_RAW, HLS_RAW, HLS_PLAYER)
 
 
 async def play(stack: Stack, ladder: tuple[PlayStep, ...] = WEB, *, ull: bool = True) -> Played:
-    return await stack.service.play(
+    return await play_ladder(
+        stack.service,
         principal=PRINCIPAL,
         viewer=VIEWER,
         event_id="E-1",
@@ -65,7 +66,8 @@ async def test_the_first_step_that_passes_is_minted(store: Store) -> None:
 async def test_without_ull_the_ull_steps_are_skipped(store: Store) -> None:
     async with link_stack(store) as stack:
         stack.shelf.put(event(), stream("ULL"), stream("HLS"))
-        with_ull_off = await stack.service.play(
+        with_ull_off = await play_ladder(
+            stack.service,
             principal=PRINCIPAL,
             viewer=VIEWER,
             event_id="E-1",
@@ -170,7 +172,8 @@ async def test_past_the_budget_play_answers_with_the_viewers_place(store: Store)
         stack.shelf.put(event(), stream("HLS"))
         await play(stack, (HLS_RAW, HLS_PLAYER))
         with pytest.raises(GatewayError) as raised:
-            await stack.service.play(
+            await play_ladder(
+                stack.service,
                 principal=Principal(user_id="viewer-2", via="api_key"),
                 viewer=VIEWER,
                 event_id="E-1",
