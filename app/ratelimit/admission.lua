@@ -202,6 +202,19 @@ local function line_length()
   return redis.call('ZCARD', KEYS[5])
 end
 
+-- A place in line at `at` ms from now, kept for the viewer (who joined the line at
+-- `since`) to come back for within the grace period; the 'queued' reply.
+local function queued(at, since)
+  redis.call('ZADD', KEYS[5], string.format('%.17g', now + at), viewer)
+  redis.call('HSET', KEYS[6], viewer, since)
+  local last = redis.call('ZRANGE', KEYS[5], -1, -1, 'WITHSCORES')
+  local keep = math.ceil(tonumber(last[2]) - now + grace) + 1000
+  redis.call('PEXPIRE', KEYS[5], keep)
+  redis.call('PEXPIRE', KEYS[6], keep)
+  return {'queued', math.ceil(at - hold), math.ceil(at),
+    math.floor(at / interval + 0.5) + 1, line_length(), given_up}
+end
+
 local slot = nil      -- ms from now
 local in_line = 0
 local tokens_left = nil
@@ -228,14 +241,7 @@ if place then
     if slot > hold then
       -- First in line, but held no longer than the hold bound: the place, at that
       -- slot, is the viewer's to come back for.
-      redis.call('ZADD', KEYS[5], string.format('%.17g', now + slot), viewer)
-      redis.call('HSET', KEYS[6], viewer, since or string.format('%.17g', now))
-      local last = redis.call('ZRANGE', KEYS[5], -1, -1, 'WITHSCORES')
-      local keep = math.ceil(tonumber(last[2]) - now + grace) + 1000
-      redis.call('PEXPIRE', KEYS[5], keep)
-      redis.call('PEXPIRE', KEYS[6], keep)
-      return {'queued', math.ceil(slot - hold), math.ceil(slot),
-        math.floor(slot / interval + 0.5) + 1, line_length(), given_up}
+      return queued(slot, since or string.format('%.17g', now))
     end
   elseif slot < 0 then
     slot = 0
@@ -259,14 +265,7 @@ else
   end
   tokens_left = reserve(first, lane_interval, slot)
   if slot > hold then
-    redis.call('ZADD', KEYS[5], string.format('%.17g', now + slot), viewer)
-    redis.call('HSET', KEYS[6], viewer, string.format('%.17g', now))
-    local last = redis.call('ZRANGE', KEYS[5], -1, -1, 'WITHSCORES')
-    local keep = math.ceil(tonumber(last[2]) - now + grace) + 1000
-    redis.call('PEXPIRE', KEYS[5], keep)
-    redis.call('PEXPIRE', KEYS[6], keep)
-    return {'queued', math.ceil(slot - hold), math.ceil(slot),
-      math.floor(slot / interval + 0.5) + 1, line_length(), given_up}
+    return queued(slot, string.format('%.17g', now))
   end
 end
 
