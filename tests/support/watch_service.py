@@ -11,21 +11,19 @@ past any sensible timeout, then allows), ``garbage`` (200 that is not JSON), ``d
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.support.redis_server import free_port
+from tests.support.threaded_server import serve_in_thread
 
 Behaviour = Literal["allow", "deny", "error", "slow", "garbage", "drip", "huge"]
 
@@ -84,19 +82,5 @@ def _app(service: WatchService) -> Starlette:
 def run_watch_service() -> Iterator[WatchService]:
     port = free_port()
     service = WatchService(url=f"http://127.0.0.1:{port}/watch")
-    config = uvicorn.Config(
-        _app(service), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the watch service did not start")
-        time.sleep(0.01)
-    try:
+    with serve_in_thread(_app(service), port, "watch service"):
         yield service
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
