@@ -8,7 +8,6 @@ then pass through the same request-id, security and CORS headers.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 from starlette.background import BackgroundTask
@@ -50,16 +49,10 @@ def render_snapshot(
     body (none for HEAD, with the GET's Content-Length)."""
     age = (b"age", str(int(snapshot.age(now))).encode())
     if etag_matches(if_none_match, snapshot.etag):
-        kept = [h for h in _constant_headers(snapshot) if h[0] not in _NOT_MODIFIED_DROPS]
-        return Rendered(304, [*kept, age], b"")
+        kept = [h for h in snapshot.wire_headers if h[0] not in _NOT_MODIFIED_DROPS]
+        return Rendered(304, [*kept, _CACHE_CONTROL, age], b"")
     body = b"" if method == "HEAD" else snapshot.body
-    return Rendered(200, [*_constant_headers(snapshot), age], body)
-
-
-@functools.lru_cache(maxsize=64)  # bounded: it keeps its snapshots alive
-def _constant_headers(snapshot: Snapshot) -> tuple[tuple[bytes, bytes], ...]:
-    """The headers that do not change between reads of one snapshot, built once."""
-    return (*snapshot.wire_headers, _CACHE_CONTROL)
+    return Rendered(200, [*snapshot.wire_headers, _CACHE_CONTROL, age], body)
 
 
 class SnapshotResponse(Response):

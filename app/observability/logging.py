@@ -7,7 +7,7 @@ shutdown lines; warnings of httpx, asyncio and the rest) are rendered by the sam
 processors through structlog's ``ProcessorFormatter`` on one root handler, so they
 come out as the same JSON lines, on stdout, whatever command started uvicorn. uvicorn's
 own access line is silenced: the app logs one ``request`` event per request
-(``requests.py``), through the same chain.
+(``requests.py``), through the same stdout writer.
 
 structlog is configured with ``cache_logger_on_first_use=True``: a module's logger is
 built on its first line and kept. So that a later configuration (another app in the
@@ -34,6 +34,7 @@ import orjson
 import structlog
 from structlog.typing import Processor
 
+from app.observability.context import add_request_id
 from app.observability.redaction import Redactor, redact_stdlib_logging
 
 
@@ -146,7 +147,11 @@ class UtcTimestamp:
         self._prefix = ""
 
     def now(self) -> str:
-        second, micros = divmod(round(self._clock() * 1_000_000), 1_000_000)
+        return self.at(self._clock())
+
+    def at(self, seconds: float) -> str:
+        """The timestamp of ``seconds`` since the epoch."""
+        second, micros = divmod(round(seconds * 1_000_000), 1_000_000)
         if second != self._second:
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
@@ -161,10 +166,12 @@ class UtcTimestamp:
 
 def line_processors(redactor: Redactor) -> list[Processor]:
     """What every event goes through before it is rendered (JSON or console): the
-    request's context (``structlog.contextvars``), level, the traceback as text, the
+    context (``structlog.contextvars``) and the request id of the request being served
+    (``context.py``), level, the traceback as text, the
     redactor over all of it, then the time (which holds nothing to redact)."""
     return [
         structlog.contextvars.merge_contextvars,
+        add_request_id,
         structlog.processors.add_log_level,
         structlog.processors.format_exc_info,
         redactor,
@@ -183,7 +190,22 @@ class StdoutLogger:
     fatal = failure = msg
 
 
+# Writers holding lines back to the end of the event loop's turn (the request log,
+# ``requests.py``): each is asked to write them before any other line goes out, so
+# stdout stays in order. A dict, so a writer waiting already is not added twice.
+_HELD: dict[Callable[[], None], None] = {}
+
+
+def hold_lines(write_held: Callable[[], None]) -> None:
+    """Register ``write_held`` to run before the next line is written."""
+    _HELD[write_held] = None
+
+
 def write_line(line: bytes) -> None:
+    while _HELD:
+        write_held = next(iter(_HELD))
+        del _HELD[write_held]
+        write_held()
     binary = stdout_bytes()
     if binary is not None:
         binary.write(line + b"\n")

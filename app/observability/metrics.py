@@ -12,6 +12,7 @@ outcomes, reasons): never event ids, users or IPs.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Literal
 
 from prometheus_client import (
@@ -41,6 +42,7 @@ class Metrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._read_children: dict[tuple[str, str], Counter] = {}
+        self._before_exposition: list[Callable[[], None]] = []
         # metric -> its label names (what dashboards and alert rules may match on)
         self.label_names: dict[MetricWrapperBase, tuple[str, ...]] = {}
         self.http_requests = self._counter(
@@ -260,8 +262,15 @@ class Metrics:
         if multiprocess_dir() is not None:
             prometheus_multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
+    def before_exposition(self, settle: Callable[[], None]) -> None:
+        """Run ``settle`` before each exposition: counts held back (the request log's,
+        to the end of the event loop's turn) are in every scrape."""
+        self._before_exposition.append(settle)
+
     def exposition(self) -> tuple[bytes, str]:
         """The text format for ``GET /metrics`` (aggregated across workers if multiprocess)."""
+        for settle in self._before_exposition:
+            settle()
         if multiprocess_dir() is not None:
             registry = CollectorRegistry()
             prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

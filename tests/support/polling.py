@@ -1,10 +1,11 @@
 """Wait for a condition with a generous deadline instead of sleeping a fixed time.
 
-``eventually`` polls an async check from a test's event loop; ``wait_until`` polls a
-plain one from synchronous tests that drive real processes. Both fail with ``what``
-and the last value seen, so a failure says what never happened, not only that time ran
-out. The deadlines sit far above any wait a test expects: a loaded machine slows the
-test down but does not fail it.
+``eventually`` polls an async check from a test's event loop (``next_turn`` lets the
+loop end its turn: one yield); ``wait_until`` polls a plain one from synchronous tests
+that drive real processes. Both fail with ``what`` and the last value seen, so a
+failure says what never happened, not only that time ran out. The deadlines sit far
+above any wait a test expects: a loaded machine slows the test down but does not fail
+it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ async def eventually(
     while not await check():
         assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s"
         await asyncio.sleep(POLL_S)
+
+
+async def next_turn() -> None:
+    """Let the event loop finish its current turn, where the gateway does work it holds
+    to a turn's end (the request log: metrics and access lines). One yield, not a wait
+    for time: what was scheduled before it runs before the caller resumes."""
+    await asyncio.sleep(0)
 
 
 def wait_until(

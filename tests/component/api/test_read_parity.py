@@ -21,7 +21,7 @@ from app.api import warm_reads
 from app.main import create_app
 from app.settings import Settings
 from tests.support.asgi import app_clients
-from tests.support.polling import eventually
+from tests.support.polling import eventually, next_turn
 
 ALLOWED = "https://www.example.com"
 FOREIGN = "https://elsewhere.example.org"
@@ -180,6 +180,7 @@ async def test_an_unexpected_error_is_logged_once_and_a_problem_with_the_usual_h
             "/v1/broken" if path == "routed" else "/v1/events/open",
             headers={"Origin": ALLOWED},
         )
+        await next_turn()  # the request line is written at the end of the loop's turn
         written = capsys.readouterr().out
     lines = [orjson.loads(line) for line in written.splitlines()]
     mine = [line for line in lines if line.get("request_id") == answer.headers["x-request-id"]]

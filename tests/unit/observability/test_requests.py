@@ -15,11 +15,12 @@ import structlog
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.observability.context import current_summary
+from app.observability.context import RequestSummary, current_summary, reset_summary, set_summary
 from app.observability.logging import configure_logging, log_level, set_log_level
 from app.observability.metrics import Metrics
 from app.observability.redaction import Redactor
-from app.observability.requests import AccessLine, RequestObserver
+from app.observability.requests import AccessLine, Finished, RequestLog, RequestObserver
+from tests.support.polling import next_turn
 
 SECURITY = [(b"x-content-type-options", b"nosniff")]
 
@@ -74,6 +75,7 @@ async def test_one_request_event_per_request_with_the_request_id_of_every_line(
     logged_json.readouterr()
     async with client() as http:
         answer = await http.get("/things/7", headers={"X-Request-ID": "untrusted"})
+    await next_turn()
     lines = [orjson.loads(line) for line in logged_json.readouterr().out.splitlines()]
     request_id = answer.headers["x-request-id"]
     assert request_id != "untrusted"  # not from a trusted proxy
@@ -101,6 +103,7 @@ async def test_an_error_is_answered_and_logged_once_then_the_request_line(
     logged_json.readouterr()
     async with client() as http:
         answer = await http.get("/broken")
+    await next_turn()
     lines = [orjson.loads(line) for line in logged_json.readouterr().out.splitlines()]
     assert answer.status_code == 500
     assert answer.headers["x-content-type-options"] == "nosniff"
@@ -117,41 +120,95 @@ async def test_no_request_line_when_the_access_log_is_off(
     logged_json.readouterr()
     async with client(access_log=False) as http:
         await http.get("/things/7")
+    await next_turn()
     events = [orjson.loads(line)["event"] for line in logged_json.readouterr().out.splitlines()]
     assert events == ["inside"]
 
 
 ROWS = [
-    ("0123abcd", "GET", "/v1/events/open", 200, 0.021, "hit", 0),
-    ("req-1.a_b", "POST", "/v1/events/{eventId}/links", 429, 12.5, None, 2),
-    ("x", "HEAD", "unmatched", 404, 0.0, "stale", 0),
-    ("x", 'BR"EW\\', "unmatched", 405, 1e-05, None, 0),  # a method needing escapes
+    Finished("0123abcd", "GET", "/v1/events/open", 200, 0.000021, "hit", 0, 1e9),
+    Finished("req-1.a_b", "POST", "/v1/events/{eventId}/links", 429, 0.0125, None, 2, 2e9),
+    Finished("x", "HEAD", "unmatched", 404, 0.0, "stale", 0, 1.5e9),
+    Finished("x", 'BR"EW\\', "unmatched", 405, 12.0, None, 0, 1.5e9),  # a method to escape
 ]
 
 
 @pytest.mark.parametrize("row", ROWS)
 def test_the_line_is_the_one_structlogs_chain_renders(
-    row: tuple[str, str, str, int, float, str | None, int],
-    logged_json: pytest.CaptureFixture[str],
+    row: Finished, logged_json: pytest.CaptureFixture[str]
 ) -> None:
     """Byte for byte, timestamps aside: the same keys in the same order."""
-    request_id, method, route, status, ms, cache, calls = row
     logged_json.readouterr()
-    with structlog.contextvars.bound_contextvars(request_id=request_id):
-        AccessLine(json_lines=True).write(*row)
+    token = set_summary(RequestSummary(row.request_id))
+    try:
+        AccessLine(json_lines=True).write([row])
         structlog.get_logger("t").info(
             "request",
-            method=method,
-            route=route,
-            status=status,
-            ms=ms,
-            cache=cache,
-            upstream_calls=calls,
+            method=row.method,
+            route=row.route,
+            status=row.status,
+            ms=round(row.seconds * 1000, 3),
+            cache=row.cache,
+            upstream_calls=row.upstream_calls,
         )
+    finally:
+        reset_summary(token)
     ours, theirs = logged_json.readouterr().out.splitlines()
     stamp = re.compile(r'"timestamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"')
     assert stamp.search(ours)
     assert stamp.sub("", ours) == stamp.sub("", theirs)
+
+
+def test_the_timestamp_is_when_the_request_finished(
+    logged_json: pytest.CaptureFixture[str],
+) -> None:
+    logged_json.readouterr()
+    AccessLine(json_lines=True).write([ROWS[0]._replace(at=1_796_000_000.25)])
+    line = orjson.loads(logged_json.readouterr().out)
+    assert line["timestamp"] == "2026-11-30T00:53:20.250000Z"
+
+
+def requests_counted(metrics: Metrics, route: str) -> float | None:
+    return metrics.registry.get_sample_value(
+        "gateway_http_requests_total", {"route": route, "method": "GET", "status": "200"}
+    )
+
+
+async def test_a_turns_requests_are_logged_and_counted_at_its_end_before_any_later_line(
+    logged_json: pytest.CaptureFixture[str],
+) -> None:
+    metrics = Metrics()
+    requests = RequestLog(metrics, AccessLine(json_lines=True))
+    logged_json.readouterr()
+    requests.add(ROWS[0])
+    requests.add(ROWS[1])
+    assert logged_json.readouterr().out == ""  # held to the turn's end
+    assert requests_counted(metrics, "/v1/events/open") is None
+    structlog.get_logger("t").info("later")  # another line first writes the held ones
+    events = [orjson.loads(line)["event"] for line in logged_json.readouterr().out.splitlines()]
+    assert events == ["request", "request", "later"]
+    assert requests_counted(metrics, "/v1/events/open") == 1
+    requests.add(ROWS[0])
+    await next_turn()
+    [line] = [orjson.loads(line) for line in logged_json.readouterr().out.splitlines()]
+    assert line["route"] == "/v1/events/open"
+    assert requests_counted(metrics, "/v1/events/open") == 2
+
+
+async def test_a_scrape_counts_the_requests_held(logged_json: pytest.CaptureFixture[str]) -> None:
+    metrics = Metrics()
+    requests = RequestLog(metrics, None)
+    requests.add(ROWS[0])
+    assert 'route="/v1/events/open"' in metrics.exposition()[0].decode()
+
+
+def test_outside_a_running_loop_a_request_is_logged_at_once(
+    logged_json: pytest.CaptureFixture[str],
+) -> None:
+    logged_json.readouterr()
+    RequestLog(Metrics(), AccessLine(json_lines=True)).add(ROWS[0])
+    [line] = [orjson.loads(line) for line in logged_json.readouterr().out.splitlines()]
+    assert line["route"] == "/v1/events/open"
 
 
 async def test_console_lines_go_through_structlog(capsys: pytest.CaptureFixture[str]) -> None:
@@ -161,6 +218,7 @@ async def test_console_lines_go_through_structlog(capsys: pytest.CaptureFixture[
         capsys.readouterr()
         async with client(json_lines=False) as http:
             await http.get("/things/7")
+        await next_turn()
         out = capsys.readouterr().out
     finally:
         structlog.configure(**saved)
