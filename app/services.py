@@ -90,6 +90,7 @@ def build_catalogue(
         metrics=metrics,
         wall=wall,
         only_replica=not settings.store_config.shared or settings.replica_count == 1,
+        finish_s=settings.igm_connect_timeout_s,
     )
     on_demand = OnDemandLists(
         redis=redis,

@@ -77,6 +77,7 @@ class Refresher:
         only_replica: bool = False,
         local_gate: LocalGate | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        finish_s: float = 2.0,
     ) -> None:
         self._client = client
         self._shared = shared
@@ -87,6 +88,8 @@ class Refresher:
         self._metrics = metrics
         self._wall = wall
         self._sleep = sleep
+        self._finish_s = finish_s  # a round under way when cancelled: its time to finish
+        self._stopping = False
         self._only_replica = (
             only_replica  # configured as the only replica: may refresh without the store
         )
@@ -100,15 +103,34 @@ class Refresher:
         return min(1.0, self._policy.lease_ttl_s / 3)
 
     async def run(self) -> None:
-        """Refresh forever (until cancelled)."""
+        """Refresh forever (until cancelled).
+
+        Cancelled during a round, it lets the round finish the call under way (and
+        start no other) first, for up to ``finish_s``: a fetch under way has spent a
+        slot of the fleet's budget, and an upstream connection cut in the middle of its
+        TLS handshake leaves its socket to the garbage collector (httpcore closes it
+        when the handshake fails, not when it is cancelled). The connect timeout bounds
+        a handshake, so it is a fair bound.
+        """
         while True:
+            round_ = asyncio.ensure_future(self._round())
             try:
-                await self.tick()
-            except StoreUnavailable:
-                self._metrics.redis_errors.labels("refresh").inc()
-                self._set_leader(False)
+                await asyncio.shield(round_)
+            except asyncio.CancelledError:
+                self._stopping = True
+                await asyncio.wait([round_], timeout=self._finish_s)
+                round_.cancel()
+                await asyncio.gather(round_, return_exceptions=True)
+                raise
             honour_cancellation()
             await self._sleep(self.tick_s)
+
+    async def _round(self) -> None:
+        try:
+            await self.tick()
+        except StoreUnavailable:
+            self._metrics.redis_errors.labels("refresh").inc()
+            self._set_leader(False)
 
     async def tick(self) -> None:
         """One round: hold or take the lease, then spend any slot that is due.
@@ -258,6 +280,8 @@ class Refresher:
         return any(list_date(name) is not None for name in self._lists.names())
 
     async def _pass_gate(self, method: str) -> bool:
+        if self._stopping:
+            return False  # a round finishing at shutdown starts no new call
         interval = self._policy.gate_interval_s
         allowed = self._local_gate.peek(method).allowed
         if allowed:

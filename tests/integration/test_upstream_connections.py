@@ -5,8 +5,10 @@ loopback (uvicorn, a self-signed TLS certificate made here, a forward proxy)."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from app.upstream.client import OnePlatformClient, build_http_client
 from app.upstream.errors import UpstreamConnectionError
 from tests.support.jwt_keys import rsa_keys
 from tests.support.loopback import Certificate, Recorder, Seen, self_signed, serve
-from tests.support.polling import eventually
+from tests.support.polling import eventually, wait_until
 from tests.support.redis_server import free_port
 
 UID = "uid-7f3e-connections-secret"
@@ -241,10 +243,7 @@ async def test_the_lifespan_gives_both_clients_the_ca_bundle(
     with serve(server, certfile=certificate.certfile, keyfile=certificate.keyfile) as url:
         settings = tls_settings(url, certificate.certfile if trusted else None)
         async with gateway(settings) as state:
-            # The refresher's first round reaches the server too. Leave the lifespan only
-            # once it is over: a task cancelled in the middle of a TLS handshake leaves
-            # its TCP connection for the garbage collector (httpcore closes the stream
-            # when start_tls raises an Exception, not when it is cancelled).
+            # The refresher's first round reaches the server too, through the same bundle.
             await eventually(
                 lambda: refresher_called(state), "the refresher's first round", timeout_s=20
             )
@@ -266,3 +265,60 @@ async def test_the_lifespan_gives_both_clients_the_ca_bundle(
     paths = {seen.path for seen in server.seen}
     assert ({"/jwks", f"/api/sport/all/{uid}"} <= paths) is trusted
     assert (paths == set()) is not trusted  # no handshake passed without the bundle
+
+
+class SilentServer:
+    """A TCP server that accepts connections and never answers (a TLS handshake to it
+    never ends); it records, per connection, whether the client has closed it."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"https://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.closed: list[bool] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return  # listener closed
+            index = len(self.closed)
+            self.closed.append(False)
+            threading.Thread(target=self._read, args=(connection, index), daemon=True).start()
+
+    def _read(self, connection: socket.socket, index: int) -> None:
+        with connection:
+            while connection.recv(4096):  # the ClientHello, then nothing until EOF
+                pass
+        self.closed[index] = True
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+async def test_a_shutdown_in_the_middle_of_a_handshake_closes_the_refreshers_connection() -> None:
+    """The refresher's round, cancelled by the lifespan's shutdown in the middle of a
+    TLS handshake, finishes first (the connect timeout ends the handshake), so its
+    socket is closed when the lifespan has ended, not left to the garbage collector."""
+    server = SilentServer()
+    try:
+        settings = tls_settings(server.url, None).model_copy(
+            update={"igm_connect_timeout_s": 0.5, "auth_jwks_url": None}
+        )
+        async with gateway(settings):
+            await eventually(
+                _async(lambda: len(server.closed) >= 1), "the refresher connecting upstream"
+            )
+        assert len(server.closed) == 1
+        wait_until(lambda: server.closed[0], "the gateway closing its connection", timeout_s=5)
+    finally:
+        server.close()
+
+
+def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def checked() -> bool:
+        return check()
+
+    return checked
