@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import httpx
+import redis
 
 from tests.support.gateway import GatewayProcess
 from tests.support.polling import wait_until
@@ -79,6 +80,25 @@ def fleet_env(sim: SimulatorHandle, store: Store, replicas: int, **extra: str) -
         "REDIRECT_ALLOWED_HOSTS": "operator.example",
     }
     return env | store_env(store) | extra
+
+
+DEDUPE_KEYS = "{igm:link}:dedupe:*"  # the answers kept for dedupe (app/ratelimit/admission.py)
+
+
+def answer_kept(store: Store, before: int, timeout_s: float = 5.0) -> bool:
+    """Whether a link answer is kept for dedupe (more such keys than ``before``) within
+    ``timeout_s``: it is written as the answer goes out, when the store is there."""
+    try:
+        wait_until(
+            lambda: len(store.keys(DEDUPE_KEYS)),
+            "the answer kept for dedupe",
+            until=lambda count: count > before,
+            timeout_s=timeout_s,
+            ignore=(redis.RedisError,),
+        )
+    except AssertionError:
+        return False
+    return True
 
 
 def link_request(

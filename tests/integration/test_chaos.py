@@ -23,7 +23,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from tests.support.gateway import GatewayProcess, gateway_env, run_gateway
-from tests.support.redis_server import free_port, run_redis_server
+from tests.support.polling import seconds_until
+from tests.support.redis_server import RestartableRedis
 from tests.support.simulator import SimulatorHandle, run_simulator
 from tests.support.tcp_proxy import run_tcp_proxy
 
@@ -63,29 +63,6 @@ def _iso(moment: datetime) -> str:
 
 START = datetime.now(UTC) - timedelta(minutes=30)
 TODAY = START.date().isoformat()
-
-
-class RedisProcess:
-    """A redis-server on a fixed port, stopped and started again empty at will."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._workdir = workdir
-        self._stack: ExitStack | None = None
-
-    def start(self) -> None:
-        assert self._stack is None
-        self._stack = ExitStack()
-        self._stack.enter_context(run_redis_server(self._workdir, self.port))
-
-    def stop(self) -> None:
-        if self._stack is not None:
-            self._stack.close()
-            self._stack = None
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=5)
 
 
 @dataclass(frozen=True)
@@ -165,7 +142,7 @@ def under_load(replicas: list[GatewayProcess]) -> Iterator[Load]:
     thread = threading.Thread(target=load.run, name="load", daemon=True)
     thread.start()
     try:
-        wait_until(lambda: len(load.outcomes) >= 20, 10, "the load under way")
+        seconds_until(lambda: len(load.outcomes) >= 20, "the load under way", timeout_s=10)
         yield load
     finally:
         load.stop.set()
@@ -181,8 +158,8 @@ class Rig:
     http: httpx.Client
     gateways: list[GatewayProcess] = field(default_factory=list)
 
-    def redis(self) -> RedisProcess:
-        store = RedisProcess(self.tmp / f"redis-{uuid.uuid4().hex[:6]}")
+    def redis(self) -> RestartableRedis:
+        store = RestartableRedis(self.tmp / f"redis-{uuid.uuid4().hex[:6]}")
         self.stack.callback(store.stop)
         store.start()
         return store
@@ -246,16 +223,6 @@ def rig(simulator: SimulatorHandle, tmp_path: Path) -> Iterator[Rig]:
 # --- helpers ---------------------------------------------------------------------
 
 
-def wait_until(condition: Callable[[], object], timeout_s: float, what: str) -> float:
-    """Seconds it took for ``condition`` to hold; fails after ``timeout_s``."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout_s:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.1)
-    return time.monotonic() - started
-
-
 def is_leader(rig: Rig, gateway: GatewayProcess) -> bool:
     for line in rig.http.get(f"{gateway.url}/metrics").text.splitlines():
         if line.startswith("gateway_refresh_leader "):
@@ -270,7 +237,11 @@ def leaders(rig: Rig, gateways: list[GatewayProcess]) -> list[GatewayProcess]:
 def warm(rig: Rig, *gateways: GatewayProcess) -> None:
     for gateway in gateways:
         for path in ("/v1/events/open", f"/v1/events?date={TODAY}", f"/v1/events/{OPEN}"):
-            wait_until(partial(answers_200, rig, gateway.url + path), 20, f"{gateway.name} {path}")
+            seconds_until(
+                partial(answers_200, rig, gateway.url + path),
+                f"{gateway.name} {path}",
+                timeout_s=20,
+            )
 
 
 def answers_200(rig: Rig, url: str) -> bool:
@@ -320,27 +291,40 @@ def test_the_leader_killed_mid_refresh_under_load(rig: Rig) -> None:
         leader_ip = SERVER_IPS[fleet.index(leader)]
         # Its next event/open call hangs upstream: kill it while the call is under way.
         rig.sim.inject_fault("event_open", "delay", delay_s=3.0, count=1)
-        wait_until(lambda: not rig.sim.control.get("/_sim/faults").json(),
-                   3 * GATE_INTERVAL_S + 2, "the leader's refresh under way")  # fmt: skip
+        seconds_until(
+            lambda: not rig.sim.control.get("/_sim/faults").json(),
+            "the leader's refresh under way",
+            timeout_s=3 * GATE_INTERVAL_S + 2,
+        )
         load.drop(leader)
         leader.kill()
         killed_at = time.monotonic()
         survivors = [g for g in fleet if g is not leader]
-        took = wait_until(lambda: len(leaders(rig, survivors)) == 1, LEASE_TTL_S + 3, "a leader")
+        took = seconds_until(
+            lambda: len(leaders(rig, survivors)) == 1, "a leader", timeout_s=LEASE_TTL_S + 3
+        )
         assert took <= LEASE_TTL_S + 1.5
         [new_leader] = leaders(rig, survivors)
         new_ip = SERVER_IPS[fleet.index(new_leader)]
-        wait_until(lambda: event_open_calls(rig.sim, new_ip), 2 * GATE_INTERVAL_S + 3,
-                   "the new leader's first refresh")  # fmt: skip
+        seconds_until(
+            lambda: event_open_calls(rig.sim, new_ip),
+            "the new leader's first refresh",
+            timeout_s=2 * GATE_INTERVAL_S + 3,
+        )
         killed_call = event_open_calls(rig.sim, leader_ip)[-1]
         assert event_open_calls(rig.sim, new_ip)[0] - killed_call >= INTERVAL_S
         # every survivor serves a list fetched after the kill, then a little more load
         for survivor in survivors:
             before = rig.fetched_at(survivor)
-            wait_until(lambda s=survivor, b=before: rig.fetched_at(s) > b,  # type: ignore[misc]
-                       2 * GATE_INTERVAL_S + 3, f"{survivor.name} fresher")  # fmt: skip
+            seconds_until(
+                lambda s=survivor, b=before: rig.fetched_at(s) > b,  # type: ignore[misc]
+                f"{survivor.name} fresher",
+                timeout_s=2 * GATE_INTERVAL_S + 3,
+            )
         settled = time.monotonic()
-        wait_until(lambda: len(load.since(settled)) >= 20, 10, "load after the hand-over")
+        seconds_until(
+            lambda: len(load.since(settled)) >= 20, "load after the hand-over", timeout_s=10
+        )
     outcomes = load.since(began)
     assert len([o for o in outcomes if o.at > killed_at]) >= 20  # served through the kill
     assert_reads_served(outcomes, survivors)
@@ -358,22 +342,36 @@ def test_redis_replaced_by_an_empty_server_under_load(rig: Rig) -> None:
     with under_load(fleet) as load:
         began = time.monotonic()
         with store.client() as client:
-            wait_until(lambda: client.exists(BUCKET_KEY), 10, "the link bucket in use")
+            seconds_until(lambda: client.exists(BUCKET_KEY), "the link bucket in use", timeout_s=10)
         store.stop()
         store.start()  # the same port, nothing in it: no lease, gate, list or bucket
         restarted = time.monotonic()
         with store.client() as client:
-            wait_until(lambda: client.get(LEASE_KEY) is not None, LEASE_TTL_S + 5, "the lease")
-            wait_until(lambda: client.exists(GATE_KEY), 2 * GATE_INTERVAL_S + 5, "the gate")
-            wait_until(lambda: b"open" in client.hgetall(VERSIONS_KEY), 2 * GATE_INTERVAL_S + 5,
-                       "the open list re-published")  # fmt: skip
-            wait_until(lambda: client.exists(BUCKET_KEY), 10, "the link bucket rebuilt")
+            seconds_until(
+                lambda: client.get(LEASE_KEY) is not None, "the lease", timeout_s=LEASE_TTL_S + 5
+            )
+            seconds_until(
+                lambda: client.exists(GATE_KEY), "the gate", timeout_s=2 * GATE_INTERVAL_S + 5
+            )
+            seconds_until(
+                lambda: b"open" in client.hgetall(VERSIONS_KEY),
+                "the open list re-published",
+                timeout_s=2 * GATE_INTERVAL_S + 5,
+            )
+            seconds_until(
+                lambda: client.exists(BUCKET_KEY), "the link bucket rebuilt", timeout_s=10
+            )
         assert len(leaders(rig, fleet)) == 1
         for gateway in fleet:
-            wait_until(lambda g=gateway: rig.readiness(g)["status"] == "ok", 10,  # type: ignore[misc]
-                       f"{gateway.name} ready")  # fmt: skip
+            seconds_until(
+                lambda g=gateway: rig.readiness(g)["status"] == "ok",  # type: ignore[misc]
+                f"{gateway.name} ready",
+                timeout_s=10,
+            )
         settled = time.monotonic()
-        wait_until(lambda: len(load.since(settled)) >= 20, 10, "load after the restart")
+        seconds_until(
+            lambda: len(load.since(settled)) >= 20, "load after the restart", timeout_s=10
+        )
     outcomes = load.since(began)
     assert [o for o in outcomes if o.at >= restarted and o.kind == "links" and o.status == 200]
     assert_reads_served(outcomes, fleet)
@@ -384,7 +382,9 @@ def test_a_replica_cut_off_from_the_store_for_ten_seconds(rig: Rig) -> None:
     store = rig.redis()
     proxy = rig.stack.enter_context(run_tcp_proxy(store.port))
     cut = rig.gateway(f"redis://127.0.0.1:{proxy.port}/0", "cut", SERVER_IPS[0], REPLICA_COUNT="2")
-    wait_until(lambda: is_leader(rig, cut), LEASE_TTL_S + 3, "the first replica leading")
+    seconds_until(
+        lambda: is_leader(rig, cut), "the first replica leading", timeout_s=LEASE_TTL_S + 3
+    )
     direct = rig.gateway(store.url, "direct", SERVER_IPS[1], REPLICA_COUNT="2")
     fleet = [cut, direct]
     warm(rig, *fleet)
@@ -392,8 +392,11 @@ def test_a_replica_cut_off_from_the_store_for_ten_seconds(rig: Rig) -> None:
         began = time.monotonic()
         proxy.cut()
         cut_at = time.monotonic()
-        took = wait_until(lambda: leaders(rig, fleet) == [direct], LEASE_TTL_S + 3,
-                          "the other replica leading")  # fmt: skip
+        took = seconds_until(
+            lambda: leaders(rig, fleet) == [direct],
+            "the other replica leading",
+            timeout_s=LEASE_TTL_S + 3,
+        )
         assert took <= LEASE_TTL_S + 2
         in_flight_s = 1.0  # an event call already sent when the path was cut may land
         while time.monotonic() - cut_at < CUT_S:
@@ -403,12 +406,17 @@ def test_a_replica_cut_off_from_the_store_for_ten_seconds(rig: Rig) -> None:
             time.sleep(0.5)
         proxy.restore()
         restored = time.monotonic()
-        wait_until(lambda: rig.readiness(cut)["status"] == "ok", 10, "the cut replica ready")
+        seconds_until(
+            lambda: rig.readiness(cut)["status"] == "ok", "the cut replica ready", timeout_s=10
+        )
         before = rig.fetched_at(cut)
-        wait_until(lambda: rig.fetched_at(cut) > before, 2 * GATE_INTERVAL_S + 3,
-                   "the cut replica's lists fresh again")  # fmt: skip
+        seconds_until(
+            lambda: rig.fetched_at(cut) > before,
+            "the cut replica's lists fresh again",
+            timeout_s=2 * GATE_INTERVAL_S + 3,
+        )
         settled = time.monotonic()
-        wait_until(lambda: len(load.since(settled)) >= 20, 10, "load after the cut")
+        seconds_until(lambda: len(load.since(settled)) >= 20, "load after the cut", timeout_s=10)
     outcomes = load.since(began)
     assert_reads_served(outcomes, fleet)
     assert_links_answered(outcomes, fleet)

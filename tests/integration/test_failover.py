@@ -23,9 +23,11 @@ import pytest
 import redis
 
 from tests.integration.store_modes import (
+    DEDUPE_KEYS,
     INTERVAL_S,
     Load,
     Store,
+    answer_kept,
     assert_event_calls_spaced,
     fleet_env,
     link_request,
@@ -88,16 +90,20 @@ def store_ok(http: httpx.Client, replica: GatewayProcess) -> bool:
     return bool(body["checks"]["store"] == "ok")
 
 
-def deduplicated(http: httpx.Client, replicas: list[GatewayProcess]) -> bool:
+def deduplicated(http: httpx.Client, replicas: list[GatewayProcess], store: Store) -> bool:
     """One viewer's identical request on every replica gets the one stored answer (each
     upstream mint has its own token and expiry): the link path is back on the store."""
     viewer = f"after-{uuid.uuid4().hex[:8]}"
     answers = []
+    try:
+        kept_before = len(store.keys(DEDUPE_KEYS))
+    except redis.RedisError:
+        return False  # the store is not back yet
     for index, replica in enumerate(replicas):
         url, body, headers = link_request(replica, viewer)
         answers.append(http.post(url, json=body, headers=headers))
-        if index == 0:
-            time.sleep(0.3)  # the answer is stored as it goes out
+        if index == 0 and not answer_kept(store, kept_before):
+            return False
     if any(a.status_code != 200 for a in answers):
         return False
     return all(a.json() == answers[0].json() for a in answers)
@@ -144,7 +150,7 @@ def test_failover_under_load(store: Store, simulator: SimulatorHandle, tmp_path:
                     ):
                         pending["fresh"].discard(replica.name)
                 if not pending["store"] and not links_back:
-                    links_back = deduplicated(http, replicas)
+                    links_back = deduplicated(http, replicas, store)
                 if links_back and not pending["store"] and not pending["fresh"]:
                     break
                 time.sleep(0.2)

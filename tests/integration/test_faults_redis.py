@@ -41,11 +41,10 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from tests.support import polling
 from tests.support.gateway import GatewayProcess, gateway_env, run_gateway
-from tests.support.redis_server import free_port, run_redis_server
+from tests.support.redis_server import RestartableRedis
 from tests.support.simulator import SimMethod, SimulatorHandle, run_simulator
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -86,29 +85,6 @@ def load_scenario(sim: SimulatorHandle) -> None:
     sim.load_scenario(events, {OPEN: [{"uniqueStreamName": "HLS", "streamType": "HLS"}]})
 
 
-class RedisProcess:
-    """A redis-server on a fixed port that can be stopped and started again (empty)."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._workdir = workdir
-        self._stack: ExitStack | None = None
-
-    def start(self) -> None:
-        assert self._stack is None
-        self._stack = ExitStack()
-        self._stack.enter_context(run_redis_server(self._workdir, self.port))
-
-    def stop(self) -> None:
-        if self._stack is not None:
-            self._stack.close()
-            self._stack = None
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=5)
-
-
 @dataclass
 class Rig:
     sim: SimulatorHandle
@@ -118,14 +94,16 @@ class Rig:
     answers: list[httpx.Response] = field(default_factory=list)
     gateways: list[GatewayProcess] = field(default_factory=list)
 
-    def redis(self, *, started: bool = True) -> RedisProcess:
-        store = RedisProcess(self.tmp / f"redis-{uuid.uuid4().hex[:6]}")
+    def redis(self, *, started: bool = True) -> RestartableRedis:
+        store = RestartableRedis(self.tmp / f"redis-{uuid.uuid4().hex[:6]}")
         self.stack.callback(store.stop)
         if started:
             store.start()
         return store
 
-    def gateway(self, store: RedisProcess, name: str, server_ip: str, **env: str) -> GatewayProcess:
+    def gateway(
+        self, store: RestartableRedis, name: str, server_ip: str, **env: str
+    ) -> GatewayProcess:
         settings = gateway_env(
             self.sim.api_url,
             store.url,

@@ -26,6 +26,7 @@ from tests.integration.store_modes import (
     LATER,
     Load,
     Store,
+    answer_kept,
     assert_event_calls_spaced,
     event_calls_between,
     fleet_env,
@@ -143,7 +144,7 @@ def test_three_replicas_share_every_limit(
         url, body, headers = link_request(replicas[0], viewer)
         first = http.post(url, json=body, headers=headers)
         assert first.status_code == 200, first.text
-        time.sleep(0.5)  # the answer is stored as it goes out
+        assert answer_kept(store, before=0)
         again = []
         for replica in replicas:
             url, body, headers = link_request(replica, viewer)

@@ -63,3 +63,13 @@ def wait_until(
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what}: not within {timeout_s} s (last seen: {last!r})")
         time.sleep(every_s)
+
+
+def seconds_until(
+    condition: Callable[[], object], what: str, *, timeout_s: float = 10.0, every_s: float = 0.05
+) -> float:
+    """``wait_until`` for ``condition``, returning how many seconds it took to hold (a
+    figure to bound, say a hand-over against the lease time)."""
+    started = time.monotonic()
+    wait_until(condition, what, timeout_s=timeout_s, every_s=every_s)
+    return time.monotonic() - started

@@ -59,6 +59,15 @@ class RedisClusterProcesses:
                 if client.info("replication")["role"] == "master":
                     client.flushall()
 
+    def keys(self, pattern: str) -> list[bytes]:
+        """The keys matching ``pattern`` on every live master."""
+        found: list[bytes] = []
+        for node in self.alive():
+            with redis.Redis(port=node.port, socket_timeout=2) as client:
+                if client.info("replication")["role"] == "master":
+                    found.extend(client.keys(pattern))
+        return found
+
     def kill_master_of(self, key: str) -> int:
         """SIGKILL the master serving ``key``; its port (its replica takes over)."""
         port = self.master_port_of(key)

@@ -63,6 +63,11 @@ class RedisSentinelProcesses:
         with redis.Redis(port=self.current_master().port, socket_timeout=2) as client:
             client.flushall()
 
+    def keys(self, pattern: str) -> list[bytes]:
+        """The keys matching ``pattern`` on the master."""
+        with redis.Redis(port=self.current_master().port, socket_timeout=2) as client:
+            return list(client.keys(pattern))
+
     def kill_master(self) -> int:
         """SIGKILL the master; its port."""
         node = self.current_master()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import redis
@@ -45,3 +45,27 @@ def fresh_database(server_url: str, db: int) -> str:
     with redis.Redis.from_url(url) as store:
         store.flushdb()
     return url
+
+
+class RestartableRedis:
+    """A redis-server on a fixed port that a test stops and starts again (empty), as a
+    store restart or an outage looks to the gateways using it."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._workdir = workdir
+        self._stack: ExitStack | None = None
+
+    def start(self) -> None:
+        assert self._stack is None
+        self._stack = ExitStack()
+        self._stack.enter_context(run_redis_server(self._workdir, self.port))
+
+    def stop(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=5)
