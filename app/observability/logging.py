@@ -42,7 +42,8 @@ def stdout_bytes() -> BinaryIO | None:
     """The binary stream log lines go to: stdout's (with a buffered writer of its own
     when stdout is unbuffered, ``PYTHONUNBUFFERED=1``, so a line is one write), or None
     where stdout is a text stream with no binary one (tests, embedding). Every line is
-    flushed as it is written, so lines go out at once and in order."""
+    flushed as it is written (the access lines at the end of the event loop's turn, all
+    together, ``requests.py``), so lines go out at once and in order."""
     binary = getattr(sys.stdout, "buffer", None)
     if isinstance(binary, io.RawIOBase):
         return _buffered(binary.fileno())
