@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import httpx
@@ -64,3 +65,22 @@ def has_route(base_url: str, path: str) -> bool:
     """Whether the gateway's OpenAPI document lists ``path``."""
     paths = httpx.get(f"{base_url}/openapi.json", timeout=10).json()["paths"]
     return path in paths
+
+
+def open_event(event_id: str) -> dict[str, object]:
+    """A simulator event open since 20 minutes ago, for two hours, with no geo lists."""
+    start = datetime.now(UTC) - timedelta(minutes=20)
+    return {
+        "eventId": event_id,
+        "eventStatusCode": "O",
+        "title": event_id,
+        "sportCode": "FT",
+        "startTime": _iso(start),
+        "estimatedEndTime": _iso(start + timedelta(hours=2)),
+        "geoAllow": "",
+        "geoBlock": "",
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -16,7 +16,6 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import ConsoleMessage, Page
 
-from tests.browser.pages import PLAY_TIMEOUT_S, assert_video_plays, wait_for
+from tests.browser.pages import PLAY_TIMEOUT_S, assert_video_plays, open_event, wait_for
 from tests.support.browser import launch_chromium
 from tests.support.gateway import REPO_ROOT, GatewayProcess, run_gateway
 from tests.support.simulator import SimulatorHandle, run_simulator
@@ -68,24 +67,6 @@ def static_site(root: Path) -> Iterator[str]:
         server.server_close()
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _event(event_id: str) -> dict[str, object]:
-    start = datetime.now(UTC) - timedelta(minutes=20)
-    return {
-        "eventId": event_id,
-        "eventStatusCode": "O",
-        "title": event_id,
-        "sportCode": "FT",
-        "startTime": _iso(start),
-        "estimatedEndTime": _iso(start + timedelta(hours=2)),
-        "geoAllow": "",
-        "geoBlock": "",
-    }
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     root = tmp_path_factory.mktemp("site")
@@ -103,7 +84,9 @@ def simulator() -> Iterator[SimulatorHandle]:
     }
     plain = [{"uniqueStreamName": "HLS", "streamType": "HLS"}]
     with run_simulator(env) as running:
-        running.load_scenario([_event(OPEN), _event(CLOSING)], {OPEN: plain, CLOSING: plain})
+        running.load_scenario(
+            [open_event(OPEN), open_event(CLOSING)], {OPEN: plain, CLOSING: plain}
+        )
         yield running
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from tests.browser.pages import (
     VIDEO_PROGRESS,
     assert_video_plays,
     has_route,
+    open_event,
     wait_for,
 )
 from tests.support.browser import BrowserPage, browser_page
@@ -80,7 +80,7 @@ def browser() -> Iterator[BrowserPage]:
         yield session
 
 
-def channel_event(gateway: GatewayProcess) -> str:
+def channelopen_event(gateway: GatewayProcess) -> str:
     """The simulator's racing channel: open around the clock, no geo lists anywhere."""
     events = wait_warm(gateway)
     return str(next(e["eventId"] for e in events if e["sportCode"] == "HR"))
@@ -204,7 +204,7 @@ def play_minted(
     browser: BrowserPage, gateway: GatewayProcess, stream_name: str, kind: str
 ) -> dict[str, Any]:
     """The page opened; a link minted for the all-day channel, handed to the page."""
-    event_id = channel_event(gateway)
+    event_id = channelopen_event(gateway)
     open_page(browser, f"{gateway.url}/")
     answer = mint(browser, event_id, streamName=stream_name, kind=kind)
     browser.page.evaluate(
@@ -265,25 +265,7 @@ def test_theolive_link_builds_the_theolive_player(
 # --- with /play and /live: the Play button end to end -----------------------------------
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 OPEN, CLOSING, GEO = "DEMO-OPEN", "DEMO-CLOSING", "DEMO-GEO"
-
-
-def _event(event_id: str) -> dict[str, object]:
-    start = datetime.now(UTC) - timedelta(minutes=20)
-    return {
-        "eventId": event_id,
-        "eventStatusCode": "O",
-        "title": event_id,
-        "sportCode": "FT",
-        "startTime": _iso(start),
-        "estimatedEndTime": _iso(start + timedelta(hours=2)),
-        "geoAllow": "",
-        "geoBlock": "",
-    }
 
 
 @pytest.fixture(scope="module")
@@ -303,7 +285,7 @@ def play_rig(
     ]
     with run_simulator(simulator_env) as simulator:
         simulator.load_scenario(
-            [_event(OPEN), _event(CLOSING), _event(GEO)],
+            [open_event(OPEN), open_event(CLOSING), open_event(GEO)],
             {
                 OPEN: plain,
                 CLOSING: plain,

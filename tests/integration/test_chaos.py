@@ -403,7 +403,7 @@ def test_a_replica_cut_off_from_the_store_for_ten_seconds(rig: Rig) -> None:
             readiness = rig.readiness(cut)
             if time.monotonic() - cut_at > 3.0:  # a sync round has noticed
                 assert readiness["status"] == "degraded", readiness
-            time.sleep(0.5)
+            time.sleep(0.5)  # sampled through the cut, which lasts CUT_S whatever happens
         proxy.restore()
         restored = time.monotonic()
         seconds_until(

@@ -7,7 +7,6 @@ token and its *Try it out* mints a link with it."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.support.browser import launch_chromium, open_page
 from tests.support.gateway import GatewayProcess, run_gateway
+from tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -143,15 +143,14 @@ def answer_of(block: Locator) -> tuple[str, dict[str, Any]]:
 
 def racing_channel(gateway: GatewayProcess) -> str:
     """The simulator's all-day channel (sport HR, no geo lists), once the list is here."""
-    deadline = time.monotonic() + 30
-    while True:
+
+    def channels() -> list[str]:
         answer = httpx.get(f"{gateway.url}/v1/events/open", timeout=10)
-        if answer.status_code == 200:
-            events = [e for e in answer.json()["events"] if e["sportCode"] == "HR"]
-            if events:
-                return str(events[0]["eventId"])
-        assert time.monotonic() < deadline, "the open list never came"
-        time.sleep(0.2)
+        if answer.status_code != 200:
+            return []
+        return [str(e["eventId"]) for e in answer.json()["events"] if e["sportCode"] == "HR"]
+
+    return wait_until(channels, "the open list with the racing channel", timeout_s=30)[0]
 
 
 def test_authorize_in_swagger_ui_then_play_mints_a_link(
