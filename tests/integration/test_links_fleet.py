@@ -30,7 +30,7 @@ import pytest
 from tests.support.gateway import GatewayProcess, gateway_env, run_fleet
 from tests.support.polling import wait_until
 from tests.support.redis_server import fresh_database
-from tests.support.simulator import SimMethod, SimulatorHandle, run_simulator
+from tests.support.simulator import SimMethod, SimulatorHandle, one_open_event, run_simulator
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -48,7 +48,7 @@ WARM_TIMEOUT_S = 30.0
 def simulator() -> Iterator[SimulatorHandle]:
     with run_simulator(env={"SIM_EVENTS_MIN_INTERVAL_S": "0"}) as sim:
         sim.configure(link_rate_per_s=150)
-        sim.load_scenario(*scenario())
+        sim.load_scenario(*one_open_event(OPEN, "Fleet v Budget"))
         yield sim
 
 
@@ -81,16 +81,6 @@ def fleet(
         yield replicas
 
 
-def scenario() -> tuple[list[dict[str, object]], dict[str, list[dict[str, object]]]]:
-    event: dict[str, object] = {
-        "eventId": OPEN,
-        "eventStatusCode": "O",
-        "title": "Fleet v Budget",
-        "sportCode": "FT",
-    }
-    return [event], {OPEN: [{"uniqueStreamName": "HLS", "streamType": "HLS"}]}
-
-
 def warm_connections(replicas: list[GatewayProcess], simulator: SimulatorHandle) -> None:
     """A burst's worth of links first, so each replica holds its stream list and pooled
     upstream connections (as a running fleet does); then a full bucket and a clean
@@ -99,7 +89,7 @@ def warm_connections(replicas: list[GatewayProcess], simulator: SimulatorHandle)
     assert all(r.status_code == 200 for r in warm), [r.text for r in warm if r.status_code != 200]
     time.sleep(BURST / (RATE_PER_S - BURST) + 0.2)  # the bucket refills
     simulator.reset()  # the call log and statistics start from the burst
-    simulator.load_scenario(*scenario())
+    simulator.load_scenario(*one_open_event(OPEN, "Fleet v Budget"))
     simulator.configure(link_rate_per_s=150)
 
 

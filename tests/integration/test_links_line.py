@@ -23,7 +23,7 @@ import pytest
 from tests.support.crowd import CrowdFigures, Viewer, ask_until_served, run_crowd
 from tests.support.gateway import GatewayProcess, gateway_env, run_fleet
 from tests.support.redis_server import fresh_database
-from tests.support.simulator import SimulatorHandle, run_simulator
+from tests.support.simulator import SimulatorHandle, one_open_event, run_simulator
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -39,21 +39,11 @@ PATH = f"/v1/events/{OPEN}/links"
 BODY: dict[str, object] = {"streamName": "HLS", "kind": "player"}
 
 
-def scenario() -> tuple[list[dict[str, object]], dict[str, list[dict[str, object]]]]:
-    event: dict[str, object] = {
-        "eventId": OPEN,
-        "eventStatusCode": "O",
-        "title": "Kick v Off",
-        "sportCode": "FT",
-    }
-    return [event], {OPEN: [{"uniqueStreamName": "HLS", "streamType": "HLS"}]}
-
-
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[SimulatorHandle]:
     with run_simulator(env={"SIM_EVENTS_MIN_INTERVAL_S": "0"}) as sim:
         sim.configure(link_rate_per_s=RATE_PER_S)
-        sim.load_scenario(*scenario())
+        sim.load_scenario(*one_open_event(OPEN, "Kick v Off"))
         yield sim
 
 
@@ -90,7 +80,7 @@ def fresh_start(simulator: SimulatorHandle) -> None:
     """A clean call log at the simulator (the fleet's bucket is full again by the time
     a crowd has gone by and the next test starts: asserted through the figures)."""
     simulator.reset()
-    simulator.load_scenario(*scenario())
+    simulator.load_scenario(*one_open_event(OPEN, "Kick v Off"))
     simulator.configure(link_rate_per_s=RATE_PER_S)
 
 

@@ -35,6 +35,21 @@ FaultKind = Literal["status", "delay", "garbage", "truncated", "empty", "operati
 EventStatus = Literal["P", "O", "C", "V"]
 
 
+Scenario = tuple[list[dict[str, object]], dict[str, list[dict[str, object]]]]
+
+
+def one_open_event(event_id: str, title: str) -> Scenario:
+    """A scenario of one open football event with one HLS stream (no times, no geo
+    lists): what the link tests need and nothing more."""
+    event: dict[str, object] = {
+        "eventId": event_id,
+        "eventStatusCode": "O",
+        "title": title,
+        "sportCode": "FT",
+    }
+    return [event], {event_id: [{"uniqueStreamName": "HLS", "streamType": "HLS"}]}
+
+
 class SimCall(TypedDict):
     """One record of ``GET /_sim/calls`` (keys as on the wire)."""
 
